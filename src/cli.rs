@@ -1,0 +1,62 @@
+//! What the three binaries share: arguments, the panic hook, errors and exit codes.
+//!
+//! Configuration is by environment only, so the only arguments are `--help`
+//! and `--version`. Errors print once, as `<tier>: error: <area>: <detail>`, and
+//! map to fixed exit codes: 0 clean stop, 1 runtime failure, 2 configuration.
+
+use std::process::ExitCode;
+
+use crate::config::{help, Config};
+use crate::{relay, sender, sink, Role};
+
+/// The git revision baked in at build time (`GIT_REVISION`), or `unknown`.
+pub const REVISION: &str = match option_env!("GIT_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+/// Runs `role` as a program: parses arguments and environment, runs, exits.
+pub fn main(role: Role) -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => {}
+        (Some("--help" | "-h"), None) => {
+            print!("{}", help(role));
+            return ExitCode::SUCCESS;
+        }
+        (Some("--version" | "-V"), None) => {
+            println!("{} {} (revision {REVISION})", role.name(), env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        (Some(arg), _) => {
+            eprintln!(
+                "{role}: error: unexpected argument {arg:?}: {role} is configured by environment variables (see {role} --help)"
+            );
+            return ExitCode::from(2);
+        }
+    }
+    install_panic_hook(role);
+    let result = Config::from_env(role).and_then(|config| match role {
+        Role::Sender => sender::run(config),
+        Role::Relay => relay::run(config),
+        Role::Sink => sink::run(config),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{role}: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// One line per panic, on stderr, in our own shape; the request that panicked is answered 500.
+fn install_panic_hook(role: Role) {
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        eprintln!(
+            "{role}: internal error in thread {}: {info}",
+            thread.name().unwrap_or("unnamed")
+        );
+    }));
+}

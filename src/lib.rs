@@ -1,0 +1,35 @@
+//! The Kubernetes three-tier case study as three small blocking programs.
+//!
+//! A **sender** posts a short text message to `RELAY_URL` every few seconds, a
+//! **relay** logs it and forwards it to `SINK_URL`, and a **sink** logs it and
+//! answers `Logged message from <peer ip>`. The binaries in `bins/` are thin: each
+//! calls [`cli::main`] with its [`Role`], which reads the configuration and runs
+//! [`sender::run`], [`relay::run`] or [`sink::run`]. Everything they share (the
+//! server loop, the outbound client, logging, shutdown) lives once in this crate.
+//!
+//! The I/O model is the design card's: blocking sockets, one thread per request,
+//! no async runtime.
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod config;
+mod conn_watch;
+mod error;
+mod escape;
+mod identity;
+mod in_flight;
+mod logger;
+mod parse;
+pub mod relay;
+mod role;
+pub mod sender;
+mod server;
+mod shutdown;
+mod tier;
+pub mod sink;
+mod upstream;
+
+pub use error::Error;
+pub use escape::escape_message;
+pub use role::Role;

@@ -1,0 +1,346 @@
+//! The HTTP server every tier runs: routing, limits, one thread per message, and the stop sequence.
+//!
+//! tiny_http parses requests on its own connection threads and queues them; the
+//! loop here takes each one and either answers it at once (`/healthz`,
+//! `/readyz`, 404, 405, 413, 503) or admits it as a message and hands it to a
+//! thread of its own, up to `MAX_IN_FLIGHT`. That thread reads the body (at most
+//! `MAX_BODY_BYTES`), calls the tier's [`MessageHandler`] and sends the reply.
+//! Only this module calls `respond`. A request answered without its body being
+//! read has its connection closed, so the body is never waited for.
+
+use std::io::Read;
+use std::net::{IpAddr, TcpListener};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread;
+
+use tiny_http::{Header, Method, Request, Response};
+
+use crate::config::ServerConfig;
+use crate::conn_watch::ConnWatch;
+use crate::in_flight::{InFlight, Slot};
+use crate::logger::Logger;
+use crate::shutdown::{Phase, Shutdown};
+use crate::Error;
+
+/// A message: a POST to any path but the reserved ones, its body read and checked.
+#[derive(Debug)]
+pub struct Message {
+    /// The client's IP address.
+    pub peer: IpAddr,
+    /// The body, valid UTF-8, never empty.
+    pub body: String,
+}
+
+/// What a tier answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Plain-text body.
+    pub body: String,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    /// A plain-text reply.
+    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A tier's answer to a message.
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Handles one message and says what to answer.
+    fn handle(&self, message: &Message) -> Reply;
+}
+
+/// Where a request goes, decided from its method and path alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Health,
+    Ready,
+    ReservedWrongMethod,
+    Message,
+    MessageWrongMethod,
+    NotFound,
+}
+
+fn route(method: &Method, url: &str, takes_messages: bool) -> Route {
+    let path = url.split('?').next().unwrap_or(url);
+    let is_get = matches!(method, Method::Get | Method::Head);
+    match path {
+        "/healthz" if is_get => Route::Health,
+        "/readyz" if is_get => Route::Ready,
+        "/healthz" | "/readyz" => Route::ReservedWrongMethod,
+        _ if !takes_messages => Route::NotFound,
+        _ if *method == Method::Post => Route::Message,
+        _ => Route::MessageWrongMethod,
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    http: Arc<tiny_http::Server>,
+    config: ServerConfig,
+    logger: Arc<Logger>,
+    watch: Arc<ConnWatch>,
+    in_flight: Arc<InFlight>,
+}
+
+impl Server {
+    /// Binds `LISTEN_ADDR` and logs `listening on <addr>` as the process's first line.
+    pub fn bind(config: &ServerConfig, logger: Arc<Logger>) -> Result<Server, Error> {
+        let listener = TcpListener::bind(config.listen_addr).map_err(|source| Error::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("reading the bound address", e))?;
+        let http = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| Error::io("starting the HTTP server", std::io::Error::other(e)))?;
+        let watch = ConnWatch::start(addr.port(), config.client_timeout, Arc::clone(&logger))
+            .map_err(|e| Error::io("starting the connection watchdog", e))?;
+        logger.event(&format!("listening on {addr}"));
+        Ok(Server {
+            http: Arc::new(http),
+            config: config.clone(),
+            logger,
+            watch,
+            in_flight: InFlight::new(config.max_in_flight),
+        })
+    }
+
+    /// Serves until `shutdown` reaches [`Phase::Stopping`], then finishes requests in flight.
+    pub fn run(self, handler: Option<Arc<dyn MessageHandler>>, shutdown: Arc<Shutdown>) -> Result<(), Error> {
+        let waker = Arc::downgrade(&self.http);
+        shutdown.on_stop(move || {
+            if let Some(http) = waker.upgrade() {
+                http.unblock();
+            }
+        });
+        let accept_error = loop {
+            match self.http.recv() {
+                Ok(request) => self.dispatch(request, &handler, &shutdown),
+                Err(_) if shutdown.phase() == Phase::Stopping => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        // Requests already parsed are answered; then the listener closes.
+        while let Ok(Some(request)) = self.http.try_recv() {
+            self.dispatch(request, &handler, &shutdown);
+        }
+        drop(self.http);
+        if let Some(e) = accept_error {
+            self.watch.stop();
+            return Err(Error::io("accepting connections", e));
+        }
+        let closed = self.watch.close_idle();
+        let waiting = self.in_flight.current();
+        self.logger.event(&format!(
+            "stopped accepting: closed {closed} idle connection(s), waiting for {waiting} request(s) in flight"
+        ));
+        let left = self.in_flight.wait_idle(self.config.shutdown_timeout);
+        self.watch.stop();
+        if left > 0 {
+            return Err(Error::ShutdownTimeout { in_flight: left });
+        }
+        self.logger.event("stopped");
+        Ok(())
+    }
+
+    fn dispatch(&self, request: Request, handler: &Option<Arc<dyn MessageHandler>>, shutdown: &Arc<Shutdown>) {
+        let ready = shutdown.phase() == Phase::Running;
+        match route(request.method(), request.url(), handler.is_some()) {
+            Route::Health => self.answer_unread(request, Reply::text(200, "ok"), ready),
+            Route::Ready if ready => self.answer_unread(request, Reply::text(200, "ready"), ready),
+            Route::Ready => self.answer_unread(request, Reply::text(503, "draining"), ready),
+            Route::ReservedWrongMethod => self.answer_unread(
+                request,
+                Reply::text(405, "use GET").with_header("Allow", "GET, HEAD"),
+                ready,
+            ),
+            Route::NotFound => self.answer_unread(request, Reply::text(404, "not found"), ready),
+            Route::MessageWrongMethod => self.answer_unread(
+                request,
+                Reply::text(405, "messages are sent with POST").with_header("Allow", "POST"),
+                ready,
+            ),
+            Route::Message => self.admit(request, handler, ready),
+        }
+    }
+
+    fn admit(&self, request: Request, handler: &Option<Arc<dyn MessageHandler>>, ready: bool) {
+        let max = self.config.max_body_bytes;
+        if request.body_length().is_some_and(|n| n > max) {
+            let reply = Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
+            return self.answer_unread(request, reply, ready);
+        }
+        let (Some(handler), Some(slot)) = (handler, self.in_flight.try_admit()) else {
+            let reply = Reply::text(503, format!("busy: MAX_IN_FLIGHT={} requests in flight", self.config.max_in_flight))
+                .with_header("Retry-After", "1");
+            return self.answer_unread(request, reply, ready);
+        };
+        let job = RequestJob {
+            handler: Arc::clone(handler),
+            logger: Arc::clone(&self.logger),
+            watch: Arc::clone(&self.watch),
+            max_body_bytes: max,
+            ready,
+            _slot: slot,
+        };
+        // The request is handed over only once the thread runs, so that if it
+        // cannot start the request is still here to be answered.
+        let (hand_over, receive) = std::sync::mpsc::sync_channel::<Request>(1);
+        let started = thread::Builder::new()
+            .name("request".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                if let Ok(request) = receive.recv() {
+                    job.run(request);
+                }
+            });
+        match started {
+            Ok(_) => {
+                // The thread holds the receiver until it has taken the request.
+                let _ = hand_over.send(request);
+            }
+            Err(e) => {
+                let reply = Reply::text(503, format!("busy: cannot start a request thread: {e}"))
+                    .with_header("Retry-After", "1");
+                self.answer_unread(request, reply, ready);
+            }
+        }
+    }
+
+    /// Answers without reading the body; if there may be one, closes the connection.
+    fn answer_unread(&self, request: Request, reply: Reply, ready: bool) {
+        answer(&self.logger, &self.watch, request, reply, BodyState::Unread, ready);
+    }
+}
+
+/// Whether the request body was read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    Read,
+    Unread,
+}
+
+/// Everything a request thread needs.
+struct RequestJob {
+    handler: Arc<dyn MessageHandler>,
+    logger: Arc<Logger>,
+    watch: Arc<ConnWatch>,
+    max_body_bytes: usize,
+    ready: bool,
+    _slot: Slot,
+}
+
+impl RequestJob {
+    fn run(self, mut request: Request) {
+        let peer = request.remote_addr().copied();
+        let mut body = Vec::new();
+        let limit = self.max_body_bytes as u64 + 1;
+        let read = request.as_reader().take(limit).read_to_end(&mut body);
+        let reply = match read {
+            Err(e) => Err(Reply::text(400, format!("message body could not be read: {e}"))),
+            Ok(_) if body.len() > self.max_body_bytes => Err(Reply::text(
+                413,
+                format!("message larger than MAX_BODY_BYTES={}", self.max_body_bytes),
+            )),
+            Ok(_) if body.is_empty() => Ok(Reply::text(400, "empty message: send the text as the POST body")),
+            Ok(_) => match String::from_utf8(body) {
+                Err(_) => Ok(Reply::text(400, "message is not valid UTF-8 text")),
+                Ok(text) => {
+                    if let Some(peer) = peer {
+                        self.watch.request_received(peer);
+                    }
+                    let message = Message {
+                        peer: peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
+                        body: text,
+                    };
+                    let handled = catch_unwind(AssertUnwindSafe(|| self.handler.handle(&message)));
+                    Ok(handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log")))
+                }
+            },
+        };
+        match reply {
+            Ok(reply) => answer(&self.logger, &self.watch, request, reply, BodyState::Read, self.ready),
+            Err(reply) => answer(&self.logger, &self.watch, request, reply, BodyState::Unread, self.ready),
+        }
+    }
+}
+
+/// Sends `reply`, then starts the connection's next deadline or closes it.
+fn answer(logger: &Logger, watch: &ConnWatch, request: Request, reply: Reply, body: BodyState, ready: bool) {
+    let peer = request.remote_addr().copied();
+    let may_have_body = request.body_length().is_none_or(|n| n > 0);
+    let close = !ready || (body == BodyState::Unread && may_have_body);
+    if reply.status >= 400 {
+        logger.event(&format!(
+            "answered {} {} from {}: {} {}",
+            request.method(),
+            crate::escape_message(request.url()),
+            peer.map_or_else(|| "?".to_string(), |p| p.ip().to_canonical().to_string()),
+            reply.status,
+            crate::escape_message(&reply.body)
+        ));
+    }
+    let mut response = Response::from_string(reply.body).with_status_code(reply.status);
+    response.add_header(header("Content-Type", "text/plain; charset=utf-8"));
+    for (name, value) in &reply.headers {
+        response.add_header(header(name, value));
+    }
+    if close {
+        response.add_header(header("Connection", "close"));
+        if let (Some(peer), BodyState::Unread) = (peer, body) {
+            // tiny_http drains an unread body when the request is dropped; stop
+            // reading first so that drain ends at once.
+            watch.stop_reading(peer);
+        }
+    }
+    if let Err(e) = request.respond(response) {
+        logger.event(&format!("could not send the response: {e}"));
+    }
+    if let Some(peer) = peer {
+        if close {
+            watch.close(peer);
+        } else {
+            watch.response_sent(peer);
+        }
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    // Names are ours; a value that is not a valid header becomes an empty one.
+    Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .or_else(|_| Header::from_bytes(name.as_bytes(), &b""[..]))
+        .unwrap_or_else(|_| unreachable!("{name} is a valid header name"))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route(&Method::Get, "/healthz", true), Route::Health);
+        assert_eq!(route(&Method::Head, "/readyz?x", false), Route::Ready);
+        assert_eq!(route(&Method::Post, "/healthz", true), Route::ReservedWrongMethod);
+        assert_eq!(route(&Method::Post, "/relay.php", true), Route::Message);
+        assert_eq!(route(&Method::Post, "/", true), Route::Message);
+        assert_eq!(route(&Method::Get, "/relay.php", true), Route::MessageWrongMethod);
+        assert_eq!(route(&Method::Post, "/relay.php", false), Route::NotFound);
+    }
+}

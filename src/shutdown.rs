@@ -1,0 +1,195 @@
+//! The stop sequence Kubernetes expects, driven by SIGTERM or SIGINT.
+//!
+//! A process is [`Phase::Running`] until the first signal. It then turns
+//! [`Phase::Draining`]: `/readyz` answers 503 so endpoints drop the pod, while
+//! requests are still served for `DRAIN_DELAY`. Then it is [`Phase::Stopping`]:
+//! the server stops accepting and waits for requests in flight. A second signal
+//! skips what is left of the drain delay. The handler is installed explicitly,
+//! because a process that is PID 1 in a container gets no default action for
+//! SIGTERM and would otherwise wait for SIGKILL.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::logger::Logger;
+use crate::Error;
+
+/// Where a process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Serving and ready.
+    Running,
+    /// Still serving, but `/readyz` answers 503.
+    Draining,
+    /// No longer accepting; finishing requests in flight.
+    Stopping,
+}
+
+type Waker = Box<dyn Fn() + Send>;
+
+/// The shared phase, with a way to wait for it to change.
+pub struct Shutdown {
+    phase: Mutex<Phase>,
+    changed: Condvar,
+    on_stop: Mutex<Vec<Waker>>,
+}
+
+impl Shutdown {
+    /// A new process-wide shutdown state, [`Phase::Running`].
+    pub fn new() -> Arc<Shutdown> {
+        Arc::new(Shutdown {
+            phase: Mutex::new(Phase::Running),
+            changed: Condvar::new(),
+            on_stop: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        *self.lock()
+    }
+
+    /// Moves to [`Phase::Draining`] unless already past it; returns whether it moved.
+    pub fn drain(&self) -> bool {
+        self.advance(Phase::Draining)
+    }
+
+    /// Moves to [`Phase::Stopping`] and wakes everything registered with [`Shutdown::on_stop`].
+    pub fn stop(&self) {
+        if self.advance(Phase::Stopping) {
+            let wakers = std::mem::take(&mut *self.on_stop.lock().unwrap_or_else(|p| p.into_inner()));
+            for wake in wakers {
+                wake();
+            }
+        }
+    }
+
+    fn advance(&self, to: Phase) -> bool {
+        let mut phase = self.lock();
+        if *phase >= to {
+            return false;
+        }
+        *phase = to;
+        self.changed.notify_all();
+        true
+    }
+
+    /// Runs `wake` once the phase is [`Phase::Stopping`] (at once if it already is).
+    pub fn on_stop(&self, wake: impl Fn() + Send + 'static) {
+        let phase = self.lock();
+        if *phase == Phase::Stopping {
+            drop(phase);
+            wake();
+        } else {
+            self.on_stop.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(wake));
+        }
+    }
+
+    /// Waits up to `timeout` while the phase is below `phase`; returns whether it got there.
+    pub fn wait_for(&self, phase: Phase, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut current = self.lock();
+        while *current < phase {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            current = self
+                .changed
+                .wait_timeout(current, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+/// Installs the SIGTERM/SIGINT handler: the first signal drains for `drain_delay`, then stops.
+pub fn handle_signals(
+    shutdown: Arc<Shutdown>,
+    drain_delay: Duration,
+    logger: Arc<Logger>,
+) -> Result<(), Error> {
+    let mut signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| Error::io("installing the SIGTERM and SIGINT handler", e))?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                if shutdown.drain() {
+                    logger.event(&format!(
+                        "received {name}: not ready, draining for {}ms, then stopping",
+                        drain_delay.as_millis()
+                    ));
+                    let timer = Arc::clone(&shutdown);
+                    thread::spawn(move || {
+                        if !timer.wait_for(Phase::Stopping, drain_delay) {
+                            timer.stop();
+                        }
+                    });
+                } else {
+                    logger.event(&format!("received {name} again: stopping now"));
+                    shutdown.stop();
+                }
+            }
+        })
+        .map_err(|e| Error::io("starting the signal thread", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn phases_only_move_forward() {
+        let s = Shutdown::new();
+        assert_eq!(s.phase(), Phase::Running);
+        assert!(s.drain());
+        assert!(!s.drain());
+        s.stop();
+        assert!(!s.drain());
+        assert_eq!(s.phase(), Phase::Stopping);
+    }
+
+    #[test]
+    fn stop_wakes_registered_wakers_once() {
+        let s = Shutdown::new();
+        let woken = Arc::new(AtomicUsize::new(0));
+        let w = Arc::clone(&woken);
+        s.on_stop(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
+        s.stop();
+        s.stop();
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        let w = Arc::clone(&woken);
+        s.on_stop(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "late waker runs at once");
+    }
+
+    #[test]
+    fn wait_for_returns_when_another_thread_stops() {
+        let s = Shutdown::new();
+        let t = {
+            let s = Arc::clone(&s);
+            thread::spawn(move || s.wait_for(Phase::Stopping, Duration::from_secs(30)))
+        };
+        s.stop();
+        assert!(t.join().unwrap());
+        let fresh = Shutdown::new();
+        assert!(!fresh.wait_for(Phase::Draining, Duration::from_millis(1)));
+    }
+}

@@ -1,0 +1,371 @@
+//! Posting a message to the next tier: round-robin, failover and one deadline per hop.
+//!
+//! `RELAY_URL` and `SINK_URL` may list several URLs, and a host name may resolve
+//! to several addresses (a headless Service, a podman network alias, DNS round
+//! robin). Each post starts at the next URL in turn, and within a URL at the next
+//! of its addresses, because resolvers return addresses in a fixed order and
+//! always taking the first would pin every message to one pod. A connection
+//! that cannot be made moves on to the next address, then the next URL: nothing
+//! was sent, so that is safe. Any other failure ends the attempt, since the
+//! message may have arrived. All attempts share the hop's timeout.
+//!
+//! Connections are not reused: each message opens its own. Behind a Kubernetes
+//! Service a kept-alive connection stays with the one pod it reached, so reuse
+//! would pin a sender to one relay and a relay to one sink. The cost is a TCP
+//! handshake per message and one socket in TIME_WAIT per message on the side
+//! that closes first; we ask the server to close (`Connection: close`), so
+//! those sockets wait on the server's side. Proxy variables (`HTTP_PROXY`,
+//! `ALL_PROXY`) are ignored on purpose: traffic between tiers stays in the cluster.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ureq::Agent;
+
+use crate::config::PeerConfig;
+use crate::parse::Url;
+
+/// Largest reply body read from the next tier.
+const MAX_REPLY_BYTES: u64 = 64 * 1024;
+
+/// The next tier's answer.
+#[derive(Debug, Clone)]
+pub struct UpstreamReply {
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its body (at most 64 KiB, lossily decoded as UTF-8).
+    pub body: String,
+    /// The URL that answered.
+    pub url: String,
+}
+
+/// Why a post failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostError {
+    /// No connection could be made to any URL; nothing was sent.
+    Unreachable {
+        /// One "url: reason" per attempt.
+        attempts: Vec<String>,
+    },
+    /// The hop's timeout ran out.
+    Timeout {
+        /// The URL being tried.
+        url: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The exchange failed after connecting; the message may have arrived.
+    Failed {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for PostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PostError::Unreachable { attempts } => write!(f, "unreachable: {}", attempts.join("; ")),
+            PostError::Timeout { url, after } => {
+                write!(f, "{url}: timed out after {}ms", after.as_millis())
+            }
+            PostError::Failed { url, reason } => write!(f, "{url}: {reason}"),
+        }
+    }
+}
+
+/// One configured URL and its round-robin position among its addresses.
+#[derive(Debug)]
+struct Target {
+    url: Url,
+    next_addr: AtomicUsize,
+}
+
+/// The next tier, as configured by `RELAY_URL`/`SINK_URL` and its timeout.
+#[derive(Debug)]
+pub struct Upstream {
+    targets: Vec<Target>,
+    next_target: AtomicUsize,
+    timeout: Duration,
+    agent: Agent,
+}
+
+impl Upstream {
+    /// An upstream for `peer`'s URLs and timeout.
+    pub fn new(peer: &PeerConfig) -> Upstream {
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_redirects(0)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .user_agent(concat!("three-tier/", env!("CARGO_PKG_VERSION")))
+            .timeout_global(Some(peer.timeout))
+            .build();
+        Upstream {
+            targets: peer
+                .urls
+                .iter()
+                .map(|url| Target {
+                    url: url.clone(),
+                    next_addr: AtomicUsize::new(0),
+                })
+                .collect(),
+            next_target: AtomicUsize::new(0),
+            timeout: peer.timeout,
+            agent: config.new_agent(),
+        }
+    }
+
+    /// Posts `body` as text/plain with `headers`, trying URLs and addresses in turn.
+    pub fn post(&self, body: &str, headers: &[(&str, &str)]) -> Result<UpstreamReply, PostError> {
+        let deadline = Instant::now() + self.timeout;
+        let first = self.next_target.fetch_add(1, Ordering::Relaxed);
+        let mut attempts = Vec::new();
+        for i in 0..self.targets.len() {
+            let target = &self.targets[(first + i) % self.targets.len()];
+            let url = target.url.to_string();
+            let addrs = match resolve(&target.url, deadline) {
+                Ok(addrs) => addrs,
+                Err(Resolve::TimedOut) => return Err(self.timed_out(url)),
+                Err(Resolve::Failed(e)) => {
+                    attempts.push(format!("{url}: cannot resolve {}: {e}", target.url.host));
+                    continue;
+                }
+            };
+            let start = target.next_addr.fetch_add(1, Ordering::Relaxed);
+            for j in 0..addrs.len() {
+                let addr = addrs[(start + j) % addrs.len()];
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.timed_out(url));
+                }
+                match self.post_to(&target.url, addr, body, headers, left) {
+                    Ok(reply) => return Ok(UpstreamReply { url, ..reply }),
+                    Err(Attempt::NotConnected(reason)) => attempts.push(format!("{url} ({addr}): {reason}")),
+                    Err(Attempt::TimedOut) => return Err(self.timed_out(url)),
+                    Err(Attempt::Failed(reason)) => return Err(PostError::Failed { url, reason }),
+                }
+            }
+        }
+        Err(PostError::Unreachable { attempts })
+    }
+
+    fn timed_out(&self, url: String) -> PostError {
+        PostError::Timeout { url, after: self.timeout }
+    }
+
+    fn post_to(
+        &self,
+        url: &Url,
+        addr: SocketAddr,
+        body: &str,
+        headers: &[(&str, &str)],
+        left: Duration,
+    ) -> Result<UpstreamReply, Attempt> {
+        let mut request = self
+            .agent
+            .post(format!("http://{addr}{}", url.path))
+            .header("Host", url.host_header())
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .header("Connection", "close");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request
+            .config()
+            .timeout_global(Some(left))
+            .build()
+            .send(body)
+            .map_err(classify)?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_REPLY_BYTES)
+            .read_to_vec()
+            .map_err(classify)?;
+        Ok(UpstreamReply {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            url: String::new(),
+        })
+    }
+}
+
+/// How one attempt on one address ended.
+enum Attempt {
+    NotConnected(String),
+    TimedOut,
+    Failed(String),
+}
+
+fn classify(error: ureq::Error) -> Attempt {
+    match &error {
+        ureq::Error::Timeout(ureq::Timeout::Connect) => Attempt::NotConnected("connect timed out".into()),
+        ureq::Error::Timeout(_) => Attempt::TimedOut,
+        ureq::Error::Io(e) if is_connect_failure(e) => Attempt::NotConnected(e.to_string()),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Attempt::TimedOut,
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => Attempt::NotConnected(error.to_string()),
+        _ => Attempt::Failed(error.to_string()),
+    }
+}
+
+/// Errors that only `connect()` gives: the request was never sent.
+fn is_connect_failure(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+    )
+}
+
+enum Resolve {
+    TimedOut,
+    Failed(io::Error),
+}
+
+/// The addresses of `url`'s host, within the deadline.
+///
+/// An IP address needs no lookup. A name is resolved on a helper thread so
+/// that a slow resolver cannot hold the hop past its deadline.
+fn resolve(url: &Url, deadline: Instant) -> Result<Vec<SocketAddr>, Resolve> {
+    if let Ok(ip) = url.host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, url.port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let host = (url.host.clone(), url.port);
+    thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let _ = tx.send(host.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+        })
+        .map_err(Resolve::Failed)?;
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(Resolve::Failed(io::Error::other("no addresses"))),
+        Ok(Err(e)) => Err(Resolve::Failed(e)),
+        Err(_) => Err(Resolve::TimedOut),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    fn peer(urls: &str, timeout: Duration) -> PeerConfig {
+        PeerConfig {
+            variable: "SINK_URL",
+            urls: crate::parse::url_list(urls).unwrap(),
+            timeout,
+        }
+    }
+
+    /// A one-shot HTTP server on loopback that answers `status` and records the request head.
+    fn one_shot(status: u16) -> (SocketAddr, thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut stream = stream;
+            write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody").unwrap();
+            head
+        });
+        (addr, handle)
+    }
+
+    fn closed_port() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+
+    #[test]
+    fn non_2xx_status_and_body_come_back() {
+        let (addr, server) = one_shot(503);
+        let up = Upstream::new(&peer(&format!("{addr}/sink.php"), Duration::from_secs(5)));
+        let reply = up.post("hello", &[("X-Test", "1")]).unwrap();
+        assert_eq!((reply.status, reply.body.as_str()), (503, "body"));
+        let head = server.join().unwrap();
+        assert!(head.starts_with("POST /sink.php HTTP/1.1\r\n"), "{head}");
+        assert!(head.to_ascii_lowercase().contains(&format!("host: {addr}\r\n")), "{head}");
+        assert!(head.contains("X-Test: 1") || head.contains("x-test: 1"), "{head}");
+    }
+
+    #[test]
+    fn refused_url_fails_over_to_the_next() {
+        let dead = closed_port();
+        let (addr, server) = one_shot(200);
+        let up = Upstream::new(&peer(&format!("{dead}/,{addr}/"), Duration::from_secs(5)));
+        let reply = up.post("hello", &[]).unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.url, format!("http://{addr}/"));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn all_refused_is_unreachable_naming_each_url() {
+        let (a, b) = (closed_port(), closed_port());
+        let up = Upstream::new(&peer(&format!("{a}/x,{b}/y"), Duration::from_secs(5)));
+        match up.post("hello", &[]) {
+            Err(PostError::Unreachable { attempts }) => {
+                assert_eq!(attempts.len(), 2);
+                let text = attempts.join(" ");
+                assert!(text.contains(&format!("http://{a}/x")) && text.contains(&format!("http://{b}/y")), "{text}");
+                assert!(text.to_lowercase().contains("refused"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Upstream::new(&peer(&format!("{addr}/"), Duration::from_millis(300)));
+        let started = Instant::now();
+        match up.post("hello", &[]) {
+            Err(PostError::Timeout { url, after }) => {
+                assert_eq!(url, format!("http://{addr}/"));
+                assert_eq!(after, Duration::from_millis(300));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        drop(listener);
+    }
+
+    #[test]
+    fn round_robin_starts_at_the_next_url_each_time() {
+        let up = Upstream::new(&peer("127.0.0.1:1/,127.0.0.1:2/", Duration::from_secs(1)));
+        let firsts: Vec<usize> = (0..4).map(|_| up.next_target.fetch_add(1, Ordering::Relaxed) % 2).collect();
+        assert_eq!(firsts, vec![0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn names_resolve_through_the_system_resolver() {
+        // localhost comes from /etc/hosts: no query leaves the machine.
+        let url = &crate::parse::url_list("localhost:9/").unwrap()[0];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let addrs = resolve(url, deadline).ok().unwrap();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
+    }
+}
