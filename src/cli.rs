@@ -25,7 +25,11 @@ pub fn main(role: Role) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         (Some("--version" | "-V"), None) => {
-            println!("{} {} (revision {REVISION})", role.name(), env!("CARGO_PKG_VERSION"));
+            println!(
+                "{} {} (revision {REVISION})",
+                role.name(),
+                env!("CARGO_PKG_VERSION")
+            );
             return ExitCode::SUCCESS;
         }
         (Some(arg), _) => {

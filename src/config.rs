@@ -67,8 +67,15 @@ pub fn help(role: Role) -> String {
         version = env!("CARGO_PKG_VERSION"),
     );
     for s in settings_for(role) {
-        let default = if s.default.is_empty() { "unset" } else { s.default };
-        out.push_str(&format!("  {:<17} {}\n  {:<17} default: {}\n", s.name, s.help, "", default));
+        let default = if s.default.is_empty() {
+            "unset"
+        } else {
+            s.default
+        };
+        out.push_str(&format!(
+            "  {:<17} {}\n  {:<17} default: {}\n",
+            s.name, s.help, "", default
+        ));
     }
     out.push_str("\nExit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.\n");
     out
@@ -137,8 +144,14 @@ impl Config {
     }
 
     /// Reads `role`'s configuration through `lookup` (a variable name to its value).
-    pub fn from_lookup(role: Role, lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let vars = Vars { role, lookup: &lookup };
+    pub fn from_lookup(
+        role: Role,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let vars = Vars {
+            role,
+            lookup: &lookup,
+        };
         let server = ServerConfig {
             listen_addr: vars.get("LISTEN_ADDR", |t| {
                 t.trim().parse::<SocketAddr>().map_err(|_| {
@@ -180,7 +193,14 @@ impl Config {
             }),
             _ => None,
         };
-        Ok(Config { role, server, pod_ip, log_dir, peer, send })
+        Ok(Config {
+            role,
+            server,
+            pod_ip,
+            log_dir,
+            peer,
+            send,
+        })
     }
 }
 
@@ -190,8 +210,8 @@ fn duration(text: &str) -> Result<Duration, String> {
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
     match parse::duration(text) {
-        Ok(d) if d.is_zero() => Err(format!("{} greater than zero", parse::DURATION_FORM)),
-        other => other.map_err(str::to_string),
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!("{} greater than zero", parse::DURATION_FORM)),
     }
 }
 
@@ -203,9 +223,15 @@ struct Vars<'a> {
 
 impl Vars<'_> {
     fn setting(&self, name: &'static str) -> &'static Setting {
-        match SETTINGS.iter().find(|s| s.name == name && s.roles.contains(&self.role)) {
+        match SETTINGS
+            .iter()
+            .find(|s| s.name == name && s.roles.contains(&self.role))
+        {
             Some(s) => s,
-            None => unreachable!("{name} is read by {} but not declared for it in SETTINGS", self.role),
+            None => unreachable!(
+                "{name} is read by {} but not declared for it in SETTINGS",
+                self.role
+            ),
         }
     }
 
@@ -226,7 +252,9 @@ impl Vars<'_> {
     ) -> Result<Option<T>, Error> {
         match self.text(name) {
             None => Ok(None),
-            Some((text, _)) => parse(&text).map(Some).map_err(|e| Error::config(name, &text, e)),
+            Some((text, _)) => parse(&text)
+                .map(Some)
+                .map_err(|e| Error::config(name, &text, e)),
         }
     }
 
@@ -260,8 +288,10 @@ mod test {
     use std::collections::HashMap;
 
     fn load(role: Role, vars: &[(&str, &str)]) -> Result<Config, Error> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(role, |k| map.get(k).cloned())
     }
 
@@ -327,34 +357,113 @@ mod test {
         let relay = [("RELAY_URL", "r/")];
         type Case<'a> = (Role, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
-            (Role::Sender, &[], "config: RELAY_URL is not set: expected one or more http URLs"),
-            (Role::Relay, &[], "config: SINK_URL is not set: expected one or more http URLs"),
-            (Role::Sender, &[("RELAY_URL", "https://x/")], r#"config: RELAY_URL="https://x/" is invalid: expected one or more http URLs"#),
-            (Role::Relay, &[("SINK_URL", "a,,b")], r#"config: SINK_URL="a,,b" is invalid: expected one or more http URLs"#),
-            (Role::Sender, &[relay[0], ("SEND_INTERVAL", "5x")], r#"config: SEND_INTERVAL="5x" is invalid: expected a duration such as 250ms, 5s or 1m, or a whole number of seconds"#),
-            (Role::Sender, &[relay[0], ("SEND_INTERVAL", "0")], r#"config: SEND_INTERVAL="0" is invalid: expected a duration such as 250ms, 5s or 1m, or a whole number of seconds greater than zero"#),
-            (Role::Sender, &[relay[0], ("SEND_COUNT", "0")], r#"config: SEND_COUNT="0" is invalid: expected a whole number from 1 to 18446744073709551615"#),
-            (Role::Sender, &[relay[0], ("SEND_RETRIES", "many")], r#"config: SEND_RETRIES="many" is invalid: expected a whole number from 0 to 100"#),
-            (Role::Sender, &[relay[0], ("RELAY_TIMEOUT", "0ms")], r#"config: RELAY_TIMEOUT="0ms" is invalid: expected a duration"#),
-            (Role::Relay, &[("SINK_URL", "s/"), ("SINK_TIMEOUT", "fast")], r#"config: SINK_TIMEOUT="fast" is invalid: expected a duration"#),
-            (Role::Sink, &[("LISTEN_ADDR", "8080")], r#"config: LISTEN_ADDR="8080" is invalid: expected an IP address and port such as 0.0.0.0:8080"#),
-            (Role::Sink, &[("MAX_IN_FLIGHT", "0")], r#"config: MAX_IN_FLIGHT="0" is invalid: expected a whole number from 1 to 100000"#),
-            (Role::Sink, &[("MAX_BODY_BYTES", "1e6")], r#"config: MAX_BODY_BYTES="1e6" is invalid: expected a whole number from 1 to 67108864"#),
-            (Role::Sink, &[("CLIENT_TIMEOUT", "0s")], r#"config: CLIENT_TIMEOUT="0s" is invalid: expected a duration"#),
-            (Role::Sink, &[("DRAIN_DELAY", "-1")], r#"config: DRAIN_DELAY="-1" is invalid: expected a duration"#),
-            (Role::Sink, &[("SHUTDOWN_TIMEOUT", "10h")], r#"config: SHUTDOWN_TIMEOUT="10h" is invalid: expected a duration"#),
-            (Role::Sink, &[("POD_IP", "pod-7")], r#"config: POD_IP="pod-7" is invalid: expected an IPv4 or IPv6 address such as 10.1.2.3"#),
-            (Role::Sink, &[("LOG_DIR", "")], r#"config: LOG_DIR="" is invalid: expected a directory path"#),
+            (
+                Role::Sender,
+                &[],
+                "config: RELAY_URL is not set: expected one or more http URLs",
+            ),
+            (
+                Role::Relay,
+                &[],
+                "config: SINK_URL is not set: expected one or more http URLs",
+            ),
+            (
+                Role::Sender,
+                &[("RELAY_URL", "https://x/")],
+                r#"config: RELAY_URL="https://x/" is invalid: expected one or more http URLs"#,
+            ),
+            (
+                Role::Relay,
+                &[("SINK_URL", "a,,b")],
+                r#"config: SINK_URL="a,,b" is invalid: expected one or more http URLs"#,
+            ),
+            (
+                Role::Sender,
+                &[relay[0], ("SEND_INTERVAL", "5x")],
+                r#"config: SEND_INTERVAL="5x" is invalid: expected a duration such as 250ms, 5s or 1m, or a whole number of seconds"#,
+            ),
+            (
+                Role::Sender,
+                &[relay[0], ("SEND_INTERVAL", "0")],
+                r#"config: SEND_INTERVAL="0" is invalid: expected a duration such as 250ms, 5s or 1m, or a whole number of seconds greater than zero"#,
+            ),
+            (
+                Role::Sender,
+                &[relay[0], ("SEND_COUNT", "0")],
+                r#"config: SEND_COUNT="0" is invalid: expected a whole number from 1 to 18446744073709551615"#,
+            ),
+            (
+                Role::Sender,
+                &[relay[0], ("SEND_RETRIES", "many")],
+                r#"config: SEND_RETRIES="many" is invalid: expected a whole number from 0 to 100"#,
+            ),
+            (
+                Role::Sender,
+                &[relay[0], ("RELAY_TIMEOUT", "0ms")],
+                r#"config: RELAY_TIMEOUT="0ms" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Relay,
+                &[("SINK_URL", "s/"), ("SINK_TIMEOUT", "fast")],
+                r#"config: SINK_TIMEOUT="fast" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Sink,
+                &[("LISTEN_ADDR", "8080")],
+                r#"config: LISTEN_ADDR="8080" is invalid: expected an IP address and port such as 0.0.0.0:8080"#,
+            ),
+            (
+                Role::Sink,
+                &[("MAX_IN_FLIGHT", "0")],
+                r#"config: MAX_IN_FLIGHT="0" is invalid: expected a whole number from 1 to 100000"#,
+            ),
+            (
+                Role::Sink,
+                &[("MAX_BODY_BYTES", "1e6")],
+                r#"config: MAX_BODY_BYTES="1e6" is invalid: expected a whole number from 1 to 67108864"#,
+            ),
+            (
+                Role::Sink,
+                &[("CLIENT_TIMEOUT", "0s")],
+                r#"config: CLIENT_TIMEOUT="0s" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Sink,
+                &[("DRAIN_DELAY", "-1")],
+                r#"config: DRAIN_DELAY="-1" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Sink,
+                &[("SHUTDOWN_TIMEOUT", "10h")],
+                r#"config: SHUTDOWN_TIMEOUT="10h" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Sink,
+                &[("POD_IP", "pod-7")],
+                r#"config: POD_IP="pod-7" is invalid: expected an IPv4 or IPv6 address such as 10.1.2.3"#,
+            ),
+            (
+                Role::Sink,
+                &[("LOG_DIR", "")],
+                r#"config: LOG_DIR="" is invalid: expected a directory path"#,
+            ),
         ];
         for (role, vars, want) in cases {
             let got = error(*role, vars);
-            assert!(got.starts_with(want), "{role} {vars:?}:\n got: {got}\nwant: {want}…");
+            assert!(
+                got.starts_with(want),
+                "{role} {vars:?}:\n got: {got}\nwant: {want}…"
+            );
         }
     }
 
     #[test]
     fn zero_drain_delay_is_allowed() {
-        let c = load(Role::Sink, &[("DRAIN_DELAY", "0"), ("SHUTDOWN_TIMEOUT", "0")]).unwrap();
+        let c = load(
+            Role::Sink,
+            &[("DRAIN_DELAY", "0"), ("SHUTDOWN_TIMEOUT", "0")],
+        )
+        .unwrap();
         assert_eq!(c.server.drain_delay, Duration::ZERO);
     }
 

@@ -68,40 +68,42 @@ struct State {
 pub struct ConnWatch {
     port: u16,
     timeout: Duration,
+    logger: Arc<Logger>,
     state: Mutex<State>,
     wake: Condvar,
 }
 
 impl ConnWatch {
     /// Starts watching connections to `port`, closing them `timeout` after their deadline began.
-    pub fn start(port: u16, timeout: Duration, logger: Arc<Logger>) -> std::io::Result<Arc<ConnWatch>> {
+    pub fn start(
+        port: u16,
+        timeout: Duration,
+        logger: Arc<Logger>,
+    ) -> std::io::Result<Arc<ConnWatch>> {
         let watch = Arc::new(ConnWatch {
             port,
             timeout,
+            logger,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });
         let tick = (timeout / 10).clamp(Duration::from_millis(20), Duration::from_secs(1));
         let watcher = Arc::clone(&watch);
-        thread::Builder::new().name("conn-watch".into()).spawn(move || loop {
-            {
-                let state = watcher.lock();
-                let (state, _) = watcher
-                    .wake
-                    .wait_timeout_while(state, tick, |s| !s.stopped)
-                    .unwrap_or_else(|p| p.into_inner());
-                if state.stopped {
-                    return;
+        thread::Builder::new()
+            .name("conn-watch".into())
+            .spawn(move || loop {
+                {
+                    let state = watcher.lock();
+                    let (state, _) = watcher
+                        .wake
+                        .wait_timeout_while(state, tick, |s| !s.stopped)
+                        .unwrap_or_else(|p| p.into_inner());
+                    if state.stopped {
+                        return;
+                    }
                 }
-            }
-            let closed = watcher.scan(Instant::now());
-            if closed > 0 {
-                logger.event(&format!(
-                    "closed {closed} connection(s) that sent no complete request within CLIENT_TIMEOUT={}ms",
-                    watcher.timeout.as_millis()
-                ));
-            }
-        })?;
+                watcher.scan(Instant::now());
+            })?;
         Ok(watch)
     }
 
@@ -168,7 +170,9 @@ impl ConnWatch {
             .sockets
             .iter()
             .filter(|(_, s)| {
-                s.peer.is_some_and(|p| matches!(state.phases.get(&p), Some(ConnPhase::Waiting(_)) | None))
+                s.peer.is_some_and(|p| {
+                    matches!(state.phases.get(&p), Some(ConnPhase::Waiting(_)) | None)
+                })
             })
             .map(|(i, s)| (*i, *s))
             .collect();
@@ -225,6 +229,14 @@ impl ConnWatch {
                 state.phases.insert(peer, ConnPhase::Closed(now));
             }
         }
+        drop(state);
+        if !overdue.is_empty() {
+            self.logger.event(&format!(
+                "closed {} connection(s) that sent no complete request within CLIENT_TIMEOUT={}ms",
+                overdue.len(),
+                self.timeout.as_millis()
+            ));
+        }
         overdue.len()
     }
 }
@@ -238,7 +250,12 @@ fn list_sockets() -> Vec<(RawFd, u64)> {
         let entry = entry.ok()?;
         let fd: RawFd = entry.file_name().to_str()?.parse().ok()?;
         let target = std::fs::read_link(entry.path()).ok()?;
-        let inode = target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()?;
+        let inode = target
+            .to_str()?
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()?;
         Some((fd, inode))
     })
     .collect()
@@ -300,7 +317,11 @@ mod test {
         watch.scan(Instant::now());
         let state = watch.lock();
         let peers: Vec<SocketAddr> = state.sockets.values().filter_map(|s| s.peer).collect();
-        assert_eq!(peers, vec![peer], "only the accepted side is ours: not the listener, not the client");
+        assert_eq!(
+            peers,
+            vec![peer],
+            "only the accepted side is ours: not the listener, not the client"
+        );
         drop(state);
         watch.stop();
     }
@@ -319,14 +340,24 @@ mod test {
         watch.scan(t0);
         watch.request_received(busy_peer);
         assert_eq!(watch.scan(t0 + timeout / 2), 0, "not yet due");
-        assert_eq!(watch.scan(t0 + timeout * 2), 1, "only the waiting one is due");
+        assert_eq!(
+            watch.scan(t0 + timeout * 2),
+            1,
+            "only the waiting one is due"
+        );
         // The server side reads EOF, the client sees the connection end.
         let mut buf = [0u8; 1];
         assert_eq!(idle_server.read(&mut buf).unwrap(), 0);
         assert_eq!(idle.read(&mut buf).unwrap(), 0);
         busy.write_all(b"x").unwrap();
-        assert!(matches!(watch.lock().phases.get(&idle_peer), Some(ConnPhase::Closed(_))));
-        assert!(matches!(watch.lock().phases.get(&busy_peer), Some(ConnPhase::Busy(_))));
+        assert!(matches!(
+            watch.lock().phases.get(&idle_peer),
+            Some(ConnPhase::Closed(_))
+        ));
+        assert!(matches!(
+            watch.lock().phases.get(&busy_peer),
+            Some(ConnPhase::Busy(_))
+        ));
         watch.stop();
     }
 

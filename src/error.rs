@@ -82,7 +82,10 @@ impl fmt::Display for Error {
                 name,
                 value: Some(value),
                 expected,
-            } => write!(f, "config: {name}={value:?} is invalid: expected {expected}"),
+            } => write!(
+                f,
+                "config: {name}={value:?} is invalid: expected {expected}"
+            ),
             Error::Config {
                 name,
                 value: None,
@@ -97,7 +100,10 @@ impl fmt::Display for Error {
                 "shutdown: {in_flight} request(s) still in flight when SHUTDOWN_TIMEOUT ran out"
             ),
             Error::SendFailures { failed, total } => {
-                write!(f, "send: {failed} of {total} message(s) were not answered 2xx")
+                write!(
+                    f,
+                    "send: {failed} of {total} message(s) were not answered 2xx"
+                )
             }
         }
     }

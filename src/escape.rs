@@ -47,9 +47,15 @@ mod test {
     #[test]
     fn line_breaks_and_controls_are_escaped() {
         assert_eq!(escape_message("a\nb\r\nc\td"), "a\\nb\\r\\nc\\td");
-        assert_eq!(escape_message("bell\u{7}esc\u{1b}[31m"), "bell\\u{7}esc\\u{1b}[31m");
+        assert_eq!(
+            escape_message("bell\u{7}esc\u{1b}[31m"),
+            "bell\\u{7}esc\\u{1b}[31m"
+        );
         assert_eq!(escape_message("del\u{7f}nel\u{85}"), "del\\u{7f}nel\\u{85}");
-        assert_eq!(escape_message("ls\u{2028}ps\u{2029}"), "ls\\u{2028}ps\\u{2029}");
+        assert_eq!(
+            escape_message("ls\u{2028}ps\u{2029}"),
+            "ls\\u{2028}ps\\u{2029}"
+        );
         assert_eq!(escape_message("nul\0"), "nul\\u{0}");
     }
 

@@ -65,7 +65,11 @@ mod test {
     #[test]
     fn pod_ip_wins() {
         assert_eq!(
-            choose_ip(Some(ip("10.0.0.9")), &[ip("192.168.1.2")], Some(ip("172.16.0.1"))),
+            choose_ip(
+                Some(ip("10.0.0.9")),
+                &[ip("192.168.1.2")],
+                Some(ip("172.16.0.1"))
+            ),
             ip("10.0.0.9")
         );
     }
@@ -73,7 +77,11 @@ mod test {
     #[test]
     fn host_name_address_unless_loopback() {
         assert_eq!(
-            choose_ip(None, &[ip("127.0.1.1"), ip("192.168.1.2")], Some(ip("172.16.0.1"))),
+            choose_ip(
+                None,
+                &[ip("127.0.1.1"), ip("192.168.1.2")],
+                Some(ip("172.16.0.1"))
+            ),
             ip("192.168.1.2")
         );
         assert_eq!(
@@ -84,7 +92,10 @@ mod test {
 
     #[test]
     fn outbound_interface_then_loopback() {
-        assert_eq!(choose_ip(None, &[], Some(ip("172.16.0.1"))), ip("172.16.0.1"));
+        assert_eq!(
+            choose_ip(None, &[], Some(ip("172.16.0.1"))),
+            ip("172.16.0.1")
+        );
         assert_eq!(choose_ip(None, &[], Some(ip("0.0.0.0"))), ip("127.0.0.1"));
         assert_eq!(choose_ip(None, &[], None), ip("127.0.0.1"));
     }

@@ -53,7 +53,11 @@ impl InFlight {
             if left.is_zero() {
                 break;
             }
-            count = self.idle.wait_timeout(count, left).unwrap_or_else(|p| p.into_inner()).0;
+            count = self
+                .idle
+                .wait_timeout(count, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         *count
     }

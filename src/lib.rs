@@ -26,8 +26,8 @@ mod role;
 pub mod sender;
 mod server;
 mod shutdown;
-mod tier;
 pub mod sink;
+mod tier;
 mod upstream;
 
 pub use error::Error;

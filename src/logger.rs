@@ -57,9 +57,13 @@ impl Logger {
         self.event(line);
         if let Some((path, file)) = &self.file {
             let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            file.write_all(format!("{line}\n").as_bytes()).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot append to {}: {e}", path.display()))
-            })?;
+            file.write_all(format!("{line}\n").as_bytes())
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot append to {}: {e}", path.display()),
+                    )
+                })?;
         }
         Ok(())
     }

@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 /// Accepted duration forms, as shown in error messages and `--help`.
-pub const DURATION_FORM: &str =
-    "a duration such as 250ms, 5s or 1m, or a whole number of seconds";
+pub const DURATION_FORM: &str = "a duration such as 250ms, 5s or 1m, or a whole number of seconds";
 
 /// Parses `250ms`, `5s`, `1m` or bare whole seconds (`5`).
 pub fn duration(text: &str) -> Result<Duration, &'static str> {
@@ -171,7 +170,17 @@ mod test {
 
     #[test]
     fn durations_rejected() {
-        for bad in ["", "s", "5x", "-1s", "1.5s", "5 s", "1h", "ms5", "99999999999999999999"] {
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "-1s",
+            "1.5s",
+            "5 s",
+            "1h",
+            "ms5",
+            "99999999999999999999",
+        ] {
             assert_eq!(duration(bad), Err(DURATION_FORM), "{bad:?}");
         }
     }
@@ -202,10 +211,16 @@ mod test {
     #[test]
     fn url_forms() {
         let u = &url_list("http://127.0.0.1:8080").unwrap()[0];
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 8080, "/")
+        );
         assert_eq!(u.host_header(), "127.0.0.1:8080");
         let u = &url_list("HTTP://Sink-Svc:81/a/b?x=1").unwrap()[0];
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("sink-svc", 81, "/a/b?x=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("sink-svc", 81, "/a/b?x=1")
+        );
         let u = &url_list("[::1]:9000/x").unwrap()[0];
         assert_eq!((u.host.as_str(), u.port), ("::1", 9000));
         assert_eq!(u.host_header(), "[::1]:9000");

@@ -58,5 +58,10 @@ pub fn run(config: Config) -> Result<(), Error> {
         value: None,
         expected: crate::parse::URL_LIST_FORM.into(),
     })?;
-    crate::tier::serve(&config, move |logger| Arc::new(Relay { logger, sink: Upstream::new(&peer) }))
+    crate::tier::serve(&config, move |logger| {
+        Arc::new(Relay {
+            logger,
+            sink: Upstream::new(&peer),
+        })
+    })
 }

@@ -61,7 +61,14 @@ fn send_loop(tier: &Tier, relay: &Upstream, send: &SendConfig) -> Result<(), Err
     while tier.shutdown.phase() == Phase::Running && send.count.is_none_or(|n| total < n) {
         total += 1;
         let text = message_text(tier.ip, &now_http_date());
-        if !send_one(&tier.logger, relay, send, &text, &tier.shutdown, &mut jitter) {
+        if !send_one(
+            &tier.logger,
+            relay,
+            send,
+            &text,
+            &tier.shutdown,
+            &mut jitter,
+        ) {
             failed += 1;
         }
         if send.count == Some(total) {
@@ -103,7 +110,12 @@ fn send_one(
             Err(_) => false,
         };
         let reason = match &outcome {
-            Ok(reply) => format!("{} answered {}: {}", reply.url, reply.status, escape_message(&reply.body)),
+            Ok(reply) => format!(
+                "{} answered {}: {}",
+                reply.url,
+                reply.status,
+                escape_message(&reply.body)
+            ),
             Err(e) => format!("relay {e}"),
         };
         let stopping = shutdown.phase() != Phase::Running;
@@ -122,7 +134,9 @@ fn send_one(
             wait.as_millis()
         ));
         if shutdown.wait_for(Phase::Draining, wait) {
-            logger.event(&format!("message failed: stopping before retry {attempt}: {text}"));
+            logger.event(&format!(
+                "message failed: stopping before retry {attempt}: {text}"
+            ));
             return false;
         }
     }
@@ -170,7 +184,9 @@ mod test {
     fn backoff_doubles_within_jitter_and_is_capped() {
         let mut j = Jitter(42);
         for attempt in 1..=12u32 {
-            let ceiling = BACKOFF_BASE.saturating_mul(1 << (attempt - 1)).min(BACKOFF_MAX);
+            let ceiling = BACKOFF_BASE
+                .saturating_mul(1 << (attempt - 1))
+                .min(BACKOFF_MAX);
             for _ in 0..50 {
                 let d = j.backoff(attempt);
                 assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");

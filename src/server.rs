@@ -65,6 +65,9 @@ pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, message: &Message) -> Reply;
 }
 
+/// Connections the kernel queues for tiny_http's accept thread.
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// Where a request goes, decided from its method and path alone.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
@@ -105,6 +108,11 @@ impl Server {
             addr: config.listen_addr,
             source,
         })?;
+        // std listens with a small backlog; a burst of connections then waits for
+        // SYN retransmits (1 s, 3 s) before tiny_http even sees it. Calling
+        // listen() again on Linux raises the backlog (capped by net.core.somaxconn).
+        rustix::net::listen(&listener, LISTEN_BACKLOG)
+            .map_err(|e| Error::io("setting the listen backlog", e.into()))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
@@ -123,7 +131,11 @@ impl Server {
     }
 
     /// Serves until `shutdown` reaches [`Phase::Stopping`], then finishes requests in flight.
-    pub fn run(self, handler: Option<Arc<dyn MessageHandler>>, shutdown: Arc<Shutdown>) -> Result<(), Error> {
+    pub fn run(
+        self,
+        handler: Option<Arc<dyn MessageHandler>>,
+        shutdown: Arc<Shutdown>,
+    ) -> Result<(), Error> {
         let waker = Arc::downgrade(&self.http);
         shutdown.on_stop(move || {
             if let Some(http) = waker.upgrade() {
@@ -160,7 +172,12 @@ impl Server {
         Ok(())
     }
 
-    fn dispatch(&self, request: Request, handler: &Option<Arc<dyn MessageHandler>>, shutdown: &Arc<Shutdown>) {
+    fn dispatch(
+        &self,
+        request: Request,
+        handler: &Option<Arc<dyn MessageHandler>>,
+        shutdown: &Arc<Shutdown>,
+    ) {
         let ready = shutdown.phase() == Phase::Running;
         match route(request.method(), request.url(), handler.is_some()) {
             Route::Health => self.answer_unread(request, Reply::text(200, "ok"), ready),
@@ -188,8 +205,14 @@ impl Server {
             return self.answer_unread(request, reply, ready);
         }
         let (Some(handler), Some(slot)) = (handler, self.in_flight.try_admit()) else {
-            let reply = Reply::text(503, format!("busy: MAX_IN_FLIGHT={} requests in flight", self.config.max_in_flight))
-                .with_header("Retry-After", "1");
+            let reply = Reply::text(
+                503,
+                format!(
+                    "busy: MAX_IN_FLIGHT={} requests in flight",
+                    self.config.max_in_flight
+                ),
+            )
+            .with_header("Retry-After", "1");
             return self.answer_unread(request, reply, ready);
         };
         let job = RequestJob {
@@ -226,7 +249,14 @@ impl Server {
 
     /// Answers without reading the body; if there may be one, closes the connection.
     fn answer_unread(&self, request: Request, reply: Reply, ready: bool) {
-        answer(&self.logger, &self.watch, request, reply, BodyState::Unread, ready);
+        answer(
+            &self.logger,
+            &self.watch,
+            request,
+            reply,
+            BodyState::Unread,
+            ready,
+        );
     }
 }
 
@@ -254,12 +284,18 @@ impl RequestJob {
         let limit = self.max_body_bytes as u64 + 1;
         let read = request.as_reader().take(limit).read_to_end(&mut body);
         let reply = match read {
-            Err(e) => Err(Reply::text(400, format!("message body could not be read: {e}"))),
+            Err(e) => Err(Reply::text(
+                400,
+                format!("message body could not be read: {e}"),
+            )),
             Ok(_) if body.len() > self.max_body_bytes => Err(Reply::text(
                 413,
                 format!("message larger than MAX_BODY_BYTES={}", self.max_body_bytes),
             )),
-            Ok(_) if body.is_empty() => Ok(Reply::text(400, "empty message: send the text as the POST body")),
+            Ok(_) if body.is_empty() => Ok(Reply::text(
+                400,
+                "empty message: send the text as the POST body",
+            )),
             Ok(_) => match String::from_utf8(body) {
                 Err(_) => Ok(Reply::text(400, "message is not valid UTF-8 text")),
                 Ok(text) => {
@@ -271,21 +307,47 @@ impl RequestJob {
                         body: text,
                     };
                     let handled = catch_unwind(AssertUnwindSafe(|| self.handler.handle(&message)));
-                    Ok(handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log")))
+                    Ok(handled
+                        .unwrap_or_else(|_| Reply::text(500, "internal error: see the server log")))
                 }
             },
         };
         match reply {
-            Ok(reply) => answer(&self.logger, &self.watch, request, reply, BodyState::Read, self.ready),
-            Err(reply) => answer(&self.logger, &self.watch, request, reply, BodyState::Unread, self.ready),
+            Ok(reply) => answer(
+                &self.logger,
+                &self.watch,
+                request,
+                reply,
+                BodyState::Read,
+                self.ready,
+            ),
+            Err(reply) => answer(
+                &self.logger,
+                &self.watch,
+                request,
+                reply,
+                BodyState::Unread,
+                self.ready,
+            ),
         }
     }
 }
 
 /// Sends `reply`, then starts the connection's next deadline or closes it.
-fn answer(logger: &Logger, watch: &ConnWatch, request: Request, reply: Reply, body: BodyState, ready: bool) {
+fn answer(
+    logger: &Logger,
+    watch: &ConnWatch,
+    request: Request,
+    reply: Reply,
+    body: BodyState,
+    ready: bool,
+) {
     let peer = request.remote_addr().copied();
-    let may_have_body = request.body_length().is_none_or(|n| n > 0);
+    let may_have_body = request.body_length().is_some_and(|n| n > 0)
+        || request
+            .headers()
+            .iter()
+            .any(|h| h.field.equiv("Transfer-Encoding"));
     let close = !ready || (body == BodyState::Unread && may_have_body);
     if reply.status >= 400 {
         logger.event(&format!(
@@ -337,10 +399,16 @@ mod test {
     fn routes() {
         assert_eq!(route(&Method::Get, "/healthz", true), Route::Health);
         assert_eq!(route(&Method::Head, "/readyz?x", false), Route::Ready);
-        assert_eq!(route(&Method::Post, "/healthz", true), Route::ReservedWrongMethod);
+        assert_eq!(
+            route(&Method::Post, "/healthz", true),
+            Route::ReservedWrongMethod
+        );
         assert_eq!(route(&Method::Post, "/relay.php", true), Route::Message);
         assert_eq!(route(&Method::Post, "/", true), Route::Message);
-        assert_eq!(route(&Method::Get, "/relay.php", true), Route::MessageWrongMethod);
+        assert_eq!(
+            route(&Method::Get, "/relay.php", true),
+            Route::MessageWrongMethod
+        );
         assert_eq!(route(&Method::Post, "/relay.php", false), Route::NotFound);
     }
 }

@@ -65,7 +65,8 @@ impl Shutdown {
     /// Moves to [`Phase::Stopping`] and wakes everything registered with [`Shutdown::on_stop`].
     pub fn stop(&self) {
         if self.advance(Phase::Stopping) {
-            let wakers = std::mem::take(&mut *self.on_stop.lock().unwrap_or_else(|p| p.into_inner()));
+            let wakers =
+                std::mem::take(&mut *self.on_stop.lock().unwrap_or_else(|p| p.into_inner()));
             for wake in wakers {
                 wake();
             }
@@ -89,7 +90,10 @@ impl Shutdown {
             drop(phase);
             wake();
         } else {
-            self.on_stop.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(wake));
+            self.on_stop
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Box::new(wake));
         }
     }
 
@@ -124,7 +128,11 @@ pub fn handle_signals(
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
                 if shutdown.drain() {
                     logger.event(&format!(
                         "received {name}: not ready, draining for {}ms, then stopping",

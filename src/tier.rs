@@ -33,14 +33,28 @@ impl Tier {
         let logger = Arc::new(Logger::new(config.role, config.log_dir.as_deref(), ip)?);
         // The handler goes in first: a SIGTERM that follows `listening on` is never lost.
         let shutdown = Shutdown::new();
-        handle_signals(Arc::clone(&shutdown), config.server.drain_delay, Arc::clone(&logger))?;
+        handle_signals(
+            Arc::clone(&shutdown),
+            config.server.drain_delay,
+            Arc::clone(&logger),
+        )?;
         let server = Server::bind(&config.server, Arc::clone(&logger))?;
-        Ok((Tier { ip, logger, shutdown }, server))
+        Ok((
+            Tier {
+                ip,
+                logger,
+                shutdown,
+            },
+            server,
+        ))
     }
 }
 
 /// Runs a message-handling tier (relay, sink) until it is stopped.
-pub fn serve<H: MessageHandler>(config: &Config, make_handler: impl FnOnce(Arc<Logger>) -> Arc<H>) -> Result<(), Error> {
+pub fn serve<H: MessageHandler>(
+    config: &Config,
+    make_handler: impl FnOnce(Arc<Logger>) -> Arc<H>,
+) -> Result<(), Error> {
     let (tier, server) = Tier::start(config)?;
     let handler: Arc<dyn MessageHandler> = make_handler(Arc::clone(&tier.logger));
     server.run(Some(handler), tier.shutdown)

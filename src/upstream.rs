@@ -71,7 +71,9 @@ pub enum PostError {
 impl fmt::Display for PostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PostError::Unreachable { attempts } => write!(f, "unreachable: {}", attempts.join("; ")),
+            PostError::Unreachable { attempts } => {
+                write!(f, "unreachable: {}", attempts.join("; "))
+            }
             PostError::Timeout { url, after } => {
                 write!(f, "{url}: timed out after {}ms", after.as_millis())
             }
@@ -148,7 +150,9 @@ impl Upstream {
                 }
                 match self.post_to(&target.url, addr, body, headers, left) {
                     Ok(reply) => return Ok(UpstreamReply { url, ..reply }),
-                    Err(Attempt::NotConnected(reason)) => attempts.push(format!("{url} ({addr}): {reason}")),
+                    Err(Attempt::NotConnected(reason)) => {
+                        attempts.push(format!("{url} ({addr}): {reason}"))
+                    }
                     Err(Attempt::TimedOut) => return Err(self.timed_out(url)),
                     Err(Attempt::Failed(reason)) => return Err(PostError::Failed { url, reason }),
                 }
@@ -158,7 +162,10 @@ impl Upstream {
     }
 
     fn timed_out(&self, url: String) -> PostError {
-        PostError::Timeout { url, after: self.timeout }
+        PostError::Timeout {
+            url,
+            after: self.timeout,
+        }
     }
 
     fn post_to(
@@ -208,11 +215,15 @@ enum Attempt {
 
 fn classify(error: ureq::Error) -> Attempt {
     match &error {
-        ureq::Error::Timeout(ureq::Timeout::Connect) => Attempt::NotConnected("connect timed out".into()),
+        ureq::Error::Timeout(ureq::Timeout::Connect) => {
+            Attempt::NotConnected("connect timed out".into())
+        }
         ureq::Error::Timeout(_) => Attempt::TimedOut,
         ureq::Error::Io(e) if is_connect_failure(e) => Attempt::NotConnected(e.to_string()),
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Attempt::TimedOut,
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => Attempt::NotConnected(error.to_string()),
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            Attempt::NotConnected(error.to_string())
+        }
         _ => Attempt::Failed(error.to_string()),
     }
 }
@@ -286,7 +297,11 @@ mod test {
                 head.push_str(&line);
             }
             let mut stream = stream;
-            write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody").unwrap();
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody"
+            )
+            .unwrap();
             head
         });
         (addr, handle)
@@ -305,8 +320,15 @@ mod test {
         assert_eq!((reply.status, reply.body.as_str()), (503, "body"));
         let head = server.join().unwrap();
         assert!(head.starts_with("POST /sink.php HTTP/1.1\r\n"), "{head}");
-        assert!(head.to_ascii_lowercase().contains(&format!("host: {addr}\r\n")), "{head}");
-        assert!(head.contains("X-Test: 1") || head.contains("x-test: 1"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("host: {addr}\r\n")),
+            "{head}"
+        );
+        assert!(
+            head.contains("X-Test: 1") || head.contains("x-test: 1"),
+            "{head}"
+        );
     }
 
     #[test]
@@ -328,7 +350,11 @@ mod test {
             Err(PostError::Unreachable { attempts }) => {
                 assert_eq!(attempts.len(), 2);
                 let text = attempts.join(" ");
-                assert!(text.contains(&format!("http://{a}/x")) && text.contains(&format!("http://{b}/y")), "{text}");
+                assert!(
+                    text.contains(&format!("http://{a}/x"))
+                        && text.contains(&format!("http://{b}/y")),
+                    "{text}"
+                );
                 assert!(text.to_lowercase().contains("refused"), "{text}");
             }
             other => panic!("{other:?}"),
@@ -355,7 +381,9 @@ mod test {
     #[test]
     fn round_robin_starts_at_the_next_url_each_time() {
         let up = Upstream::new(&peer("127.0.0.1:1/,127.0.0.1:2/", Duration::from_secs(1)));
-        let firsts: Vec<usize> = (0..4).map(|_| up.next_target.fetch_add(1, Ordering::Relaxed) % 2).collect();
+        let firsts: Vec<usize> = (0..4)
+            .map(|_| up.next_target.fetch_add(1, Ordering::Relaxed) % 2)
+            .collect();
         assert_eq!(firsts, vec![0, 1, 0, 1]);
     }
 

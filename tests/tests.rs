@@ -1,1 +1,20 @@
-//! placeholder
+//! Integration tests: the real binaries, real sockets, loopback only.
+//!
+//! Every test starts its own processes on port 0, reads the bound address from
+//! their first log line, and ends them by PID when it is done.
+
+// Process and HTTP helpers shared by the scenarios.
+mod util;
+
+// Rejections: 400, 404, 405, 413, 503, and the server still healthy afterwards.
+mod bad_input;
+// The seed's own bash + curl sender against our relay.
+mod seed_sender;
+// SIGTERM under load: nothing answered 2xx is lost, and the exit is clean.
+mod shutdown;
+// A sink that stops and comes back: 502, retries, recovery.
+mod sink_outage;
+// A thousand slow clients do not starve /healthz and are cut off on time.
+mod slow_clients;
+// Three senders, two relays, three sinks on one host.
+mod topology;

@@ -1,0 +1,48 @@
+//! The seed's tier-1 script, verbatim (tests/seed/sender.sh), against our relay and sink.
+
+use std::process::{Command, Stdio};
+
+use crate::util::Tier;
+
+#[test]
+fn the_seeds_bash_and_curl_sender_works_unchanged() {
+    let sink = Tier::start("sink", "sink", &[]);
+    let relay = Tier::start(
+        "relay",
+        "relay",
+        &[("SINK_URL", format!("{}/sink.php", sink.addr))],
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/seed/sender.sh");
+    let child = Command::new("bash")
+        .arg(script)
+        // As in the seed's manifest: no scheme, a path the relay does not care about.
+        .env("RELAY_URL", format!("{}/relay.php", relay.addr))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bash runs");
+    let seed = Tier::collect("seed-sender", child);
+    seed.wait_line(|l| l == "Logged message from 127.0.0.1")
+        .unwrap_or_else(|| {
+            panic!(
+                "no reply\n{}\n{}\n{}",
+                seed.output(),
+                relay.output(),
+                sink.output()
+            )
+        });
+    let sent = seed
+        .wait_line(|l| l.starts_with("********  Sending Message sent from "))
+        .unwrap();
+    let message = &sent["********  Sending ".len()..];
+    relay
+        .wait_line(|l| {
+            l.starts_with("Relaying from 127.0.0.1 at ") && l.ends_with(&format!(" : {message}"))
+        })
+        .expect("relay logged it");
+    sink.wait_line(|l| {
+        l.starts_with("From 127.0.0.1 at ") && l.ends_with(&format!(" : {message}"))
+    })
+    .expect("sink logged it");
+}

@@ -1,0 +1,104 @@
+//! A thousand clients that dribble one byte a second.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::util::{get, post, Tier};
+
+const CLIENTS: usize = 1000;
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The watchdog looks every CLIENT_TIMEOUT / 10; allow a few ticks of lateness.
+const LATE: Duration = Duration::from_secs(2);
+
+fn raise_open_file_limit(want: u64) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let maximum = limit.maximum;
+    let current = want.min(maximum.unwrap_or(want));
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(current),
+            maximum,
+        },
+    )
+    .expect("raise RLIMIT_NOFILE");
+    assert!(
+        current >= want,
+        "RLIMIT_NOFILE hard limit {maximum:?} is below {want}"
+    );
+}
+
+#[test]
+fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
+    // Our 1000 sockets plus the sink's 1000 (the child inherits the limit).
+    raise_open_file_limit(4096);
+    let sink = Tier::start("sink", "sink", &[("CLIENT_TIMEOUT", "2s".into())]);
+    let request = b"POST /sink.php HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+
+    let mut clients: Vec<(TcpStream, Instant, Option<Instant>)> = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let stream = TcpStream::connect(sink.addr).expect("connect");
+        stream.set_nonblocking(true).unwrap();
+        clients.push((stream, Instant::now(), None));
+    }
+
+    let mut slowest_health = Duration::ZERO;
+    let mut sent = 0;
+    let give_up = Instant::now() + CLIENT_TIMEOUT + LATE + Duration::from_secs(5);
+    while clients.iter().any(|c| c.2.is_none()) && Instant::now() < give_up {
+        // One more byte from every open client; the request is never completed in time.
+        for (stream, _, closed) in clients.iter_mut().filter(|c| c.2.is_none()) {
+            if stream.write(&request[sent..=sent]).is_err() {
+                *closed = Some(Instant::now());
+            }
+        }
+        sent += 1;
+        // For one second: /healthz and a look at every client, five times.
+        let pace = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < pace {
+            let asked = Instant::now();
+            let answer = get(sink.addr, "/healthz").expect("healthz answered");
+            assert_eq!(answer.status, 200);
+            slowest_health = slowest_health.max(asked.elapsed());
+            for (stream, _, closed) in clients.iter_mut().filter(|c| c.2.is_none()) {
+                let mut buf = [0u8; 64];
+                match stream.read(&mut buf) {
+                    Ok(0) => *closed = Some(Instant::now()),
+                    Ok(_) => panic!("a client that sent no complete request got an answer"),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => *closed = Some(Instant::now()),
+                }
+            }
+            // Pacing of the scenario (five looks a second), not a wait for the server.
+            std::thread::sleep(
+                Duration::from_millis(200).min(pace.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+    assert!(
+        sent < request.len(),
+        "the test must stop before any request is complete"
+    );
+    assert!(
+        slowest_health < Duration::from_millis(100),
+        "/healthz took {slowest_health:?}"
+    );
+    for (i, (_, opened, closed)) in clients.iter().enumerate() {
+        let closed =
+            closed.unwrap_or_else(|| panic!("client {i} still open after {:?}", opened.elapsed()));
+        let lived = closed - *opened;
+        assert!(
+            lived >= CLIENT_TIMEOUT,
+            "client {i} closed early, after {lived:?}"
+        );
+        assert!(
+            lived <= CLIENT_TIMEOUT + LATE + Duration::from_secs(1),
+            "client {i} closed late, after {lived:?}"
+        );
+    }
+    sink.wait_line(|l| l.starts_with("closed ") && l.contains("CLIENT_TIMEOUT=2000ms"))
+        .unwrap_or_else(|| panic!("closing is not logged\n{}", sink.output()));
+    assert_eq!(post(sink.addr, "/sink.php", "after").unwrap().status, 200);
+}

@@ -1,0 +1,274 @@
+//! Helpers: start a tier binary and read its log, make raw HTTP requests.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any wait in these tests may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running tier binary whose output is collected line by line.
+pub struct Tier {
+    pub name: String,
+    pub pid: u32,
+    pub addr: SocketAddr,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    exit: Option<Receiver<ExitStatus>>,
+    status: Option<ExitStatus>,
+}
+
+impl Tier {
+    /// Starts `bin` (sender, relay, sink) with only `env` (plus PATH), listening on 127.0.0.1:0
+    /// unless `env` sets LISTEN_ADDR, and waits for its `listening on` line.
+    pub fn start(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
+        let mut tier = Tier::spawn(bin, name, env);
+        let line = tier
+            .wait_line(|l| l.starts_with("listening on "))
+            .unwrap_or_else(|| panic!("{name} did not start:\n{}", tier.output()));
+        tier.addr = line["listening on ".len()..]
+            .parse()
+            .expect("address in the listening line");
+        tier
+    }
+
+    /// Starts `bin` without waiting for anything.
+    pub fn spawn(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
+        let path = match bin {
+            "sender" => env!("CARGO_BIN_EXE_sender"),
+            "relay" => env!("CARGO_BIN_EXE_relay"),
+            "sink" => env!("CARGO_BIN_EXE_sink"),
+            other => panic!("no binary {other}"),
+        };
+        let mut vars: HashMap<&str, String> = HashMap::new();
+        vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
+        vars.insert("POD_IP", "127.0.0.1".into());
+        for (k, v) in env {
+            vars.insert(k, v.clone());
+        }
+        let mut command = Command::new(path);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(vars)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = command.spawn().expect("spawn tier binary");
+        Tier::collect(name, child)
+    }
+
+    /// Collects the output of any child process (also used for the seed's bash sender).
+    pub fn collect(name: &str, mut child: Child) -> Tier {
+        let lines: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        for (stream, prefix) in [
+            (Box::new(stdout) as Box<dyn Read + Send>, ""),
+            (Box::new(stderr), "stderr: "),
+        ] {
+            let lines = Arc::clone(&lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let (store, changed) = &*lines;
+                    store.lock().unwrap().push(format!("{prefix}{line}"));
+                    changed.notify_all();
+                }
+            });
+        }
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = tx.send(status);
+            }
+        });
+        Tier {
+            name: name.to_string(),
+            pid,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            lines,
+            exit: Some(rx),
+            status: None,
+        }
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().clone()
+    }
+
+    /// Every line so far, one string, for failure messages.
+    pub fn output(&self) -> String {
+        format!("--- {} ---\n{}", self.name, self.lines().join("\n"))
+    }
+
+    /// Lines so far that satisfy `pred`.
+    pub fn matching(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        self.lines().into_iter().filter(|l| pred(l)).collect()
+    }
+
+    /// Waits (up to [`PATIENCE`]) for a line satisfying `pred`.
+    pub fn wait_line(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        self.wait_lines(1, pred).map(|mut v| v.remove(0))
+    }
+
+    /// Waits (up to [`PATIENCE`]) until `n` lines satisfy `pred`.
+    pub fn wait_lines(&self, n: usize, pred: impl Fn(&str) -> bool) -> Option<Vec<String>> {
+        let deadline = Instant::now() + PATIENCE;
+        let (store, changed) = &*self.lines;
+        let mut lines = store.lock().unwrap();
+        loop {
+            let found: Vec<String> = lines.iter().filter(|l| pred(l)).cloned().collect();
+            if found.len() >= n {
+                return Some(found);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            lines = changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        signal(self.pid, rustix::process::Signal::TERM);
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self
+                .exit
+                .as_ref()
+                .and_then(|rx| rx.recv_timeout(timeout).ok());
+        }
+        self.status
+    }
+
+    /// Waits (up to [`PATIENCE`]) for the exit code.
+    pub fn exit_code(&mut self) -> i32 {
+        match self.wait_exit(PATIENCE) {
+            Some(status) => status.code().unwrap_or_else(|| {
+                panic!(
+                    "{} killed by a signal: {status}\n{}",
+                    self.name,
+                    self.output()
+                )
+            }),
+            None => panic!("{} did not exit\n{}", self.name, self.output()),
+        }
+    }
+}
+
+impl Drop for Tier {
+    fn drop(&mut self) {
+        if self.wait_exit(Duration::ZERO).is_none() {
+            signal(self.pid, rustix::process::Signal::KILL);
+            self.wait_exit(PATIENCE);
+        }
+    }
+}
+
+fn signal(pid: u32, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("child pid is positive");
+    let _ = rustix::process::kill_process(pid, sig);
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Sends `raw` bytes and reads one response, up to the end of its body.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.write_all(raw)?;
+    read_answer(&mut stream)
+}
+
+/// Reads one response (head, then Content-Length bytes) from `stream`.
+pub fn read_answer(stream: &mut TcpStream) -> std::io::Result<Answer> {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before the response head",
+            ));
+        }
+        data.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&data).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut answer = Answer {
+        status,
+        head,
+        body: String::new(),
+    };
+    let length: usize = answer
+        .header("Content-Length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    answer.body = String::from_utf8_lossy(&body).into_owned();
+    Ok(answer)
+}
+
+/// POSTs `body` to `path` and reads the answer.
+pub fn post(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<Answer> {
+    exchange(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// GETs `path` and reads the answer.
+pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The message part of a seed log line (`... : <message>`).
+pub fn message_of(line: &str) -> &str {
+    line.split_once(" : ").map_or("", |(_, m)| m)
+}
