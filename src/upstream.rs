@@ -116,10 +116,10 @@ impl Upstream {
                 .iter()
                 .map(|url| Target {
                     url: url.clone(),
-                    next_addr: AtomicUsize::new(0),
+                    next_addr: AtomicUsize::new(rotation_start()),
                 })
                 .collect(),
-            next_target: AtomicUsize::new(0),
+            next_target: AtomicUsize::new(rotation_start()),
             timeout: peer.timeout,
             agent: config.new_agent(),
         }
@@ -131,7 +131,7 @@ impl Upstream {
         let first = self.next_target.fetch_add(1, Ordering::Relaxed);
         let mut attempts = Vec::new();
         for i in 0..self.targets.len() {
-            let target = &self.targets[(first + i) % self.targets.len()];
+            let target = &self.targets[first.wrapping_add(i) % self.targets.len()];
             let url = target.url.to_string();
             let addrs = match resolve(&target.url, deadline) {
                 Ok(addrs) => addrs,
@@ -143,7 +143,7 @@ impl Upstream {
             };
             let start = target.next_addr.fetch_add(1, Ordering::Relaxed);
             for j in 0..addrs.len() {
-                let addr = addrs[(start + j) % addrs.len()];
+                let addr = addrs[start.wrapping_add(j) % addrs.len()];
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(self.timed_out(url));
@@ -204,6 +204,15 @@ impl Upstream {
             url: String::new(),
         })
     }
+}
+
+/// Where a round-robin starts: varied per process, so that instances started
+/// together (three senders, say) do not all pick the same relay at the same time.
+fn rotation_start() -> usize {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize);
+    nanos ^ std::process::id() as usize
 }
 
 /// How one attempt on one address ended.
@@ -379,12 +388,14 @@ mod test {
     }
 
     #[test]
-    fn round_robin_starts_at_the_next_url_each_time() {
+    fn round_robin_alternates_between_urls() {
         let up = Upstream::new(&peer("127.0.0.1:1/,127.0.0.1:2/", Duration::from_secs(1)));
         let firsts: Vec<usize> = (0..4)
             .map(|_| up.next_target.fetch_add(1, Ordering::Relaxed) % 2)
             .collect();
-        assert_eq!(firsts, vec![0, 1, 0, 1]);
+        assert_ne!(firsts[0], firsts[1]);
+        assert_eq!(firsts[0], firsts[2]);
+        assert_eq!(firsts[1], firsts[3]);
     }
 
     #[test]

@@ -10,6 +10,8 @@ mod util;
 mod bad_input;
 // The seed's own bash + curl sender against our relay.
 mod seed_sender;
+// README.md lists every setting, endpoint and set-up command.
+mod readme;
 // SIGTERM under load: nothing answered 2xx is lost, and the exit is clean.
 mod shutdown;
 // A sink that stops and comes back: 502, retries, recovery.

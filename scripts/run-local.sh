@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the seed's topology on this host: 3 sinks, 2 relays, 3 senders on
+# loopback, wired with comma-separated URL lists (what a Kubernetes Service
+# does, done by the tiers themselves). Output is interleaved, one prefix per
+# process. Ctrl-C (or SIGTERM to this script) stops everything cleanly.
+#
+#   bash scripts/run-local.sh                       # runs until Ctrl-C
+#   SEND_COUNT=3 bash scripts/run-local.sh          # each sender stops after 3; then all stop
+#
+# Environment: BASE_PORT (default 18000: senders 18001-3, relays 18101-2,
+# sinks 18201-3), and any tier variable (SEND_INTERVAL, SEND_COUNT, LOG_DIR,
+# DRAIN_DELAY, ...) is passed through to the tiers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --bins --quiet
+bin=target/release
+base=${BASE_PORT:-18000}
+export DRAIN_DELAY=${DRAIN_DELAY:-1s}
+
+pids=()
+sender_pids=()
+start() { # name binary port [VAR=value ...]
+  local name=$1 binary=$2 port=$3
+  shift 3
+  env LISTEN_ADDR="127.0.0.1:$port" "$@" "$bin/$binary" \
+    > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=($!)
+}
+stop_all() {
+  trap - INT TERM
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap 'stop_all; exit 0' INT TERM
+
+sinks=() relays=()
+for i in 1 2 3; do
+  start "sink-$i" sink $((base + 200 + i))
+  sinks+=("127.0.0.1:$((base + 200 + i))/sink.php")
+done
+for i in 1 2; do
+  start "relay-$i" relay $((base + 100 + i)) SINK_URL="$(IFS=,; echo "${sinks[*]}")"
+  relays+=("127.0.0.1:$((base + 100 + i))/relay.php")
+done
+for i in 1 2 3; do
+  start "sender-$i" sender $((base + i)) RELAY_URL="$(IFS=,; echo "${relays[*]}")"
+  sender_pids+=("${pids[-1]}")
+done
+
+status=0
+if [ -n "${SEND_COUNT:-}" ]; then
+  # Bounded run: wait for the senders, then stop the rest.
+  for pid in "${sender_pids[@]}"; do
+    wait "$pid" || status=1
+  done
+  stop_all
+else
+  wait "${pids[@]}" || true
+fi
+exit "$status"

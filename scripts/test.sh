@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, the on-host topology, and
+# `cargo test` (unit tests, then the integration tests in tests/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+echo "== scripts/run-local.sh with SEND_COUNT=3 (README's first command, bounded)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+SEND_COUNT=3 SEND_INTERVAL=100ms BASE_PORT=${BASE_PORT:-19000} bash scripts/run-local.sh > "$log" 2>&1 || {
+  cat "$log"
+  echo "run-local.sh failed"
+  exit 1
+}
+logged=$(grep -c '^\[sink-[123]\] From 127.0.0.1 at ' "$log" || true)
+if [ "$logged" != 9 ]; then
+  cat "$log"
+  echo "run-local.sh: expected 9 messages in the sink logs, found $logged"
+  exit 1
+fi
+for tier in relay-1 relay-2 sink-1 sink-2 sink-3; do
+  grep -q "^\[$tier\] \(Relaying from\|From\) " "$log" || { cat "$log"; echo "run-local.sh: $tier took no part"; exit 1; }
+done
+echo "run-local.sh: 9 of 9 messages logged by the sinks, every relay and sink took part"
+
+echo "== cargo test"
+cargo test --quiet
