@@ -166,23 +166,9 @@ impl ConnWatch {
         let now = Instant::now();
         self.scan(now);
         let mut state = self.lock();
-        let idle: Vec<(u64, Socket)> = state
-            .sockets
-            .iter()
-            .filter(|(_, s)| {
-                s.peer.is_some_and(|p| {
-                    matches!(state.phases.get(&p), Some(ConnPhase::Waiting(_)) | None)
-                })
-            })
-            .map(|(i, s)| (*i, *s))
-            .collect();
-        for (inode, socket) in &idle {
-            shutdown_socket(socket.fd, *inode, How::Both);
-            if let Some(peer) = socket.peer {
-                state.phases.insert(peer, ConnPhase::Closed(now));
-            }
-        }
-        idle.len()
+        close_where(&mut state, now, |phase| {
+            matches!(phase, Some(ConnPhase::Waiting(_)) | None)
+        })
     }
 
     /// Ends the watchdog thread.
@@ -213,32 +199,41 @@ impl ConnWatch {
             .phases
             .retain(|peer, phase| peers.contains(peer) || phase.changed_at() >= now);
 
-        let overdue: Vec<(u64, Socket)> = state
-            .sockets
-            .iter()
-            .filter(|(_, s)| {
-                s.peer.and_then(|p| state.phases.get(&p)).is_some_and(|phase| {
-                    matches!(phase, ConnPhase::Waiting(since) if now.saturating_duration_since(*since) >= self.timeout)
-                })
-            })
-            .map(|(i, s)| (*i, *s))
-            .collect();
-        for (inode, socket) in &overdue {
-            shutdown_socket(socket.fd, *inode, How::Both);
-            if let Some(peer) = socket.peer {
-                state.phases.insert(peer, ConnPhase::Closed(now));
-            }
-        }
+        let timeout = self.timeout;
+        let closed = close_where(
+            &mut state,
+            now,
+            |phase| matches!(phase, Some(ConnPhase::Waiting(since)) if now.saturating_duration_since(since) >= timeout),
+        );
         drop(state);
-        if !overdue.is_empty() {
+        if closed > 0 {
             self.logger.event(&format!(
-                "closed {} connection(s) that sent no complete request within CLIENT_TIMEOUT={}ms",
-                overdue.len(),
+                "closed {closed} connection(s) that sent no complete request within CLIENT_TIMEOUT={}ms",
                 self.timeout.as_millis()
             ));
         }
-        overdue.len()
+        closed
     }
+}
+
+/// Shuts down every inbound connection whose phase (`None`: not seen yet) satisfies
+/// `select`, marks it closed, and returns how many.
+fn close_where(
+    state: &mut State,
+    now: Instant,
+    select: impl Fn(Option<ConnPhase>) -> bool,
+) -> usize {
+    let chosen: Vec<(u64, RawFd, SocketAddr)> = state
+        .sockets
+        .iter()
+        .filter_map(|(inode, s)| s.peer.map(|peer| (*inode, s.fd, peer)))
+        .filter(|(_, _, peer)| select(state.phases.get(peer).copied()))
+        .collect();
+    for (inode, fd, peer) in &chosen {
+        shutdown_socket(*fd, *inode, How::Both);
+        state.phases.insert(*peer, ConnPhase::Closed(now));
+    }
+    chosen.len()
 }
 
 /// The sockets this process holds: (descriptor, inode).
