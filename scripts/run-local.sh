@@ -9,7 +9,10 @@
 #
 # Environment: BASE_PORT (default 18000: senders 18001-3, relays 18101-2,
 # sinks 18201-3), and any tier variable (SEND_INTERVAL, SEND_COUNT, LOG_DIR,
-# DRAIN_DELAY, ...) is passed through to the tiers.
+# LOG_FORMAT, DRAIN_DELAY, ...) is passed through to the tiers. Each process
+# gets its own POD_IP, as pods do (senders 127.0.0.1-3, relays 127.0.1.1-2,
+# sinks 127.0.2.1-3), so request ids, lineage lines and LOG_DIR file names
+# tell them apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,15 +39,15 @@ trap 'stop_all; exit 0' INT TERM
 
 sinks=() relays=()
 for i in 1 2 3; do
-  start "sink-$i" sink $((base + 200 + i))
+  start "sink-$i" sink $((base + 200 + i)) POD_IP="127.0.2.$i"
   sinks+=("127.0.0.1:$((base + 200 + i))/sink.php")
 done
 for i in 1 2; do
-  start "relay-$i" relay $((base + 100 + i)) SINK_URL="$(IFS=,; echo "${sinks[*]}")"
+  start "relay-$i" relay $((base + 100 + i)) POD_IP="127.0.1.$i" SINK_URL="$(IFS=,; echo "${sinks[*]}")"
   relays+=("127.0.0.1:$((base + 100 + i))/relay.php")
 done
 for i in 1 2 3; do
-  start "sender-$i" sender $((base + i)) RELAY_URL="$(IFS=,; echo "${relays[*]}")"
+  start "sender-$i" sender $((base + i)) POD_IP="127.0.0.$i" RELAY_URL="$(IFS=,; echo "${relays[*]}")"
   sender_pids+=("${pids[-1]}")
 done
 

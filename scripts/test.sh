@@ -11,8 +11,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 echo "== scripts/run-local.sh with SEND_COUNT=3 (README's first command, bounded)"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-SEND_COUNT=3 SEND_INTERVAL=100ms BASE_PORT=${BASE_PORT:-19000} bash scripts/run-local.sh > "$log" 2>&1 || {
+logs=$(mktemp -d)
+trap 'rm -rf "$log" "$logs"' EXIT
+SEND_COUNT=3 SEND_INTERVAL=100ms LOG_DIR="$logs" BASE_PORT=${BASE_PORT:-19000} bash scripts/run-local.sh > "$log" 2>&1 || {
   cat "$log"
   echo "run-local.sh failed"
   exit 1
@@ -27,6 +28,11 @@ for tier in relay-1 relay-2 sink-1 sink-2 sink-3; do
   grep -q "^\[$tier\] \(Relaying from\|From\) " "$log" || { cat "$log"; echo "run-local.sh: $tier took no part"; exit 1; }
 done
 echo "run-local.sh: 9 of 9 messages logged by the sinks, every relay and sink took part"
+
+echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report command)"
+report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
+echo "$report"
+grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
 
 echo "== cargo test"
 cargo test --quiet

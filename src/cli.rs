@@ -1,7 +1,7 @@
 //! What the three binaries share: arguments, the panic hook, errors and exit codes.
 //!
-//! Configuration is by environment only, so the only arguments are `--help`
-//! and `--version`. Errors print once, as `<tier>: error: <area>: <detail>`, and
+//! Configuration is by environment only, so the only arguments are `--help`,
+//! `--version`, and for the sink `--loss-report [FILE ...]`. Errors print once, as `<tier>: error: <area>: <detail>`, and
 //! map to fixed exit codes: 0 clean stop, 1 runtime failure, 2 configuration.
 
 use std::process::ExitCode;
@@ -17,7 +17,18 @@ pub const REVISION: &str = match option_env!("GIT_REVISION") {
 
 /// Runs `role` as a program: parses arguments and environment, runs, exits.
 pub fn main(role: Role) -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if role == Role::Sink && args.first().map(String::as_str) == Some("--loss-report") {
+        return match crate::loss_report::run(&args[1..]) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("{role}: error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let mut args = args.into_iter();
     match (args.next().as_deref(), args.next()) {
         (None, _) => {}
         (Some("--help" | "-h"), None) => {

@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::logger::LogFormat;
 use crate::parse::{self, Url};
 use crate::{Error, Role};
 
@@ -44,6 +45,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
+    Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },
     Setting { name: "MAX_IN_FLIGHT", default: "256", roles: ALL, help: "requests handled at once; more are answered 503 with Retry-After" },
     Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, help: "largest message accepted; larger bodies get 413 unread" },
@@ -61,10 +63,15 @@ pub fn settings_for(role: Role) -> impl Iterator<Item = &'static Setting> {
 pub fn help(role: Role) -> String {
     let mut out = format!(
         "{name} {version}: the {name} tier of the three-tier case study\n\n\
-         Usage: {name} [--help | --version]\n\n\
+         Usage: {name} [--help | --version]{loss}\n\n\
          Configured by environment variables only:\n",
         name = role.name(),
         version = env!("CARGO_PKG_VERSION"),
+        loss = if role == Role::Sink {
+            "\n       sink --loss-report [FILE ...]   per sender: messages received, duplicates, gaps (exit 1 if any)"
+        } else {
+            ""
+        },
     );
     for s in settings_for(role) {
         let default = if s.default.is_empty() {
@@ -131,6 +138,8 @@ pub struct Config {
     pub pod_ip: Option<IpAddr>,
     /// `LOG_DIR`, when set (relay and sink).
     pub log_dir: Option<PathBuf>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
     /// The next tier (sender and relay).
     pub peer: Option<PeerConfig>,
     /// Sending settings (sender).
@@ -180,6 +189,11 @@ impl Config {
                 }
             })?,
         };
+        let log_format = vars.get("LOG_FORMAT", |t| match t.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("text or json"),
+        })?;
         let peer = match role {
             Role::Sender => Some(vars.peer("RELAY_URL", "RELAY_TIMEOUT")?),
             Role::Relay => Some(vars.peer("SINK_URL", "SINK_TIMEOUT")?),
@@ -198,6 +212,7 @@ impl Config {
             server,
             pod_ip,
             log_dir,
+            log_format,
             peer,
             send,
         })
@@ -446,6 +461,11 @@ mod test {
                 Role::Sink,
                 &[("LOG_DIR", "")],
                 r#"config: LOG_DIR="" is invalid: expected a directory path"#,
+            ),
+            (
+                Role::Relay,
+                &[("SINK_URL", "s/"), ("LOG_FORMAT", "xml")],
+                r#"config: LOG_FORMAT="xml" is invalid: expected text or json"#,
             ),
         ];
         for (role, vars, want) in cases {

@@ -207,7 +207,9 @@ impl ConnWatch {
         );
         drop(state);
         if closed > 0 {
-            self.logger.event(&format!(
+            self.logger.event(
+                "closed_overdue",
+                &format!(
                 "closed {closed} connection(s) that sent no complete request within CLIENT_TIMEOUT={}ms",
                 self.timeout.as_millis()
             ));
@@ -298,7 +300,15 @@ mod test {
     use std::net::{TcpListener, TcpStream};
 
     fn logger() -> Arc<Logger> {
-        Arc::new(Logger::new(crate::Role::Sink, None, "127.0.0.1".parse().unwrap()).unwrap())
+        Arc::new(
+            Logger::new(
+                crate::Role::Sink,
+                None,
+                "127.0.0.1".parse().unwrap(),
+                crate::logger::LogFormat::Text,
+            )
+            .unwrap(),
+        )
     }
 
     #[test]

@@ -1,29 +1,133 @@
-//! Log lines: one event per line on stdout, flushed, and the seed's message files.
+//! Log lines: one event per line on stdout, flushed, as text or JSON, and the seed's message files.
 //!
-//! Every line starts with nothing but the seed's own text for message lines
-//! (`Relaying from …`, `From …`, `********  Sending …`), so the case study still
-//! reads true; other events are plain sentences. With `LOG_DIR` set, message
-//! lines are also appended to `LOG_DIR/Relay_<ip>.txt` or `LOG_DIR/Sink_<ip>.txt`
-//! as the seed's PHP pages did. The file is opened once at start-up, so a
+//! In the default text format, message lines keep the seed's own texts
+//! (`Relaying from …`, `From …`, `********  Sending …`), so the case study
+//! still reads true; a line about one message ends with a tab and
+//! `request_id=<id>` (an escaped message never holds a tab, so the split is
+//! unambiguous). With `LOG_FORMAT=json` each line is one JSON object with `ts`
+//! (RFC 3339), `level`, `tier`, `event`, `request_id`, `peer`, `status`,
+//! `duration_ms` and `message`. With `LOG_DIR` set, message lines are also
+//! appended, always as text, to `LOG_DIR/Relay_<ip>.txt` or `LOG_DIR/Sink_<ip>.txt`
+//! as the seed's PHP pages did. That file is opened once at start-up, so a
 //! directory that cannot be written is a configuration error, not a lost message.
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::escape_message;
 use crate::{Error, Role};
+
+/// How stdout lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// The seed's lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Severity of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Normal operation.
+    Info,
+    /// Something failed and was handled.
+    Warn,
+}
+
+/// One thing that happened, with what is known about it.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    level: Level,
+    event: &'static str,
+    text: &'a str,
+    request_id: Option<&'a str>,
+    peer: Option<IpAddr>,
+    status: Option<u16>,
+    duration: Option<Duration>,
+    message: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    /// An event named `event` whose text line is `text`.
+    pub fn new(event: &'static str, text: &'a str) -> Event<'a> {
+        Event {
+            level: Level::Info,
+            event,
+            text,
+            request_id: None,
+            peer: None,
+            status: None,
+            duration: None,
+            message: None,
+        }
+    }
+
+    /// Marks the event as a handled failure.
+    pub fn warn(mut self) -> Self {
+        self.level = Level::Warn;
+        self
+    }
+
+    /// The message's request id.
+    pub fn request_id(mut self, id: &'a str) -> Self {
+        self.request_id = Some(id);
+        self
+    }
+
+    /// The client's address.
+    pub fn peer(mut self, ip: IpAddr) -> Self {
+        self.peer = Some(ip);
+        self
+    }
+
+    /// The HTTP status involved.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// How long it took.
+    pub fn duration(mut self, d: Duration) -> Self {
+        self.duration = Some(d);
+        self
+    }
+
+    /// The message text itself (JSON's `message`; the text line already shows it escaped).
+    pub fn message(mut self, m: &'a str) -> Self {
+        self.message = Some(m);
+        self
+    }
+
+    fn text_line(&self) -> String {
+        match self.request_id {
+            Some(id) => format!("{}\trequest_id={id}", self.text),
+            None => self.text.to_string(),
+        }
+    }
+}
 
 /// Writes log lines for one tier.
 #[derive(Debug)]
 pub struct Logger {
+    role: Role,
+    format: LogFormat,
     file: Option<(PathBuf, Mutex<File>)>,
 }
 
 impl Logger {
     /// A logger for `role`; with `log_dir`, opens `<dir>/<Prefix>_<ip>.txt` for appending.
-    pub fn new(role: Role, log_dir: Option<&Path>, ip: IpAddr) -> Result<Logger, Error> {
+    pub fn new(
+        role: Role,
+        log_dir: Option<&Path>,
+        ip: IpAddr,
+        format: LogFormat,
+    ) -> Result<Logger, Error> {
         let file = match log_dir {
             None => None,
             Some(dir) => {
@@ -42,22 +146,31 @@ impl Logger {
                 Some((path, Mutex::new(file)))
             }
         };
-        Ok(Logger { file })
+        Ok(Logger { role, format, file })
     }
 
-    /// Writes one event line to stdout.
-    pub fn event(&self, line: &str) {
+    /// Writes a plain event line named `event` (no request, no fields) to stdout.
+    pub fn event(&self, event: &'static str, line: &str) {
+        self.log(&Event::new(event, line));
+    }
+
+    /// Writes `event` to stdout in the configured format.
+    pub fn log(&self, event: &Event) {
+        let line = match self.format {
+            LogFormat::Text => event.text_line(),
+            LogFormat::Json => self.json(event),
+        };
         let mut out = io::stdout().lock();
         // A closed stdout must not take a request down with it.
         let _ = writeln!(out, "{line}").and_then(|_| out.flush());
     }
 
-    /// Writes one message line to stdout and, with `LOG_DIR`, to the message file.
-    pub fn message(&self, line: &str) -> io::Result<()> {
-        self.event(line);
+    /// Writes a message event to stdout and, with `LOG_DIR`, its text line to the message file.
+    pub fn record(&self, event: &Event) -> io::Result<()> {
+        self.log(event);
         if let Some((path, file)) = &self.file {
             let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            file.write_all(format!("{line}\n").as_bytes())
+            file.write_all(format!("{}\n", event.text_line()).as_bytes())
                 .map_err(|e| {
                     io::Error::new(
                         e.kind(),
@@ -67,37 +180,171 @@ impl Logger {
         }
         Ok(())
     }
+
+    fn json(&self, e: &Event) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"ts\":");
+        json_string(&mut out, &rfc3339(SystemTime::now()));
+        out.push_str(",\"level\":");
+        json_string(
+            &mut out,
+            if e.level == Level::Info {
+                "info"
+            } else {
+                "warn"
+            },
+        );
+        out.push_str(",\"tier\":");
+        json_string(&mut out, self.role.name());
+        out.push_str(",\"event\":");
+        json_string(&mut out, e.event);
+        out.push_str(",\"request_id\":");
+        json_opt(&mut out, e.request_id);
+        out.push_str(",\"peer\":");
+        json_opt(&mut out, e.peer.map(|p| p.to_string()).as_deref());
+        let _ = write!(
+            out,
+            ",\"status\":{}",
+            e.status.map_or("null".to_string(), |s| s.to_string())
+        );
+        let _ = write!(
+            out,
+            ",\"duration_ms\":{}",
+            e.duration.map_or("null".to_string(), |d| format!(
+                "{:.3}",
+                d.as_secs_f64() * 1000.0
+            ))
+        );
+        out.push_str(",\"message\":");
+        json_string(&mut out, e.message.unwrap_or(e.text));
+        out.push('}');
+        out
+    }
+}
+
+fn json_opt(out: &mut String, value: Option<&str>) {
+    match value {
+        Some(v) => json_string(out, v),
+        None => out.push_str("null"),
+    }
+}
+
+/// Appends `s` as a JSON string: quotes, backslashes and control characters escaped.
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `t` as RFC 3339 UTC with milliseconds, e.g. `2026-11-25T00:08:40.123Z`.
+fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
 }
 
 /// The seed's `<date>`: an HTTP date such as `Tue, 24 Nov 2026 23:48:17 GMT`.
 pub fn now_http_date() -> String {
-    httpdate::fmt_http_date(std::time::SystemTime::now())
+    httpdate::fmt_http_date(SystemTime::now())
+}
+
+/// A message line's text: the seed's prefix, then the escaped message.
+pub fn message_line(prefix: &str, message: &str) -> String {
+    format!("{prefix}{}", escape_message(message))
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
 
+    fn ip() -> IpAddr {
+        "10.1.2.3".parse().unwrap()
+    }
+
     #[test]
-    fn message_lines_are_appended_to_the_seed_file_name() {
+    fn message_lines_are_appended_to_the_seed_file_name_with_the_request_id() {
         let dir = std::env::temp_dir().join(format!("three-tier-logger-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        let logger = Logger::new(Role::Sink, Some(&dir), ip).unwrap();
-        logger.message("From 1.2.3.4 at x : one").unwrap();
-        logger.message("From 1.2.3.4 at x : two").unwrap();
+        let logger = Logger::new(Role::Sink, Some(&dir), ip(), LogFormat::Json).unwrap();
+        logger
+            .record(&Event::new("logged", "From 1.2.3.4 at x : one").request_id("a-1"))
+            .unwrap();
+        logger
+            .record(&Event::new("logged", "From 1.2.3.4 at x : two"))
+            .unwrap();
         let text = std::fs::read_to_string(dir.join("Sink_10.1.2.3.txt")).unwrap();
-        assert_eq!(text, "From 1.2.3.4 at x : one\nFrom 1.2.3.4 at x : two\n");
+        assert_eq!(
+            text,
+            "From 1.2.3.4 at x : one\trequest_id=a-1\nFrom 1.2.3.4 at x : two\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn unwritable_log_dir_is_a_config_error() {
         let missing = Path::new("/nonexistent/three-tier");
-        let err = Logger::new(Role::Relay, Some(missing), "10.0.0.1".parse().unwrap()).unwrap_err();
+        let err = Logger::new(Role::Relay, Some(missing), ip(), LogFormat::Text).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
-        assert!(text.starts_with(r#"config: LOG_DIR="/nonexistent/three-tier" is invalid: expected a directory this user can write (/nonexistent/three-tier/Relay_10.0.0.1.txt: "#), "{text}");
+        assert!(text.starts_with(r#"config: LOG_DIR="/nonexistent/three-tier" is invalid: expected a directory this user can write (/nonexistent/three-tier/Relay_10.1.2.3.txt: "#), "{text}");
+    }
+
+    #[test]
+    fn json_has_every_field_and_escapes_everything() {
+        let logger = Logger::new(Role::Relay, None, ip(), LogFormat::Json).unwrap();
+        let line = logger.json(
+            &Event::new("relaying", "ignored")
+                .warn()
+                .request_id("10.0.0.1-3")
+                .peer(ip())
+                .status(502)
+                .duration(Duration::from_micros(1500))
+                .message("q\"b\\c\nd\u{1}e\u{2028}é"),
+        );
+        assert!(line.starts_with("{\"ts\":\""), "{line}");
+        assert!(line.ends_with(
+            "\"level\":\"warn\",\"tier\":\"relay\",\"event\":\"relaying\",\"request_id\":\"10.0.0.1-3\",\"peer\":\"10.1.2.3\",\"status\":502,\"duration_ms\":1.500,\"message\":\"q\\\"b\\\\c\\nd\\u0001e\\u2028é\"}"
+        ), "{line}");
+        let plain = logger.json(&Event::new("event", "listening on x"));
+        assert!(plain.ends_with("\"request_id\":null,\"peer\":null,\"status\":null,\"duration_ms\":null,\"message\":\"listening on x\"}"), "{plain}");
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_912_120_123);
+        assert_eq!(rfc3339(t), "2026-11-29T00:28:40.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -2,18 +2,24 @@
 //!
 //! The seed's `relay.php`, with the failures it ignored made visible. The line
 //! `Relaying from <peer ip> at <date> : <message>` goes to stdout and, with
-//! `LOG_DIR`, to `Relay_<ip>.txt`. The sink's status and body are passed through
-//! as they are, 5xx included (a sink's 503 tells the sender to retry). When no
-//! sink answers, the relay says so itself: 502 when no connection could be made
-//! or the exchange broke, 504 when `SINK_TIMEOUT` ran out, each with one line
-//! naming the URL and the reason.
+//! `LOG_DIR`, to `Relay_<ip>.txt`, tagged with the request id (the client's
+//! `X-Request-Id` if valid, else a new one), which is passed to the sink. The
+//! sink's status and body are passed through as they are, 5xx included (a
+//! sink's 503 tells the sender to retry), with the sink's lineage headers and
+//! the relay's own. When no sink answers, the relay says so itself: 502 when no
+//! connection could be made or the exchange broke, 504 when `SINK_TIMEOUT` ran
+//! out, each with one line naming the URL and the reason.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::config::Config;
-use crate::escape_message;
-use crate::logger::{now_http_date, Logger};
+use crate::config::{Config, PeerConfig};
+use crate::lineage;
+use crate::logger::{Event, Logger};
+use crate::metrics::{FailureReason, Metrics};
+use crate::request_id::{self, IdSource};
 use crate::server::{Message, MessageHandler, Reply};
+use crate::tier::Tier;
 use crate::upstream::{PostError, Upstream};
 use crate::Error;
 
@@ -21,33 +27,82 @@ use crate::Error;
 #[derive(Debug)]
 pub struct Relay {
     logger: Arc<Logger>,
+    metrics: Arc<Metrics>,
+    ids: IdSource,
+    own_headers: Vec<(&'static str, String)>,
     sink: Upstream,
+}
+
+impl Relay {
+    fn new(tier: &Tier, sink: &PeerConfig) -> Relay {
+        Relay {
+            logger: Arc::clone(&tier.logger),
+            metrics: Arc::clone(&tier.metrics),
+            ids: IdSource::new(tier.ip, "r"),
+            own_headers: lineage::own_headers(
+                lineage::RELAY_IP,
+                lineage::RELAY_HOST,
+                tier.ip,
+                &tier.host,
+            ),
+            sink: Upstream::new(sink),
+        }
+    }
 }
 
 impl MessageHandler for Relay {
     fn handle(&self, message: &Message) -> Reply {
-        let line = format!(
-            "Relaying from {} at {} : {}",
-            message.peer,
-            now_http_date(),
-            escape_message(&message.body)
-        );
-        if let Err(e) = self.logger.message(&line) {
+        let id = self.ids.keep_or_make(message.request_id.as_deref());
+        let text = message.seed_line("Relaying from");
+        let event = message.event("relaying", &text, &id);
+        if let Err(e) = self.logger.record(&event) {
             // The relay's own log is a record, not the delivery: forward anyway.
-            self.logger.event(&format!("relay: {e}"));
+            self.logger.log(
+                &Event::new("log_failed", &format!("relay: {e}"))
+                    .warn()
+                    .request_id(&id),
+            );
         }
-        match self.sink.post(&message.body, &[]) {
-            Ok(reply) => Reply::text(reply.status, reply.body),
+        let started = Instant::now();
+        let outcome = self
+            .sink
+            .post(&message.body, &[(request_id::HEADER, id.as_str())]);
+        let took = started.elapsed();
+        let mut reply = match outcome {
+            Ok(reply) => {
+                let ok = (200..300).contains(&reply.status);
+                self.metrics
+                    .downstream(took, (!ok).then_some(FailureReason::Status));
+                if ok {
+                    self.metrics.message();
+                }
+                let mut answer = Reply::text(reply.status, reply.body.clone());
+                for name in [lineage::SINK_IP, lineage::SINK_HOST] {
+                    if let Some(value) = reply.header(&name.to_ascii_lowercase()) {
+                        answer = answer.with_header(name, value);
+                    }
+                }
+                answer
+            }
             Err(e) => {
+                self.metrics.downstream(took, Some(e.reason()));
                 let status = match e {
                     PostError::Timeout { .. } => 504,
                     PostError::Unreachable { .. } | PostError::Failed { .. } => 502,
                 };
                 let text = format!("relay: sink {e}");
-                self.logger.event(&text);
+                self.logger.log(
+                    &Event::new("sink_failed", &text)
+                        .warn()
+                        .request_id(&id)
+                        .status(status)
+                        .duration(took),
+                );
                 Reply::text(status, text)
             }
-        }
+        };
+        reply.headers.extend(self.own_headers.iter().cloned());
+        reply.with_header(request_id::HEADER, id)
     }
 }
 
@@ -58,10 +113,5 @@ pub fn run(config: Config) -> Result<(), Error> {
         value: None,
         expected: crate::parse::URL_LIST_FORM.into(),
     })?;
-    crate::tier::serve(&config, move |logger| {
-        Arc::new(Relay {
-            logger,
-            sink: Upstream::new(&peer),
-        })
-    })
+    crate::tier::serve(&config, move |tier| Arc::new(Relay::new(tier, &peer)))
 }

@@ -8,7 +8,10 @@
 //! and never exits on a transient error. Messages start every `SEND_INTERVAL`
 //! (a slow exchange delays the next start, it does not pile messages up). On
 //! SIGTERM the send in flight finishes, retries stop, and the process exits 0.
-//! The sender also serves `/healthz` and `/readyz` for its probes.
+//! Each message carries `X-Request-Id: <ip>-<n>` (n counts from 1; retries keep
+//! it), every line about it ends with that id, and after the seed's lines the
+//! sender prints the message's lineage: `<id> -> relay <ip> -> sink <ip> <status>
+//! in <ms> ms`. The sender also serves `/healthz`, `/readyz` and `/metrics`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,10 +20,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, SendConfig};
 use crate::escape_message;
-use crate::logger::{now_http_date, Logger};
-use crate::shutdown::{Phase, Shutdown};
+use crate::lineage;
+use crate::logger::{now_http_date, Event};
+use crate::metrics::FailureReason;
+use crate::request_id::{self, IdSource};
+use crate::shutdown::Phase;
 use crate::tier::Tier;
-use crate::upstream::{PostError, Upstream};
+use crate::upstream::{PostError, Upstream, UpstreamReply};
 use crate::Error;
 
 /// First retry waits about this long; each further retry doubles it.
@@ -56,19 +62,16 @@ pub fn run(config: Config) -> Result<(), Error> {
 
 fn send_loop(tier: &Tier, relay: &Upstream, send: &SendConfig) -> Result<(), Error> {
     let mut jitter = Jitter::seeded();
+    let ids = IdSource::new(tier.ip, "");
     let (mut total, mut failed) = (0u64, 0u64);
     let mut next_start = Instant::now();
     while tier.shutdown.phase() == Phase::Running && send.count.is_none_or(|n| total < n) {
         total += 1;
-        let text = message_text(tier.ip, &now_http_date());
-        if !send_one(
-            &tier.logger,
-            relay,
-            send,
-            &text,
-            &tier.shutdown,
-            &mut jitter,
-        ) {
+        let message = Outgoing {
+            id: ids.next_id(),
+            text: message_text(tier.ip, &now_http_date()),
+        };
+        if !send_one(tier, relay, send, &message, &mut jitter) {
             failed += 1;
         }
         if send.count == Some(total) {
@@ -87,22 +90,50 @@ fn send_loop(tier: &Tier, relay: &Upstream, send: &SendConfig) -> Result<(), Err
     Ok(())
 }
 
+/// One message and its request id.
+struct Outgoing {
+    id: String,
+    text: String,
+}
+
 /// Sends one message with retries; returns whether it was answered 2xx.
 fn send_one(
-    logger: &Logger,
+    tier: &Tier,
     relay: &Upstream,
     send: &SendConfig,
-    text: &str,
-    shutdown: &Shutdown,
+    message: &Outgoing,
     jitter: &mut Jitter,
 ) -> bool {
-    logger.event(&format!("********  Sending {text}"));
+    let (logger, id) = (&tier.logger, message.id.as_str());
+    let sending = format!("********  Sending {}", message.text);
+    logger.log(
+        &Event::new("sending", &sending)
+            .request_id(id)
+            .message(&message.text),
+    );
+    tier.metrics.message();
+    let started = Instant::now();
     let mut attempt = 0;
     loop {
-        let outcome = relay.post(text, &[]);
+        let call = Instant::now();
+        let outcome = relay.post(&message.text, &[(request_id::HEADER, id)]);
+        let took = call.elapsed();
+        let failure = match &outcome {
+            Ok(reply) if (200..300).contains(&reply.status) => None,
+            Ok(_) => Some(FailureReason::Status),
+            Err(e) => Some(e.reason()),
+        };
+        tier.metrics.downstream(took, failure);
         let retryable = match &outcome {
-            Ok(reply) if (200..300).contains(&reply.status) => {
-                logger.event(&escape_message(&reply.body));
+            Ok(reply) if failure.is_none() => {
+                let body = escape_message(&reply.body);
+                logger.log(
+                    &Event::new("reply", &body)
+                        .request_id(id)
+                        .status(reply.status)
+                        .message(&reply.body),
+                );
+                log_lineage(tier, id, Some(reply), started);
                 return true;
             }
             Ok(reply) => matches!(reply.status, 502..=504),
@@ -118,28 +149,66 @@ fn send_one(
             ),
             Err(e) => format!("relay {e}"),
         };
-        let stopping = shutdown.phase() != Phase::Running;
+        let status = outcome.as_ref().ok().map(|r| r.status);
+        let stopping = tier.shutdown.phase() != Phase::Running;
         if !retryable || attempt >= send.retries || stopping {
-            logger.event(&format!(
-                "message failed after {} attempt(s): {reason}: {text}",
-                attempt + 1
-            ));
+            let text = format!(
+                "message failed after {} attempt(s): {reason}: {}",
+                attempt + 1,
+                message.text
+            );
+            let mut event = Event::new("failed", &text)
+                .warn()
+                .request_id(id)
+                .message(&message.text);
+            if let Some(status) = status {
+                event = event.status(status);
+            }
+            logger.log(&event);
+            log_lineage(tier, id, outcome.as_ref().ok(), started);
             return false;
         }
         attempt += 1;
         let wait = jitter.backoff(attempt);
-        logger.event(&format!(
+        let text = format!(
             "retry {attempt}/{} in {}ms: {reason}",
             send.retries,
             wait.as_millis()
-        ));
-        if shutdown.wait_for(Phase::Draining, wait) {
-            logger.event(&format!(
-                "message failed: stopping before retry {attempt}: {text}"
-            ));
+        );
+        logger.log(&Event::new("retry", &text).warn().request_id(id));
+        if tier.shutdown.wait_for(Phase::Draining, wait) {
+            let text = format!(
+                "message failed: stopping before retry {attempt}: {}",
+                message.text
+            );
+            logger.log(
+                &Event::new("failed", &text)
+                    .warn()
+                    .request_id(id)
+                    .message(&message.text),
+            );
             return false;
         }
     }
+}
+
+/// Prints `<id> -> relay <ip> -> sink <ip> <status> in <ms> ms`.
+fn log_lineage(tier: &Tier, id: &str, reply: Option<&UpstreamReply>, started: Instant) {
+    let took = started.elapsed();
+    let header = |name: &str| reply.and_then(|r| r.header(&name.to_ascii_lowercase()));
+    let status = reply.map(|r| r.status);
+    let text = lineage::line(
+        id,
+        header(lineage::RELAY_IP),
+        header(lineage::SINK_IP),
+        status,
+        took,
+    );
+    let mut event = Event::new("lineage", &text).request_id(id).duration(took);
+    if let Some(status) = status {
+        event = event.status(status);
+    }
+    tier.logger.log(&event);
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random.

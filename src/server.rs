@@ -3,7 +3,7 @@
 //! tiny_http parses requests on its own connection threads and queues them; the
 //! loop here takes each one and either answers it at once (`/healthz`,
 //! `/readyz`, 404, 405, 413, 503) or admits it as a message and hands it to a
-//! thread of its own, up to `MAX_IN_FLIGHT`. That thread reads the body (at most
+//! thread of its own, up to `MAX_IN_FLIGHT`. `/metrics` is answered inline too. That thread reads the body (at most
 //! `MAX_BODY_BYTES`), calls the tier's [`MessageHandler`] and sends the reply.
 //! Only this module calls `respond`. A request answered without its body being
 //! read has its connection closed, so the body is never waited for.
@@ -19,7 +19,8 @@ use tiny_http::{Header, Method, Request, Response};
 use crate::config::ServerConfig;
 use crate::conn_watch::ConnWatch;
 use crate::in_flight::{InFlight, Slot};
-use crate::logger::Logger;
+use crate::logger::{Event, Logger};
+use crate::metrics::Metrics;
 use crate::shutdown::{Phase, Shutdown};
 use crate::Error;
 
@@ -30,6 +31,30 @@ pub struct Message {
     pub peer: IpAddr,
     /// The body, valid UTF-8, never empty.
     pub body: String,
+    /// The `X-Request-Id` header as received, unchecked.
+    pub request_id: Option<String>,
+}
+
+impl Message {
+    /// The seed's line for this message, e.g. `From <peer> at <date> : <message>` for `verb` "From".
+    pub fn seed_line(&self, verb: &str) -> String {
+        crate::logger::message_line(
+            &format!(
+                "{verb} {} at {} : ",
+                self.peer,
+                crate::logger::now_http_date()
+            ),
+            &self.body,
+        )
+    }
+
+    /// The log event `name` for this message, with its `text` line and request `id`.
+    pub fn event<'a>(&'a self, name: &'static str, text: &'a str, id: &'a str) -> Event<'a> {
+        Event::new(name, text)
+            .request_id(id)
+            .peer(self.peer)
+            .message(&self.body)
+    }
 }
 
 /// What a tier answers.
@@ -53,7 +78,8 @@ impl Reply {
         }
     }
 
-    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }
@@ -73,6 +99,7 @@ const LISTEN_BACKLOG: i32 = 1024;
 enum Route {
     Health,
     Ready,
+    Metrics,
     ReservedWrongMethod,
     Message,
     MessageWrongMethod,
@@ -85,7 +112,8 @@ fn route(method: &Method, url: &str, takes_messages: bool) -> Route {
     match path {
         "/healthz" if is_get => Route::Health,
         "/readyz" if is_get => Route::Ready,
-        "/healthz" | "/readyz" => Route::ReservedWrongMethod,
+        "/metrics" if is_get => Route::Metrics,
+        "/healthz" | "/readyz" | "/metrics" => Route::ReservedWrongMethod,
         _ if !takes_messages => Route::NotFound,
         _ if *method == Method::Post => Route::Message,
         _ => Route::MessageWrongMethod,
@@ -99,11 +127,27 @@ pub struct Server {
     logger: Arc<Logger>,
     watch: Arc<ConnWatch>,
     in_flight: Arc<InFlight>,
+    metrics: Arc<Metrics>,
+}
+
+/// The `path` label of `three_tier_http_requests_total` for a route.
+fn path_class(route: &Route) -> &'static str {
+    match route {
+        Route::Health => "healthz",
+        Route::Ready => "readyz",
+        Route::Metrics => "metrics",
+        Route::Message | Route::MessageWrongMethod => "message",
+        Route::ReservedWrongMethod | Route::NotFound => "other",
+    }
 }
 
 impl Server {
     /// Binds `LISTEN_ADDR` and logs `listening on <addr>` as the process's first line.
-    pub fn bind(config: &ServerConfig, logger: Arc<Logger>) -> Result<Server, Error> {
+    pub fn bind(
+        config: &ServerConfig,
+        logger: Arc<Logger>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Server, Error> {
         let listener = TcpListener::bind(config.listen_addr).map_err(|source| Error::Bind {
             addr: config.listen_addr,
             source,
@@ -120,13 +164,14 @@ impl Server {
             .map_err(|e| Error::io("starting the HTTP server", std::io::Error::other(e)))?;
         let watch = ConnWatch::start(addr.port(), config.client_timeout, Arc::clone(&logger))
             .map_err(|e| Error::io("starting the connection watchdog", e))?;
-        logger.event(&format!("listening on {addr}"));
+        logger.event("listening", &format!("listening on {addr}"));
         Ok(Server {
             http: Arc::new(http),
             config: config.clone(),
             logger,
             watch,
             in_flight: InFlight::new(config.max_in_flight),
+            metrics,
         })
     }
 
@@ -160,7 +205,9 @@ impl Server {
         }
         let closed = self.watch.close_idle();
         let waiting = self.in_flight.current();
-        self.logger.event(&format!(
+        self.logger.event(
+            "stopping",
+            &format!(
             "stopped accepting: closed {closed} idle connection(s), waiting for {waiting} request(s) in flight"
         ));
         let left = self.in_flight.wait_idle(self.config.shutdown_timeout);
@@ -168,7 +215,7 @@ impl Server {
         if left > 0 {
             return Err(Error::ShutdownTimeout { in_flight: left });
         }
-        self.logger.event("stopped");
+        self.logger.event("stopped", "stopped");
         Ok(())
     }
 
@@ -179,30 +226,31 @@ impl Server {
         shutdown: &Arc<Shutdown>,
     ) {
         let ready = shutdown.phase() == Phase::Running;
-        match route(request.method(), request.url(), handler.is_some()) {
-            Route::Health => self.answer_unread(request, Reply::text(200, "ok"), ready),
-            Route::Ready if ready => self.answer_unread(request, Reply::text(200, "ready"), ready),
-            Route::Ready => self.answer_unread(request, Reply::text(503, "draining"), ready),
-            Route::ReservedWrongMethod => self.answer_unread(
-                request,
-                Reply::text(405, "use GET").with_header("Allow", "GET, HEAD"),
-                ready,
-            ),
-            Route::NotFound => self.answer_unread(request, Reply::text(404, "not found"), ready),
-            Route::MessageWrongMethod => self.answer_unread(
-                request,
-                Reply::text(405, "messages are sent with POST").with_header("Allow", "POST"),
-                ready,
-            ),
-            Route::Message => self.admit(request, handler, ready),
-        }
+        let route = route(request.method(), request.url(), handler.is_some());
+        let class = path_class(&route);
+        let reply = match route {
+            Route::Health => Reply::text(200, "ok"),
+            Route::Ready if ready => Reply::text(200, "ready"),
+            Route::Ready => Reply::text(503, "draining"),
+            Route::Metrics => Reply::text(200, self.metrics.render(self.in_flight.current()))
+                .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+            Route::ReservedWrongMethod => {
+                Reply::text(405, "use GET").with_header("Allow", "GET, HEAD")
+            }
+            Route::NotFound => Reply::text(404, "not found"),
+            Route::MessageWrongMethod => {
+                Reply::text(405, "messages are sent with POST").with_header("Allow", "POST")
+            }
+            Route::Message => return self.admit(request, handler, ready),
+        };
+        self.answer_unread(request, reply, class, ready);
     }
 
     fn admit(&self, request: Request, handler: &Option<Arc<dyn MessageHandler>>, ready: bool) {
         let max = self.config.max_body_bytes;
         if request.body_length().is_some_and(|n| n > max) {
             let reply = Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
-            return self.answer_unread(request, reply, ready);
+            return self.answer_unread(request, reply, "message", ready);
         }
         let (Some(handler), Some(slot)) = (handler, self.in_flight.try_admit()) else {
             let reply = Reply::text(
@@ -213,12 +261,13 @@ impl Server {
                 ),
             )
             .with_header("Retry-After", "1");
-            return self.answer_unread(request, reply, ready);
+            return self.answer_unread(request, reply, "message", ready);
         };
         let job = RequestJob {
             handler: Arc::clone(handler),
             logger: Arc::clone(&self.logger),
             watch: Arc::clone(&self.watch),
+            metrics: Arc::clone(&self.metrics),
             max_body_bytes: max,
             ready,
             _slot: slot,
@@ -242,21 +291,20 @@ impl Server {
             Err(e) => {
                 let reply = Reply::text(503, format!("busy: cannot start a request thread: {e}"))
                     .with_header("Retry-After", "1");
-                self.answer_unread(request, reply, ready);
+                self.answer_unread(request, reply, "message", ready);
             }
         }
     }
 
     /// Answers without reading the body; if there may be one, closes the connection.
-    fn answer_unread(&self, request: Request, reply: Reply, ready: bool) {
-        answer(
-            &self.logger,
-            &self.watch,
-            request,
+    fn answer_unread(&self, request: Request, reply: Reply, class: &'static str, ready: bool) {
+        let out = Outcome {
             reply,
-            BodyState::Unread,
+            body: BodyState::Unread,
+            class,
             ready,
-        );
+        };
+        answer(&self.logger, &self.watch, &self.metrics, request, out);
     }
 }
 
@@ -272,6 +320,7 @@ struct RequestJob {
     handler: Arc<dyn MessageHandler>,
     logger: Arc<Logger>,
     watch: Arc<ConnWatch>,
+    metrics: Arc<Metrics>,
     max_body_bytes: usize,
     ready: bool,
     _slot: Slot,
@@ -305,6 +354,11 @@ impl RequestJob {
                     let message = Message {
                         peer: peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
                         body: text,
+                        request_id: request
+                            .headers()
+                            .iter()
+                            .find(|h| h.field.equiv(crate::request_id::HEADER))
+                            .map(|h| h.value.to_string()),
                     };
                     let handled = catch_unwind(AssertUnwindSafe(|| self.handler.handle(&message)));
                     Ok(handled
@@ -312,36 +366,36 @@ impl RequestJob {
                 }
             },
         };
-        match reply {
-            Ok(reply) => answer(
-                &self.logger,
-                &self.watch,
-                request,
-                reply,
-                BodyState::Read,
-                self.ready,
-            ),
-            Err(reply) => answer(
-                &self.logger,
-                &self.watch,
-                request,
-                reply,
-                BodyState::Unread,
-                self.ready,
-            ),
-        }
+        let (reply, body) = match reply {
+            Ok(reply) => (reply, BodyState::Read),
+            Err(reply) => (reply, BodyState::Unread),
+        };
+        let out = Outcome {
+            reply,
+            body,
+            class: "message",
+            ready: self.ready,
+        };
+        answer(&self.logger, &self.watch, &self.metrics, request, out);
     }
 }
 
-/// Sends `reply`, then starts the connection's next deadline or closes it.
-fn answer(
-    logger: &Logger,
-    watch: &ConnWatch,
-    request: Request,
+/// What to answer, and how the request was handled.
+struct Outcome {
     reply: Reply,
     body: BodyState,
+    class: &'static str,
     ready: bool,
-) {
+}
+
+/// Sends the reply, counts it, then starts the connection's next deadline or closes it.
+fn answer(logger: &Logger, watch: &ConnWatch, metrics: &Metrics, request: Request, out: Outcome) {
+    let Outcome {
+        reply,
+        body,
+        class,
+        ready,
+    } = out;
     let peer = request.remote_addr().copied();
     let may_have_body = request.body_length().is_some_and(|n| n > 0)
         || request
@@ -349,18 +403,30 @@ fn answer(
             .iter()
             .any(|h| h.field.equiv("Transfer-Encoding"));
     let close = !ready || (body == BodyState::Unread && may_have_body);
+    metrics.request(class, reply.status);
     if reply.status >= 400 {
-        logger.event(&format!(
+        let text = format!(
             "answered {} {} from {}: {} {}",
             request.method(),
             crate::escape_message(request.url()),
             peer.map_or_else(|| "?".to_string(), |p| p.ip().to_canonical().to_string()),
             reply.status,
             crate::escape_message(&reply.body)
-        ));
+        );
+        let mut event = Event::new("rejected", &text).warn().status(reply.status);
+        if let Some(p) = peer {
+            event = event.peer(p.ip().to_canonical());
+        }
+        logger.log(&event);
     }
     let mut response = Response::from_string(reply.body).with_status_code(reply.status);
-    response.add_header(header("Content-Type", "text/plain; charset=utf-8"));
+    if !reply
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("Content-Type"))
+    {
+        response.add_header(header("Content-Type", "text/plain; charset=utf-8"));
+    }
     for (name, value) in &reply.headers {
         response.add_header(header(name, value));
     }
@@ -373,7 +439,13 @@ fn answer(
         }
     }
     if let Err(e) = request.respond(response) {
-        logger.event(&format!("could not send the response: {e}"));
+        logger.log(
+            &Event::new(
+                "respond_failed",
+                &format!("could not send the response: {e}"),
+            )
+            .warn(),
+        );
     }
     if let Some(peer) = peer {
         if close {
@@ -399,6 +471,11 @@ mod test {
     fn routes() {
         assert_eq!(route(&Method::Get, "/healthz", true), Route::Health);
         assert_eq!(route(&Method::Head, "/readyz?x", false), Route::Ready);
+        assert_eq!(route(&Method::Get, "/metrics", false), Route::Metrics);
+        assert_eq!(
+            route(&Method::Post, "/metrics", true),
+            Route::ReservedWrongMethod
+        );
         assert_eq!(
             route(&Method::Post, "/healthz", true),
             Route::ReservedWrongMethod

@@ -134,10 +134,13 @@ pub fn handle_signals(
                     "SIGINT"
                 };
                 if shutdown.drain() {
-                    logger.event(&format!(
-                        "received {name}: not ready, draining for {}ms, then stopping",
-                        drain_delay.as_millis()
-                    ));
+                    logger.event(
+                        "signal",
+                        &format!(
+                            "received {name}: not ready, draining for {}ms, then stopping",
+                            drain_delay.as_millis()
+                        ),
+                    );
                     let timer = Arc::clone(&shutdown);
                     thread::spawn(move || {
                         if !timer.wait_for(Phase::Stopping, drain_delay) {
@@ -145,7 +148,7 @@ pub fn handle_signals(
                         }
                     });
                 } else {
-                    logger.event(&format!("received {name} again: stopping now"));
+                    logger.event("signal", &format!("received {name} again: stopping now"));
                     shutdown.stop();
                 }
             }

@@ -1,39 +1,65 @@
 //! Tier 3: logs each message and answers `Logged message from <peer ip>`.
 //!
 //! The seed's `sink.php`: the line `From <peer ip> at <date> : <message>` goes to
-//! stdout and, with `LOG_DIR`, to `Sink_<ip>.txt`. If that file cannot be
-//! written the sink answers 500 instead of claiming the message was logged.
+//! stdout and, with `LOG_DIR`, to `Sink_<ip>.txt`, tagged with the message's
+//! request id. The answer carries the id and the sink's own address and host
+//! name (see [`crate::lineage`]). If the file cannot be written the sink answers
+//! 500 instead of claiming the message was logged.
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::escape_message;
-use crate::logger::{now_http_date, Logger};
+use crate::lineage;
+use crate::logger::Logger;
+use crate::metrics::Metrics;
+use crate::request_id::{self, IdSource};
 use crate::server::{Message, MessageHandler, Reply};
+use crate::tier::Tier;
 use crate::Error;
 
 /// The sink's message handler.
 #[derive(Debug)]
 pub struct Sink {
     logger: Arc<Logger>,
+    metrics: Arc<Metrics>,
+    ids: IdSource,
+    own_headers: Vec<(&'static str, String)>,
+}
+
+impl Sink {
+    fn new(tier: &Tier) -> Sink {
+        Sink {
+            logger: Arc::clone(&tier.logger),
+            metrics: Arc::clone(&tier.metrics),
+            ids: IdSource::new(tier.ip, "s"),
+            own_headers: lineage::own_headers(
+                lineage::SINK_IP,
+                lineage::SINK_HOST,
+                tier.ip,
+                &tier.host,
+            ),
+        }
+    }
 }
 
 impl MessageHandler for Sink {
     fn handle(&self, message: &Message) -> Reply {
-        let line = format!(
-            "From {} at {} : {}",
-            message.peer,
-            now_http_date(),
-            escape_message(&message.body)
-        );
-        match self.logger.message(&line) {
-            Ok(()) => Reply::text(200, format!("Logged message from {}", message.peer)),
+        let id = self.ids.keep_or_make(message.request_id.as_deref());
+        let text = message.seed_line("From");
+        let event = message.event("logged", &text, &id);
+        let mut reply = match self.logger.record(&event) {
+            Ok(()) => {
+                self.metrics.message();
+                Reply::text(200, format!("Logged message from {}", message.peer))
+            }
             Err(e) => Reply::text(500, format!("sink: message not logged: {e}")),
-        }
+        };
+        reply.headers.extend(self.own_headers.iter().cloned());
+        reply.with_header(request_id::HEADER, id)
     }
 }
 
 /// Runs the sink until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), Error> {
-    crate::tier::serve(&config, |logger| Arc::new(Sink { logger }))
+    crate::tier::serve(&config, |tier| Arc::new(Sink::new(tier)))
 }

@@ -1,4 +1,4 @@
-//! Start-up that every tier shares: identity, logger, signal handler, bound server.
+//! Start-up that every tier shares: identity, logger, metrics, signal handler, bound server.
 //!
 //! The order matters for operators and tests alike: the configuration has been
 //! validated before this runs, the log file is opened and the signal handler
@@ -12,25 +12,36 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::identity;
 use crate::logger::Logger;
+use crate::metrics::Metrics;
 use crate::server::{MessageHandler, Server};
 use crate::shutdown::{handle_signals, Shutdown};
 use crate::Error;
 
-/// A started tier: who it is, where it logs, and its shutdown state.
+/// A started tier: who it is, where it logs and counts, and its shutdown state.
 pub struct Tier {
     /// The instance IP (see [`crate::identity`]).
     pub ip: IpAddr,
+    /// The host name (the pod name in Kubernetes).
+    pub host: String,
     /// The tier's logger.
     pub logger: Arc<Logger>,
+    /// The tier's metrics, served on `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// The process's shutdown state, driven by SIGTERM and SIGINT.
     pub shutdown: Arc<Shutdown>,
 }
 
 impl Tier {
-    /// Opens the log, binds `LISTEN_ADDR` and installs the signal handler.
+    /// Opens the log, installs the signal handler and binds `LISTEN_ADDR`.
     pub fn start(config: &Config) -> Result<(Tier, Server), Error> {
         let ip = identity::local_ip(config.pod_ip);
-        let logger = Arc::new(Logger::new(config.role, config.log_dir.as_deref(), ip)?);
+        let logger = Arc::new(Logger::new(
+            config.role,
+            config.log_dir.as_deref(),
+            ip,
+            config.log_format,
+        )?);
+        let metrics = Arc::new(Metrics::new(config.role));
         // The handler goes in first: a SIGTERM that follows `listening on` is never lost.
         let shutdown = Shutdown::new();
         handle_signals(
@@ -38,24 +49,24 @@ impl Tier {
             config.server.drain_delay,
             Arc::clone(&logger),
         )?;
-        let server = Server::bind(&config.server, Arc::clone(&logger))?;
-        Ok((
-            Tier {
-                ip,
-                logger,
-                shutdown,
-            },
-            server,
-        ))
+        let server = Server::bind(&config.server, Arc::clone(&logger), Arc::clone(&metrics))?;
+        let tier = Tier {
+            ip,
+            host: identity::host_name(),
+            logger,
+            metrics,
+            shutdown,
+        };
+        Ok((tier, server))
     }
 }
 
 /// Runs a message-handling tier (relay, sink) until it is stopped.
 pub fn serve<H: MessageHandler>(
     config: &Config,
-    make_handler: impl FnOnce(Arc<Logger>) -> Arc<H>,
+    make_handler: impl FnOnce(&Tier) -> Arc<H>,
 ) -> Result<(), Error> {
     let (tier, server) = Tier::start(config)?;
-    let handler: Arc<dyn MessageHandler> = make_handler(Arc::clone(&tier.logger));
+    let handler: Arc<dyn MessageHandler> = make_handler(&tier);
     server.run(Some(handler), tier.shutdown)
 }

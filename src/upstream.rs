@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use ureq::Agent;
 
 use crate::config::PeerConfig;
+use crate::metrics::FailureReason;
 use crate::parse::Url;
 
 /// Largest reply body read from the next tier.
@@ -42,6 +43,18 @@ pub struct UpstreamReply {
     pub body: String,
     /// The URL that answered.
     pub url: String,
+    /// Its `X-…` headers (lower-case names), those with safe values only.
+    pub headers: Vec<(String, String)>,
+}
+
+impl UpstreamReply {
+    /// The value of header `name` (lower-case), if the next tier sent it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why a post failed.
@@ -66,6 +79,17 @@ pub enum PostError {
         /// What went wrong.
         reason: String,
     },
+}
+
+impl PostError {
+    /// The metric label for this failure.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            PostError::Unreachable { .. } => FailureReason::Refused,
+            PostError::Timeout { .. } => FailureReason::Timeout,
+            PostError::Failed { .. } => FailureReason::Broken,
+        }
+    }
 }
 
 impl fmt::Display for PostError {
@@ -192,6 +216,19 @@ impl Upstream {
             .send(body)
             .map_err(classify)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("x-"))
+            .filter_map(|(name, value)| {
+                let value = value
+                    .to_str()
+                    .ok()
+                    .filter(|v| crate::request_id::is_valid(v))?;
+                Some((name.as_str().to_string(), value.to_string()))
+            })
+            .take(16)
+            .collect();
         let bytes = response
             .body_mut()
             .with_config()
@@ -202,6 +239,7 @@ impl Upstream {
             status,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             url: String::new(),
+            headers,
         })
     }
 }

@@ -3,7 +3,7 @@
 use std::io::{ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
 
-use crate::util::{exchange, get, post, read_answer, Tier, PATIENCE};
+use crate::util::{exchange, get, post, read_answer, text_of, Tier, PATIENCE};
 
 fn assert_healthy(tier: &Tier) {
     let answer = get(tier.addr, "/healthz").unwrap();
@@ -30,7 +30,7 @@ fn sink_answers_a_message_with_the_seed_text_and_logs_it() {
     let line = sink
         .wait_line(|l| l.starts_with("From 127.0.0.1 at "))
         .unwrap();
-    assert!(line.ends_with(" GMT : hello\\nworld"), "{line}");
+    assert!(text_of(&line).ends_with(" GMT : hello\\nworld"), "{line}");
 }
 
 #[test]

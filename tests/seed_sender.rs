@@ -2,7 +2,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::util::Tier;
+use crate::util::{text_of, Tier};
 
 #[test]
 fn the_seeds_bash_and_curl_sender_works_unchanged() {
@@ -38,11 +38,12 @@ fn the_seeds_bash_and_curl_sender_works_unchanged() {
     let message = &sent["********  Sending ".len()..];
     relay
         .wait_line(|l| {
-            l.starts_with("Relaying from 127.0.0.1 at ") && l.ends_with(&format!(" : {message}"))
+            l.starts_with("Relaying from 127.0.0.1 at ")
+                && text_of(l).ends_with(&format!(" : {message}"))
         })
         .expect("relay logged it");
     sink.wait_line(|l| {
-        l.starts_with("From 127.0.0.1 at ") && l.ends_with(&format!(" : {message}"))
+        l.starts_with("From 127.0.0.1 at ") && text_of(l).ends_with(&format!(" : {message}"))
     })
     .expect("sink logged it");
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{get, message_of, post, Tier};
+use crate::util::{get, heavy_load, message_of, post, text_of, Tier};
 
 const DRAIN: Duration = Duration::from_millis(500);
 const SHUTDOWN: Duration = Duration::from_secs(5);
@@ -57,6 +57,7 @@ fn env() -> Vec<(&'static str, String)> {
 
 #[test]
 fn relay_drains_then_exits_0_and_every_2xx_reached_the_sink() {
+    let _alone = heavy_load();
     let sink = Tier::start("sink", "sink", &[]);
     let mut relay_env = env();
     relay_env.push(("SINK_URL", sink.url("/sink.php")));
@@ -123,6 +124,7 @@ fn relay_drains_then_exits_0_and_every_2xx_reached_the_sink() {
 
 #[test]
 fn sink_stops_cleanly_under_load() {
+    let _alone = heavy_load();
     let mut sink = Tier::start("sink", "sink", &env());
     let answered = Arc::new(AtomicUsize::new(0));
     let traffic = load(sink.addr, 4, 5_000, Arc::clone(&answered));
@@ -157,7 +159,7 @@ fn sender_finishes_the_send_in_flight_and_exits_0() {
         ],
     );
     sender
-        .wait_line(|l| l == "Logged message from 127.0.0.1")
+        .wait_line(|l| text_of(l) == "Logged message from 127.0.0.1")
         .expect("first message");
     let signalled = Instant::now();
     sender.sigterm();

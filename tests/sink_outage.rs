@@ -1,6 +1,6 @@
 //! The relay's only sink goes away mid-run and comes back.
 
-use crate::util::{post, Tier};
+use crate::util::{post, text_of, Tier};
 
 #[test]
 fn relay_answers_502_sender_retries_and_recovers_when_the_sink_returns() {
@@ -17,7 +17,7 @@ fn relay_answers_502_sender_retries_and_recovers_when_the_sink_returns() {
             ("SEND_RETRIES", "2".into()),
         ],
     );
-    let ok = |l: &str| l == "Logged message from 127.0.0.1";
+    let ok = |l: &str| text_of(l) == "Logged message from 127.0.0.1";
     sender.wait_line(ok).expect("first message delivered");
 
     sink.sigterm();

@@ -4,7 +4,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::util::{get, post, Tier};
+use crate::util::{get, heavy_load, post, Tier};
 
 const CLIENTS: usize = 1000;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -32,6 +32,7 @@ fn raise_open_file_limit(want: u64) {
 
 #[test]
 fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
+    let _alone = heavy_load();
     // Our 1000 sockets plus the sink's 1000 (the child inherits the limit).
     raise_open_file_limit(4096);
     let sink = Tier::start("sink", "sink", &[("CLIENT_TIMEOUT", "2s".into())]);

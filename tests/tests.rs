@@ -10,6 +10,8 @@ mod util;
 mod bad_input;
 // The seed's own bash + curl sender against our relay.
 mod seed_sender;
+// Request ids, JSON logs and the loss report.
+mod observability;
 // README.md lists every setting, endpoint and set-up command.
 mod readme;
 // SIGTERM under load: nothing answered 2xx is lost, and the exit is clean.

@@ -1,13 +1,23 @@
 //! The seed's topology on one host: 3 senders, 2 relays, 3 sinks, wired with comma lists.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Stdio};
 
-use crate::util::{message_of, Tier};
+use crate::util::{get, run_with_stdin, Tier};
+
+const PER_SENDER: usize = 20;
 
 #[test]
 fn three_two_three_delivers_every_message_once_through_every_instance() {
+    // Distinct identities (POD_IP), so lineage and ids tell the instances apart.
     let sinks: Vec<Tier> = (1..=3)
-        .map(|i| Tier::start("sink", &format!("sink-{i}"), &[]))
+        .map(|i| {
+            Tier::start(
+                "sink",
+                &format!("sink-{i}"),
+                &[("POD_IP", format!("127.0.2.{i}"))],
+            )
+        })
         .collect();
     let sink_url = sinks
         .iter()
@@ -16,11 +26,11 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
         .join(",");
     let relays: Vec<Tier> = (1..=2)
         .map(|i| {
-            Tier::start(
-                "relay",
-                &format!("relay-{i}"),
-                &[("SINK_URL", sink_url.clone())],
-            )
+            let env = [
+                ("SINK_URL", sink_url.clone()),
+                ("POD_IP", format!("127.0.1.{i}")),
+            ];
+            Tier::start("relay", &format!("relay-{i}"), &env)
         })
         .collect();
     let relay_url = relays
@@ -30,40 +40,39 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
         .join(",");
     let mut senders: Vec<Tier> = (1..=3)
         .map(|i| {
-            Tier::start(
-                "sender",
-                &format!("sender-{i}"),
-                &[
-                    ("RELAY_URL", relay_url.clone()),
-                    ("SEND_INTERVAL", "50ms".into()),
-                    ("SEND_COUNT", "20".into()),
-                    // Distinct identities, so each sender's messages can be told apart.
-                    ("POD_IP", format!("10.0.0.{i}")),
-                ],
-            )
+            let env = [
+                ("RELAY_URL", relay_url.clone()),
+                ("SEND_INTERVAL", "50ms".into()),
+                ("SEND_COUNT", PER_SENDER.to_string()),
+                ("POD_IP", format!("10.0.0.{i}")),
+            ];
+            Tier::start("sender", &format!("sender-{i}"), &env)
         })
         .collect();
     for sender in &mut senders {
         assert_eq!(sender.exit_code(), 0, "{}", sender.output());
     }
 
+    // Each sent line is "<message>\trequest_id=<id>" with a unique id; each sink
+    // line ends the same way. Equal multisets: every message arrived exactly once.
     let sent: Vec<String> = senders
         .iter()
         .flat_map(|s| s.matching(|l| l.starts_with("********  Sending ")))
         .map(|l| l["********  Sending ".len()..].to_string())
         .collect();
-    assert_eq!(sent.len(), 60);
-    for sender in &senders {
-        let replies = sender.matching(|l| l.starts_with("Logged message from 127.0.0.1"));
-        assert_eq!(replies.len(), 20, "{}", sender.output());
-    }
-
-    // Every reply was 2xx, so each message reached a sink at least once; 60
-    // sink lines holding exactly the sent multiset means each arrived once.
-    let received: Vec<String> = sinks
+    assert_eq!(sent.len(), 3 * PER_SENDER);
+    assert_eq!(
+        sent.iter().collect::<HashSet<_>>().len(),
+        sent.len(),
+        "ids are unique"
+    );
+    let sink_lines: Vec<String> = sinks
         .iter()
         .flat_map(|s| s.matching(|l| l.starts_with("From 127.0.0.1 at ")))
-        .map(|l| message_of(&l).to_string())
+        .collect();
+    let received: Vec<String> = sink_lines
+        .iter()
+        .map(|l| l.split_once(" : ").unwrap().1.to_string())
         .collect();
     assert_eq!(
         counts(&received),
@@ -79,14 +88,143 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
             tier.output()
         );
     }
-    let relayed: usize = relays
+
+    // Lineage: the senders' lines name both relays and all three sinks.
+    let lineage: Vec<String> = senders
+        .iter()
+        .flat_map(|s| s.matching(|l| l.contains(" -> relay ")))
+        .collect();
+    assert_eq!(lineage.len(), 3 * PER_SENDER);
+    let relays_seen: HashSet<&str> = lineage
+        .iter()
+        .filter_map(|l| l.split(" -> relay ").nth(1)?.split(' ').next())
+        .collect();
+    let sinks_seen: HashSet<&str> = lineage
+        .iter()
+        .filter_map(|l| l.split(" -> sink ").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(
+        relays_seen,
+        HashSet::from(["127.0.1.1", "127.0.1.2"]),
+        "{lineage:?}"
+    );
+    assert_eq!(
+        sinks_seen,
+        HashSet::from(["127.0.2.1", "127.0.2.2", "127.0.2.3"]),
+        "{lineage:?}"
+    );
+    assert!(
+        lineage
+            .iter()
+            .all(|l| l.contains(" 200 in ") && l.starts_with("10.0.0.")),
+        "{lineage:?}"
+    );
+
+    // Metrics: each scrape passes promtool, and the counters add up across tiers.
+    let sum = |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| metric(t, name)).sum() };
+    let n = (3 * PER_SENDER) as u64;
+    assert_eq!(sum(&sinks, "three_tier_messages_logged_total"), n);
+    assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), n);
+    // The senders have exited (their sent counter is checked exactly in the
+    // next test; here the 60 "Sending" lines stand for it). The relays'
+    // request counters saw every message once.
+    let relay_requests: u64 = relays
         .iter()
         .map(|r| {
-            r.matching(|l| l.starts_with("Relaying from 127.0.0.1 at "))
-                .len()
+            metric(
+                r,
+                r#"three_tier_http_requests_total{path="message",code="200"}"#,
+            )
         })
         .sum();
-    assert_eq!(relayed, 60);
+    assert_eq!(relay_requests, n);
+    let sink_calls: u64 = relays
+        .iter()
+        .map(|r| metric(r, "three_tier_sink_request_duration_seconds_count"))
+        .sum();
+    assert_eq!(sink_calls, n);
+
+    // The loss report over the sinks' own lines: nothing lost, nothing twice.
+    let report = loss_report(&sink_lines);
+    for i in 1..=3 {
+        assert!(
+            report.contains(&format!(
+                "sender 10.0.0.{i}: received {PER_SENDER}, duplicates 0, gaps 0\n"
+            )),
+            "{report}"
+        );
+    }
+    assert!(
+        report.ends_with("total: 3 sender(s), received 60, duplicates 0, gaps 0\n"),
+        "{report}"
+    );
+}
+
+#[test]
+fn sender_metrics_count_every_message_and_pass_promtool() {
+    let sink = Tier::start("sink", "sink", &[]);
+    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    // One message now, the next a minute later: the counters are exact meanwhile.
+    let env = [
+        ("RELAY_URL", relay.url("/relay.php")),
+        ("SEND_INTERVAL", "1m".into()),
+    ];
+    let sender = Tier::start("sender", "sender", &env);
+    sender
+        .wait_line(|l| l.contains(" -> relay "))
+        .expect("one message");
+    assert_eq!(metric(&sender, "three_tier_messages_sent_total"), 1);
+    assert_eq!(
+        metric(&sender, "three_tier_relay_request_duration_seconds_count"),
+        1
+    );
+    for reason in ["refused", "timeout", "status", "broken"] {
+        let series = format!("three_tier_downstream_failures_total{{reason=\"{reason}\"}}");
+        assert_eq!(metric(&sender, &series), 0);
+    }
+    assert_eq!(metric(&relay, "three_tier_messages_relayed_total"), 1);
+    assert_eq!(metric(&sink, "three_tier_messages_logged_total"), 1);
+    assert_eq!(metric(&sink, "three_tier_http_requests_in_flight"), 0);
+}
+
+/// Scrapes `/metrics`, checks it with promtool, and returns the value of `series`.
+fn metric(tier: &Tier, series: &str) -> u64 {
+    let answer = get(tier.addr, "/metrics").expect("scrape");
+    assert_eq!(answer.status, 200);
+    assert!(answer
+        .header("Content-Type")
+        .is_some_and(|v| v.starts_with("text/plain; version=0.0.4")));
+    promtool_check(&answer.body);
+    answer
+        .body
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{} has no {series}:\n{}", tier.name, answer.body)) as u64
+}
+
+fn promtool_check(exposition: &str) {
+    // promtool is the Debian package prometheus; .ci/run installs it.
+    let (status, out) = run_with_stdin(
+        Command::new("promtool")
+            .args(["check", "metrics"])
+            .stderr(Stdio::inherit()),
+        exposition,
+    );
+    assert!(
+        status.success(),
+        "promtool check metrics failed:\n{out}\n{exposition}"
+    );
+}
+
+/// Runs `sink --loss-report` over `lines` (on stdin) and returns its output.
+pub fn loss_report(lines: &[String]) -> String {
+    let mut sink = Command::new(env!("CARGO_BIN_EXE_sink"));
+    run_with_stdin(sink.arg("--loss-report"), &(lines.join("\n") + "\n")).1
 }
 
 fn counts(items: &[String]) -> HashMap<&str, usize> {

@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 /// How long any wait in these tests may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Held by the tests that generate heavy load (thousands of requests, a thousand
+/// connections), so that they do not run at the same time: each asserts how one
+/// server behaves under its own load, not under the sum of everyone's.
+pub fn heavy_load() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A running tier binary whose output is collected line by line.
 pub struct Tier {
     pub name: String,
@@ -27,12 +37,17 @@ impl Tier {
     /// unless `env` sets LISTEN_ADDR, and waits for its `listening on` line.
     pub fn start(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
         let mut tier = Tier::spawn(bin, name, env);
+        // Text: `listening on <addr>`; JSON: `{..."message":"listening on <addr>"}`.
         let line = tier
-            .wait_line(|l| l.starts_with("listening on "))
+            .wait_line(|l| l.starts_with("listening on ") || l.contains(r#""event":"listening""#))
             .unwrap_or_else(|| panic!("{name} did not start:\n{}", tier.output()));
-        tier.addr = line["listening on ".len()..]
-            .parse()
-            .expect("address in the listening line");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next());
+        tier.addr = addr
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
         tier
     }
 
@@ -186,6 +201,25 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
     let _ = rustix::process::kill_process(pid, sig);
 }
 
+/// Runs `command` with `input` on its stdin; returns its exit status and stdout.
+pub fn run_with_stdin(command: &mut Command, input: &str) -> (ExitStatus, String) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .expect("write to the child's stdin");
+    drop(stdin);
+    let out = child.wait_with_output().expect("child output");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// A parsed HTTP response.
 #[derive(Debug)]
 pub struct Answer {
@@ -268,7 +302,19 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
     )
 }
 
-/// The message part of a seed log line (`... : <message>`).
+/// The message part of a seed log line (`... : <message>`, before a `\trequest_id=` suffix).
 pub fn message_of(line: &str) -> &str {
-    line.split_once(" : ").map_or("", |(_, m)| m)
+    let message = line.split_once(" : ").map_or("", |(_, m)| m);
+    message.split_once('\t').map_or(message, |(m, _)| m)
+}
+
+/// A log line without its `\trequest_id=` suffix.
+pub fn text_of(line: &str) -> &str {
+    line.rsplit_once("\trequest_id=")
+        .map_or(line, |(text, _)| text)
+}
+
+/// The request id a log line ends with, if any.
+pub fn request_id_of(line: &str) -> Option<&str> {
+    line.rsplit_once("\trequest_id=").map(|(_, id)| id)
 }

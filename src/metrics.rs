@@ -1,0 +1,223 @@
+//! Prometheus metrics for one tier, in the text exposition format.
+//!
+//! The set is small and fixed, so the encoder is hand-written (a few dozen
+//! lines, no dependency) and checked against a real parser: the integration
+//! tests feed `/metrics` to `promtool check metrics`. Counters are atomics; the
+//! one labelled family (requests by path class and status) is a small map.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::Role;
+
+/// Why a call to the next tier did not end in a 2xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// No connection could be made.
+    Refused,
+    /// The hop's timeout ran out.
+    Timeout,
+    /// The next tier answered, but not 2xx.
+    Status,
+    /// The exchange broke after connecting.
+    Broken,
+}
+
+const REASONS: [(FailureReason, &str); 4] = [
+    (FailureReason::Refused, "refused"),
+    (FailureReason::Timeout, "timeout"),
+    (FailureReason::Status, "status"),
+    (FailureReason::Broken, "broken"),
+];
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let seconds = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        );
+    }
+}
+
+/// Every metric one tier exposes.
+#[derive(Debug)]
+pub struct Metrics {
+    role: Role,
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    messages: AtomicU64,
+    failures: [AtomicU64; 4],
+    downstream: Histogram,
+}
+
+impl Metrics {
+    /// Empty metrics for `role`.
+    pub fn new(role: Role) -> Metrics {
+        Metrics {
+            role,
+            requests: Mutex::new(BTreeMap::new()),
+            messages: AtomicU64::new(0),
+            failures: Default::default(),
+            downstream: Histogram::default(),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, path_class: &'static str, status: u16) {
+        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((path_class, status)).or_default() += 1;
+    }
+
+    /// Counts one message: sent (sender), relayed with a 2xx (relay) or logged (sink).
+    pub fn message(&self) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one call to the next tier: how long it took and, if it failed, why.
+    pub fn downstream(&self, took: Duration, failure: Option<FailureReason>) {
+        self.downstream.observe(took);
+        if let Some(reason) = failure {
+            let i = REASONS.iter().position(|(r, _)| *r == reason).unwrap_or(0);
+            self.failures[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The exposition text; `in_flight` is read by the caller.
+    pub fn render(&self, in_flight: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let tier = self.role.name();
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_build_info Build of this tier; always 1.\n# TYPE three_tier_build_info gauge\n\
+             three_tier_build_info{{tier=\"{tier}\",version=\"{}\",revision=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            crate::cli::REVISION
+        );
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_http_requests_total Requests answered, by path class and status code.\n\
+             # TYPE three_tier_http_requests_total counter"
+        );
+        for ((class, code), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "three_tier_http_requests_total{{path=\"{class}\",code=\"{code}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_http_requests_in_flight Message requests being handled now.\n\
+             # TYPE three_tier_http_requests_in_flight gauge\nthree_tier_http_requests_in_flight {in_flight}"
+        );
+        let (name, help) = match self.role {
+            Role::Sender => (
+                "three_tier_messages_sent_total",
+                "Messages sent (each once, however many retries).",
+            ),
+            Role::Relay => (
+                "three_tier_messages_relayed_total",
+                "Messages forwarded and answered 2xx by a sink.",
+            ),
+            Role::Sink => ("three_tier_messages_logged_total", "Messages logged."),
+        };
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            self.messages.load(Ordering::Relaxed)
+        );
+        let (histogram, peer) = match self.role {
+            Role::Sender => ("three_tier_relay_request_duration_seconds", "relay"),
+            Role::Relay => ("three_tier_sink_request_duration_seconds", "sink"),
+            Role::Sink => return out,
+        };
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_downstream_failures_total Calls to the {peer} that did not end in a 2xx, by reason.\n\
+             # TYPE three_tier_downstream_failures_total counter"
+        );
+        for ((_, reason), n) in REASONS.iter().zip(&self.failures) {
+            let _ = writeln!(
+                out,
+                "three_tier_downstream_failures_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        self.downstream.render(
+            &mut out,
+            histogram,
+            &format!("Duration of one call to the {peer}, retries excluded."),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn counters_and_histogram_render() {
+        let m = Metrics::new(Role::Relay);
+        m.request("message", 200);
+        m.request("message", 200);
+        m.request("healthz", 200);
+        m.message();
+        m.downstream(Duration::from_millis(3), None);
+        m.downstream(Duration::from_secs(20), Some(FailureReason::Timeout));
+        let text = m.render(1);
+        assert!(text.contains("three_tier_http_requests_total{path=\"message\",code=\"200\"} 2\n"));
+        assert!(text.contains("three_tier_http_requests_in_flight 1\n"));
+        assert!(text.contains("three_tier_messages_relayed_total 1\n"));
+        assert!(text.contains("three_tier_downstream_failures_total{reason=\"timeout\"} 1\n"));
+        assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"10\"} 1\n"));
+        assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("three_tier_sink_request_duration_seconds_count 2\n"));
+        assert!(text.contains("three_tier_build_info{tier=\"relay\""));
+    }
+
+    #[test]
+    fn sink_has_no_downstream_metrics() {
+        let text = Metrics::new(Role::Sink).render(0);
+        assert!(text.contains("three_tier_messages_logged_total 0\n"));
+        assert!(!text.contains("downstream"));
+    }
+}
