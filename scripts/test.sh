@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, lints, the on-host topology, and
-# `cargo test` (unit tests, then the integration tests in tests/).
+# Runs every check and test: formatting, lints, the on-host topology, the
+# container images under podman, and `cargo test` (unit tests, then the
+# integration tests in tests/). Needs podman, runc, readelf, promtool, curl
+# and hadolint: .ci/run installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +35,12 @@ echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report 
 report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
 echo "$report"
 grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
+
+echo "== hadolint Containerfile.multi"
+hadolint Containerfile.multi
+
+echo "== scripts/test-containers.sh (images, 3/2/3 in podman, SIGTERM to PID 1)"
+bash scripts/test-containers.sh
 
 echo "== cargo test"
 cargo test --quiet

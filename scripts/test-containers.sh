@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Proves the images of Containerfile.multi on this host, where no image can be
+# pulled: the three binaries are built statically on the host and stand in for
+# the `build` stage (podman build --build-context build=DIR), then
+#   1. each binary has no ELF interpreter and no dynamic section;
+#   2. each final stage builds, is one layer holding one file (the binary),
+#      and is configured to run as 65532:65532;
+#   3. 3 sinks (alias sink-svc), 2 relays (alias relay-svc) and 3 senders run
+#      on a podman network made here, read-only, with no capabilities, and
+#      every message sent is logged by a sink, through more than one relay
+#      and more than one sink;
+#   4. `podman stop` (SIGTERM to PID 1) ends each container with exit code 0
+#      in under 2 seconds.
+# Containers, network and images made here are removed on exit, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run_id="tt$$"
+work=$(mktemp -d)
+export CONTAINERS_CONF="$work/containers.conf"
+cat > "$CONTAINERS_CONF" <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=1000:1000"]
+[engine]
+runtime = "runc"
+CONF
+network="$run_id-net"
+containers=()
+cleanup() {
+  for c in "${containers[@]}"; do podman rm -f -t 0 "$c" > /dev/null 2>&1 || true; done
+  podman network rm -f "$network" > /dev/null 2>&1 || true
+  for tier in sender relay sink; do podman rmi -f "localhost/three-tier/$tier:$run_id" > /dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "test-containers: FAIL: $*" >&2; exit 1; }
+
+echo "== static binaries"
+RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
+  cargo build --quiet --release --locked --bins --target x86_64-unknown-linux-gnu
+mkdir -p "$work/build/out"
+for tier in sender relay sink; do
+  bin="target/x86_64-unknown-linux-gnu/release/$tier"
+  readelf -l "$bin" | grep -q INTERP && fail "$tier has an ELF interpreter"
+  readelf -d "$bin" | grep -q "There is no dynamic section" || fail "$tier has a dynamic section"
+  cp "$bin" "$work/build/out/$tier"
+  echo "$tier: static, no interpreter, no dynamic section, $(stat -c %s "$bin") bytes"
+done
+
+echo "== images"
+for tier in sender relay sink; do
+  image="localhost/three-tier/$tier:$run_id"
+  podman build --quiet --build-context "build=$work/build" --target "$tier" --build-arg TARGETARCH=amd64 \
+    --build-arg GIT_REVISION="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    -t "$image" -f Containerfile.multi . > /dev/null
+  layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "$image")
+  user=$(podman image inspect --format '{{.Config.User}}' "$image")
+  [ "$layers" = 1 ] || fail "$tier image has $layers layers"
+  [ "$user" = "65532:65532" ] || fail "$tier image user is '$user'"
+  podman save --quiet --format oci-archive -o "$work/$tier.tar" "$image"
+  mkdir -p "$work/$tier-oci" && tar -xf "$work/$tier.tar" -C "$work/$tier-oci"
+  layer=$(python3 - "$work/$tier-oci" <<'PY'
+import json, sys, os
+root = sys.argv[1]
+index = json.load(open(os.path.join(root, "index.json")))
+digest = index["manifests"][0]["digest"].split(":")[1]
+manifest = json.load(open(os.path.join(root, "blobs", "sha256", digest)))
+print(os.path.join(root, "blobs", "sha256", manifest["layers"][0]["digest"].split(":")[1]))
+PY
+)
+  entries=$(tar -tvf "$layer")
+  files=$(tar -tf "$layer" | grep -v '/$' || true)
+  [ "$files" = "$tier" ] || fail "$tier layer holds: $entries"
+  size=$(tar -xOf "$layer" "$tier" | wc -c)
+  echo "$tier image: 1 layer, 1 file ($tier, $size bytes), user $user"
+done
+
+echo "== 3/2/3 on podman network $network"
+podman network create "$network" > /dev/null
+common=(--network "$network" --read-only --cap-drop=ALL --security-opt=no-new-privileges --user 65532:65532 -e DRAIN_DELAY=0)
+start() { # name tier [args...]
+  local name="$run_id-$1" tier=$2
+  shift 2
+  podman run -d --name "$name" "${common[@]}" "$@" "localhost/three-tier/$tier:$run_id" > /dev/null
+  containers+=("$name")
+}
+for i in 1 2 3; do start "sink-$i" sink --network-alias sink-svc; done
+for i in 1 2; do start "relay-$i" relay --network-alias relay-svc -e SINK_URL=sink-svc:8080/sink.php; done
+for i in 1 2 3; do
+  start "sender-$i" sender -e RELAY_URL=relay-svc:8080/relay.php -e SEND_INTERVAL=100ms -e SEND_COUNT=10
+done
+for i in 1 2 3; do
+  code=$(timeout 120 podman wait "$run_id-sender-$i") || fail "sender-$i did not finish"
+  [ "$code" = 0 ] || { podman logs "$run_id-sender-$i" >&2; fail "sender-$i exited $code"; }
+done
+sent=$(for i in 1 2 3; do podman logs "$run_id-sender-$i"; done | grep '^\*\*\*\*\*\*\*\*  Sending ' | sed 's/.*request_id=//' | sort)
+logged=$(for i in 1 2 3; do podman logs "$run_id-sink-$i"; done | grep '^From ' | sed 's/.*request_id=//' | sort)
+[ "$(wc -l <<< "$sent")" = 30 ] || fail "expected 30 messages sent, got $(wc -l <<< "$sent")"
+[ "$sent" = "$logged" ] || fail "sinks did not log exactly the messages sent: $(diff <(echo "$sent") <(echo "$logged") | head)"
+relays_used=0 sinks_used=0
+for i in 1 2; do podman logs "$run_id-relay-$i" | grep -q '^Relaying from ' && relays_used=$((relays_used + 1)); done
+for i in 1 2 3; do podman logs "$run_id-sink-$i" | grep -q '^From ' && sinks_used=$((sinks_used + 1)); done
+[ "$relays_used" -gt 1 ] || fail "only $relays_used relay took part"
+[ "$sinks_used" -gt 1 ] || fail "only $sinks_used sink took part"
+echo "30 of 30 messages logged once, through $relays_used relays and $sinks_used sinks"
+
+echo "== podman stop (SIGTERM to PID 1, DRAIN_DELAY=0)"
+for name in "$run_id-relay-1" "$run_id-relay-2" "$run_id-sink-1" "$run_id-sink-2" "$run_id-sink-3"; do
+  started=$(date +%s%N)
+  podman stop -t 10 "$name" > /dev/null
+  took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
+  [ "$code" = 0 ] || fail "$name exited $code after SIGTERM"
+  [ "$took_ms" -lt 2000 ] || fail "$name took ${took_ms} ms to stop"
+  echo "$name: exit 0 in ${took_ms} ms"
+done
+echo "test-containers: all checks passed"
