@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the on-host topology, the
 # container images under podman, and `cargo test` (unit tests, then the
-# integration tests in tests/). Needs podman, runc, readelf, promtool, curl
-# and hadolint: .ci/run installs them.
+# integration tests in tests/). Needs podman, runc, readelf, promtool, curl,
+# kubectl, and the Python tools hadolint, yamllint, kubernetes-validate,
+# checkov and trivy: .ci/run installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Python tools (.ci/run installs them in this venv) come first on PATH.
+venv=${THREE_TIER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/venv}
+if [ -d "$venv/bin" ]; then export PATH="$venv/bin:$PATH"; fi
 
 echo "== cargo fmt --check"
 cargo fmt --check
@@ -35,6 +39,9 @@ echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report 
 report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
 echo "$report"
 grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
+
+echo "== scripts/test-kustomize.sh (render, lint, validate, checkov, trivy, lab = seed)"
+bash scripts/test-kustomize.sh
 
 echo "== hadolint Containerfile.multi"
 hadolint Containerfile.multi

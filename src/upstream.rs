@@ -284,6 +284,13 @@ fn is_connect_failure(e: &io::Error) -> bool {
     )
 }
 
+/// `addrs` sorted and without duplicates, whatever order the resolver used.
+fn in_fixed_order(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs
+}
+
 enum Resolve {
     TimedOut,
     Failed(io::Error),
@@ -292,7 +299,8 @@ enum Resolve {
 /// The addresses of `url`'s host, within the deadline.
 ///
 /// An IP address needs no lookup. A name is resolved on a helper thread so
-/// that a slow resolver cannot hold the hop past its deadline.
+/// that a slow resolver cannot hold the hop past its deadline. The addresses
+/// come back sorted and without duplicates.
 fn resolve(url: &Url, deadline: Instant) -> Result<Vec<SocketAddr>, Resolve> {
     if let Ok(ip) = url.host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, url.port)]);
@@ -306,7 +314,10 @@ fn resolve(url: &Url, deadline: Instant) -> Result<Vec<SocketAddr>, Resolve> {
         })
         .map_err(Resolve::Failed)?;
     match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        // Sorted, so that only our counter rotates: a resolver that rotates its
+        // answers itself (dnsmasq does) would otherwise cancel our rotation out
+        // and send every message to the same address.
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(in_fixed_order(addrs)),
         Ok(Ok(_)) => Err(Resolve::Failed(io::Error::other("no addresses"))),
         Ok(Err(e)) => Err(Resolve::Failed(e)),
         Err(_) => Err(Resolve::TimedOut),
@@ -434,6 +445,16 @@ mod test {
         assert_ne!(firsts[0], firsts[1]);
         assert_eq!(firsts[0], firsts[2]);
         assert_eq!(firsts[1], firsts[3]);
+    }
+
+    #[test]
+    fn resolver_order_does_not_matter() {
+        let a: SocketAddr = "10.89.1.5:8080".parse().unwrap();
+        let b: SocketAddr = "10.89.1.6:8080".parse().unwrap();
+        // A resolver that rotates its answers, and one that repeats them.
+        assert_eq!(in_fixed_order(vec![b, a]), vec![a, b]);
+        assert_eq!(in_fixed_order(vec![a, b]), vec![a, b]);
+        assert_eq!(in_fixed_order(vec![b, a, b]), vec![a, b]);
     }
 
     #[test]

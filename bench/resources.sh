@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Measures what one relay and one sink use, to size the Kubernetes requests and
+# limits: resident memory (VmRSS idle, VmHWM peak) and CPU time, idle and under
+# wrk load (2 threads, 16 connections, DURATION) through the relay. Release
+# builds on loopback; needs wrk.
+#
+#   bash bench/resources.sh            # DURATION=10s by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${DURATION:-10s}
+cargo build --quiet --release --bins
+lua=$(mktemp)
+trap 'rm -f "$lua"; kill $relay $sink 2>/dev/null || true' EXIT
+printf 'wrk.method = "POST"\nwrk.body = "Message sent from 10.244.1.23 on Sat, 09 May 2026 07:29:33 GMT"\n' > "$lua"
+DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18702 target/release/sink > /dev/null & sink=$!
+DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18701 SINK_URL=127.0.0.1:18702/ target/release/relay > /dev/null & relay=$!
+until curl -sf http://127.0.0.1:18701/healthz > /dev/null && curl -sf http://127.0.0.1:18702/healthz > /dev/null; do :; done
+cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime, seconds (USER_HZ 100)
+kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+echo "idle: relay VmRSS $(kb $relay VmRSS) kB, sink VmRSS $(kb $sink VmRSS) kB"
+before_relay=$(cpu $relay) before_sink=$(cpu $sink)
+out=$(wrk -t2 -c16 -d"$duration" -s "$lua" http://127.0.0.1:18701/relay.php)
+requests=$(awk '/requests in/ {print $1}' <<< "$out")
+echo "load: $requests messages in $duration ($(awk '/Requests\/sec/ {print $2}' <<< "$out") req/s)"
+for tier in relay sink; do
+  pid=${!tier}
+  before_var="before_$tier"
+  used=$(awk -v a="$(cpu $pid)" -v b="${!before_var}" 'BEGIN {print a - b}')
+  echo "$tier: peak VmHWM $(kb $pid VmHWM) kB, CPU ${used}s, $(awk -v u="$used" -v n="$requests" 'BEGIN {printf "%.1f", u / n * 1e6}') us per message"
+done
