@@ -4,7 +4,8 @@
 # wrk load (2 threads, 16 connections, DURATION) through the relay. Release
 # builds on loopback; needs wrk.
 #
-#   bash bench/resources.sh            # DURATION=10s by default
+#   bash bench/resources.sh                         # DURATION=10s by default
+#   UPSTREAM_KEEPALIVE=on bash bench/resources.sh   # relay reuses sink connections
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
@@ -13,7 +14,7 @@ lua=$(mktemp)
 trap 'rm -f "$lua"; kill $relay $sink 2>/dev/null || true' EXIT
 printf 'wrk.method = "POST"\nwrk.body = "Message sent from 10.244.1.23 on Sat, 09 May 2026 07:29:33 GMT"\n' > "$lua"
 DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18702 target/release/sink > /dev/null & sink=$!
-DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18701 SINK_URL=127.0.0.1:18702/ target/release/relay > /dev/null & relay=$!
+DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18701 SINK_URL=127.0.0.1:18702/ UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-off} target/release/relay > /dev/null & relay=$!
 until curl -sf http://127.0.0.1:18701/healthz > /dev/null && curl -sf http://127.0.0.1:18702/healthz > /dev/null; do :; done
 cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime, seconds (USER_HZ 100)
 kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }

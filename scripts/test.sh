@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the on-host topology, the
-# container images under podman, and `cargo test` (unit tests, then the
-# integration tests in tests/). Needs podman, runc, readelf, promtool, curl,
+# manifests, the container images under podman, the benchmark at a tiny size,
+# and `cargo test` (unit tests, then the integration tests in tests/). Needs podman, runc, readelf, promtool, curl,
 # kubectl, and the Python tools hadolint, yamllint, kubernetes-validate,
 # checkov and trivy: .ci/run installs them.
 set -euo pipefail
@@ -48,6 +48,10 @@ hadolint Containerfile.multi
 
 echo "== scripts/test-containers.sh (images, 3/2/3 in podman, SIGTERM to PID 1)"
 bash scripts/test-containers.sh
+
+echo "== QUICK=1 bench/run.sh (the benchmark end to end at a tiny size)"
+QUICK=1 bash bench/run.sh > "$log" 2>&1 || { cat "$log"; echo "bench/run.sh failed"; exit 1; }
+tail -n 2 "$log"
 
 echo "== cargo test"
 cargo test --quiet

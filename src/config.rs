@@ -33,6 +33,7 @@ const ALL: &[Role] = &[Role::Sender, Role::Relay, Role::Sink];
 const SENDER: &[Role] = &[Role::Sender];
 const RELAY: &[Role] = &[Role::Relay];
 const LOGGING: &[Role] = &[Role::Relay, Role::Sink];
+const PEERS: &[Role] = &[Role::Sender, Role::Relay];
 
 /// Every variable any tier reads.
 pub const SETTINGS: &[Setting] = &[
@@ -44,6 +45,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },
     Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
+    Setting { name: "UPSTREAM_KEEPALIVE", default: "off", roles: PEERS, help: "on: reuse connections to the next tier (faster; pins traffic to one pod behind a Service); off: one connection per message" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },
@@ -114,6 +116,8 @@ pub struct PeerConfig {
     pub urls: Vec<Url>,
     /// Deadline for one exchange, all attempts included.
     pub timeout: Duration,
+    /// `UPSTREAM_KEEPALIVE`: reuse connections.
+    pub keepalive: bool,
 }
 
 /// The sender's own settings.
@@ -293,6 +297,11 @@ impl Vars<'_> {
             variable: urls,
             urls: self.get(urls, parse::url_list)?,
             timeout: self.get(timeout, positive_duration)?,
+            keepalive: self.get("UPSTREAM_KEEPALIVE", |t| match t.trim() {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err("on or off"),
+            })?,
         })
     }
 }
@@ -461,6 +470,11 @@ mod test {
                 Role::Sink,
                 &[("LOG_DIR", "")],
                 r#"config: LOG_DIR="" is invalid: expected a directory path"#,
+            ),
+            (
+                Role::Sender,
+                &[relay[0], ("UPSTREAM_KEEPALIVE", "yes")],
+                r#"config: UPSTREAM_KEEPALIVE="yes" is invalid: expected on or off"#,
             ),
             (
                 Role::Relay,

@@ -33,6 +33,7 @@ mod shutdown;
 pub mod sink;
 mod tier;
 mod upstream;
+mod workers;
 
 pub use error::Error;
 pub use escape::escape_message;

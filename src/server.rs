@@ -4,15 +4,15 @@
 //! loop here takes each one and either answers it at once (`/healthz`,
 //! `/readyz`, 404, 405, 413, 503) or admits it as a message and hands it to a
 //! thread of its own, up to `MAX_IN_FLIGHT`. `/metrics` is answered inline too. That thread reads the body (at most
-//! `MAX_BODY_BYTES`), calls the tier's [`MessageHandler`] and sends the reply.
+//! `MAX_BODY_BYTES`), calls the tier's [`MessageHandler`] and sends the reply;
+//! threads are kept for the next request (see [`crate::workers`]).
 //! Only this module calls `respond`. A request answered without its body being
 //! read has its connection closed, so the body is never waited for.
 
 use std::io::Read;
 use std::net::{IpAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
-use std::thread;
+use std::sync::{Arc, Mutex};
 
 use tiny_http::{Header, Method, Request, Response};
 
@@ -22,6 +22,7 @@ use crate::in_flight::{InFlight, Slot};
 use crate::logger::{Event, Logger};
 use crate::metrics::Metrics;
 use crate::shutdown::{Phase, Shutdown};
+use crate::workers::Workers;
 use crate::Error;
 
 /// A message: a POST to any path but the reserved ones, its body read and checked.
@@ -128,6 +129,7 @@ pub struct Server {
     watch: Arc<ConnWatch>,
     in_flight: Arc<InFlight>,
     metrics: Arc<Metrics>,
+    workers: Arc<Workers>,
 }
 
 /// The `path` label of `three_tier_http_requests_total` for a route.
@@ -172,6 +174,7 @@ impl Server {
             watch,
             in_flight: InFlight::new(config.max_in_flight),
             metrics,
+            workers: Workers::new(),
         })
     }
 
@@ -272,23 +275,19 @@ impl Server {
             ready,
             _slot: slot,
         };
-        // The request is handed over only once the thread runs, so that if it
-        // cannot start the request is still here to be answered.
-        let (hand_over, receive) = std::sync::mpsc::sync_channel::<Request>(1);
-        let started = thread::Builder::new()
-            .name("request".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                if let Ok(request) = receive.recv() {
-                    job.run(request);
-                }
-            });
-        match started {
-            Ok(_) => {
-                // The thread holds the receiver until it has taken the request.
-                let _ = hand_over.send(request);
+        // A thread of its own (a kept one if idle); if none can be started the
+        // request comes back and is answered 503.
+        let request = Arc::new(Mutex::new(Some(request)));
+        let held = Arc::clone(&request);
+        let started = self.workers.run(Box::new(move || {
+            let taken = held.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(request) = taken {
+                job.run(request);
             }
-            Err(e) => {
+        }));
+        if let Err((_, e)) = started {
+            let taken = request.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(request) = taken {
                 let reply = Reply::text(503, format!("busy: cannot start a request thread: {e}"))
                     .with_header("Retry-After", "1");
                 self.answer_unread(request, reply, "message", ready);

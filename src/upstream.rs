@@ -9,12 +9,14 @@
 //! was sent, so that is safe. Any other failure ends the attempt, since the
 //! message may have arrived. All attempts share the hop's timeout.
 //!
-//! Connections are not reused: each message opens its own. Behind a Kubernetes
-//! Service a kept-alive connection stays with the one pod it reached, so reuse
-//! would pin a sender to one relay and a relay to one sink. The cost is a TCP
-//! handshake per message and one socket in TIME_WAIT per message on the side
-//! that closes first; we ask the server to close (`Connection: close`), so
-//! those sockets wait on the server's side. Proxy variables (`HTTP_PROXY`,
+//! By default connections are not reused: each message opens its own. Behind a
+//! Kubernetes Service a kept-alive connection stays with the one pod it
+//! reached, so reuse would pin a sender to one relay and a relay to one sink.
+//! The cost is a TCP handshake per message and one socket in TIME_WAIT per
+//! message on the side that closes first; we ask the server to close
+//! (`Connection: close`), so those sockets wait on the server's side.
+//! `UPSTREAM_KEEPALIVE=on` pools connections instead, for a listed set of pods
+//! (URL lists, headless Services) or where speed matters more than spreading. Proxy variables (`HTTP_PROXY`,
 //! `ALL_PROXY`) are ignored on purpose: traffic between tiers stays in the cluster.
 
 use std::fmt;
@@ -119,18 +121,21 @@ pub struct Upstream {
     targets: Vec<Target>,
     next_target: AtomicUsize,
     timeout: Duration,
+    keepalive: bool,
     agent: Agent,
 }
 
 impl Upstream {
     /// An upstream for `peer`'s URLs and timeout.
     pub fn new(peer: &PeerConfig) -> Upstream {
+        // Without keep-alive no connection is pooled; with it, up to 64 are.
+        let pooled = if peer.keepalive { 64 } else { 0 };
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
             .max_redirects(0)
-            .max_idle_connections(0)
-            .max_idle_connections_per_host(0)
+            .max_idle_connections(pooled)
+            .max_idle_connections_per_host(pooled)
             .user_agent(concat!("three-tier/", env!("CARGO_PKG_VERSION")))
             .timeout_global(Some(peer.timeout))
             .build();
@@ -145,6 +150,7 @@ impl Upstream {
                 .collect(),
             next_target: AtomicUsize::new(rotation_start()),
             timeout: peer.timeout,
+            keepalive: peer.keepalive,
             agent: config.new_agent(),
         }
     }
@@ -204,8 +210,11 @@ impl Upstream {
             .agent
             .post(format!("http://{addr}{}", url.path))
             .header("Host", url.host_header())
-            .header("Content-Type", "text/plain; charset=utf-8")
-            .header("Connection", "close");
+            .header("Content-Type", "text/plain; charset=utf-8");
+        if !self.keepalive {
+            // The server closes, so TIME_WAIT lands on its side, not on our ephemeral ports.
+            request = request.header("Connection", "close");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -335,6 +344,7 @@ mod test {
             variable: "SINK_URL",
             urls: crate::parse::url_list(urls).unwrap(),
             timeout,
+            keepalive: false,
         }
     }
 
@@ -387,6 +397,41 @@ mod test {
             head.contains("X-Test: 1") || head.contains("x-test: 1"),
             "{head}"
         );
+    }
+
+    #[test]
+    fn keepalive_reuses_one_connection() {
+        // Accepts a single connection and answers two requests on it: a second
+        // connection would never be served, and the second post would time out.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            for _ in 0..2 {
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+            }
+        });
+        let mut config = peer(&format!("{addr}/"), Duration::from_secs(3));
+        config.keepalive = true;
+        let up = Upstream::new(&config);
+        assert_eq!(up.post("one", &[]).unwrap().status, 200);
+        assert_eq!(up.post("two", &[]).unwrap().status, 200);
+        server.join().unwrap();
     }
 
     #[test]
