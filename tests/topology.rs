@@ -125,9 +125,9 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
     let n = (3 * PER_SENDER) as u64;
     assert_eq!(sum(&sinks, "three_tier_messages_logged_total"), n);
     assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), n);
-    // The senders have exited (their sent counter is checked exactly in the
-    // next test; here the 60 "Sending" lines stand for it). The relays'
-    // request counters saw every message once.
+    // The senders have exited (their sent counter is summed with the others
+    // in counters_add_up_across_the_three_tiers; here the 60 "Sending" lines
+    // stand for it). The relays' request counters saw every message once.
     let relay_requests: u64 = relays
         .iter()
         .map(|r| {
@@ -158,6 +158,54 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
         report.ends_with("total: 3 sender(s), received 60, duplicates 0, gaps 0\n"),
         "{report}"
     );
+}
+
+#[test]
+fn counters_add_up_across_the_three_tiers() {
+    // 3/2/3 again, with senders that stay up: one message each, the next a
+    // minute later, so every tier can be scraped once the messages arrived.
+    let sinks: Vec<Tier> = (1..=3)
+        .map(|i| Tier::start("sink", &format!("sink-{i}"), &[]))
+        .collect();
+    let sink_url = sinks
+        .iter()
+        .map(|s| s.url("/sink.php"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let relays: Vec<Tier> = (1..=2)
+        .map(|i| {
+            Tier::start(
+                "relay",
+                &format!("relay-{i}"),
+                &[("SINK_URL", sink_url.clone())],
+            )
+        })
+        .collect();
+    let relay_url = relays
+        .iter()
+        .map(|r| r.url("/relay.php"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let senders: Vec<Tier> = (1..=3)
+        .map(|i| {
+            let env = [
+                ("RELAY_URL", relay_url.clone()),
+                ("SEND_INTERVAL", "1m".into()),
+                ("POD_IP", format!("10.0.0.{i}")),
+            ];
+            Tier::start("sender", &format!("sender-{i}"), &env)
+        })
+        .collect();
+    for sender in &senders {
+        sender
+            .wait_line(|l| l.contains(" -> relay "))
+            .expect("the first message went through");
+    }
+    let sum = |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| metric(t, name)).sum() };
+    let sent = sum(&senders, "three_tier_messages_sent_total");
+    assert_eq!(sent, 3);
+    assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), sent);
+    assert_eq!(sum(&sinks, "three_tier_messages_logged_total"), sent);
 }
 
 #[test]

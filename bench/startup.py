@@ -1,0 +1,31 @@
+"""Time from exec to the `listening on` line, for each tier binary (release build).
+
+Usage: python3 bench/startup.py [RUNS]   (default 30; run `cargo build --release` first)
+
+Prints the median and minimum over RUNS starts. This is the process's own
+start-up, without the benchmark harness's shell wrappers and 2 ms polling that
+its "cold start to first 2xx" includes.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+runs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", DRAIN_DELAY="0", SINK_URL="127.0.0.1:9/", RELAY_URL="127.0.0.1:9/",
+           SEND_INTERVAL="1m", SEND_RETRIES="0")
+print("| binary | exec to `listening on`, median ms | min ms |")
+print("|---|---|---|")
+for tier in ("sink", "relay", "sender"):
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        proc = subprocess.Popen([f"target/release/{tier}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = proc.stdout.readline()
+        times.append((time.perf_counter() - started) * 1000)
+        proc.terminate()
+        proc.wait()
+        if not line.startswith(b"listening on "):
+            sys.exit(f"{tier} printed {line!r} first")
+    print(f"| {tier} | {statistics.median(times):.2f} | {min(times):.2f} |")
