@@ -1,4 +1,4 @@
-//! A thousand clients that dribble one byte a second.
+//! Many connections at once: slow ones are cut off on time, kept-alive ones are all served.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -102,4 +102,27 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
     sink.wait_line(|l| l.starts_with("closed ") && l.contains("CLIENT_TIMEOUT=2000ms"))
         .unwrap_or_else(|| panic!("closing is not logged\n{}", sink.output()));
     assert_eq!(post(sink.addr, "/sink.php", "after").unwrap().status, 200);
+}
+
+#[test]
+fn kept_alive_connections_opened_together_are_all_served() {
+    // Each connection's thread in tiny_http lives as long as the connection.
+    // Opened together and kept open, every one must still be served at once,
+    // not when another one closes.
+    let sink = Tier::start("sink", "sink", &[]);
+    let request = b"POST /sink.php HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    let mut clients: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(sink.addr).expect("connect"))
+        .collect();
+    for client in &mut clients {
+        client.write_all(request).expect("send");
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let answer = crate::util::read_answer(client)
+            .unwrap_or_else(|e| panic!("connection {i} was not served: {e}"));
+        assert_eq!(answer.status, 200, "connection {i}");
+    }
 }

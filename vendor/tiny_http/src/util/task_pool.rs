@@ -69,10 +69,15 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
-            self.add_thread(Some(code));
+        // three-tier patch: a waiting thread that was already notified for an
+        // earlier task still counts as waiting until it runs, so upstream
+        // queued a second task behind it, where it stayed until some other task
+        // ended: with kept-alive connections, until another connection closed.
+        // Queue the task, and start a thread unless enough threads wait.
+        queue.push_back(code);
+        if queue.len() > self.sharing.waiting_tasks.load(Ordering::Acquire) {
+            self.add_thread(None);
         } else {
-            queue.push_back(code);
             self.sharing.condvar.notify_one();
         }
     }
@@ -80,7 +85,10 @@ impl TaskPool {
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // three-tier patch: a thread that cannot be created (a thread or
+        // memory limit) leaves the task queued for the next free thread;
+        // upstream's thread::spawn panicked, in the accept thread.
+        let spawned = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -124,6 +132,9 @@ impl TaskPool {
                 task();
             }
         });
+        if let Err(e) = spawned {
+            log::error!("Could not start a connection thread: {}", e);
+        }
     }
 }
 
