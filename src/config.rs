@@ -45,7 +45,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },
     Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
-    Setting { name: "UPSTREAM_KEEPALIVE", default: "off", roles: PEERS, help: "on: reuse connections to the next tier (faster; pins traffic to one pod behind a Service); off: one connection per message" },
+    Setting { name: "UPSTREAM_KEEPALIVE", default: "off", roles: PEERS, help: "on: reuse connections to the next tier, each idle at most 4 s (faster; pins traffic to one pod behind a Service); off: one connection per message" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },

@@ -33,6 +33,9 @@ use crate::config::PeerConfig;
 use crate::metrics::FailureReason;
 use crate::parse::Url;
 
+/// How long a pooled connection may sit idle before it is dropped (keep-alive only).
+const POOLED_IDLE: Duration = Duration::from_secs(4);
+
 /// Largest reply body read from the next tier.
 const MAX_REPLY_BYTES: u64 = 64 * 1024;
 
@@ -128,7 +131,10 @@ pub struct Upstream {
 impl Upstream {
     /// An upstream for `peer`'s URLs and timeout.
     pub fn new(peer: &PeerConfig) -> Upstream {
-        // Without keep-alive no connection is pooled; with it, up to 64 are.
+        // Without keep-alive no connection is pooled; with it, up to 64 are,
+        // each for at most POOLED_IDLE: well under the next tier's
+        // CLIENT_TIMEOUT (10 s by default), after which it closes idle
+        // connections, so a pooled connection is not reused as it closes.
         let pooled = if peer.keepalive { 64 } else { 0 };
         let config = Agent::config_builder()
             .http_status_as_error(false)
@@ -136,6 +142,7 @@ impl Upstream {
             .max_redirects(0)
             .max_idle_connections(pooled)
             .max_idle_connections_per_host(pooled)
+            .max_idle_age(POOLED_IDLE)
             .user_agent(concat!("three-tier/", env!("CARGO_PKG_VERSION")))
             .timeout_global(Some(peer.timeout))
             .build();
