@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::net::{IpAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tiny_http::{Header, Method, Request, Response};
 
@@ -22,7 +22,7 @@ use crate::in_flight::{InFlight, Slot};
 use crate::logger::{Event, Logger};
 use crate::metrics::Metrics;
 use crate::shutdown::{Phase, Shutdown};
-use crate::workers::Workers;
+use crate::workers::{Job, Workers};
 use crate::Error;
 
 /// A message: a POST to any path but the reserved ones, its body read and checked.
@@ -129,7 +129,7 @@ pub struct Server {
     watch: Arc<ConnWatch>,
     in_flight: Arc<InFlight>,
     metrics: Arc<Metrics>,
-    workers: Arc<Workers>,
+    workers: Arc<Workers<PendingRequest>>,
 }
 
 /// The `path` label of `three_tier_http_requests_total` for a route.
@@ -277,21 +277,10 @@ impl Server {
         };
         // A thread of its own (a kept one if idle); if none can be started the
         // request comes back and is answered 503.
-        let request = Arc::new(Mutex::new(Some(request)));
-        let held = Arc::clone(&request);
-        let started = self.workers.run(Box::new(move || {
-            let taken = held.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(request) = taken {
-                job.run(request);
-            }
-        }));
-        if let Err((_, e)) = started {
-            let taken = request.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(request) = taken {
-                let reply = Reply::text(503, format!("busy: cannot start a request thread: {e}"))
-                    .with_header("Retry-After", "1");
-                self.answer_unread(request, reply, "message", ready);
-            }
+        if let Err((pending, e)) = self.workers.run(PendingRequest { job, request }) {
+            let reply = Reply::text(503, format!("busy: cannot start a request thread: {e}"))
+                .with_header("Retry-After", "1");
+            self.answer_unread(pending.request, reply, "message", ready);
         }
     }
 
@@ -323,6 +312,18 @@ struct RequestJob {
     max_body_bytes: usize,
     ready: bool,
     _slot: Slot,
+}
+
+/// An admitted request and what its thread needs.
+struct PendingRequest {
+    job: RequestJob,
+    request: Request,
+}
+
+impl Job for PendingRequest {
+    fn run(self) {
+        self.job.run(self.request);
+    }
 }
 
 impl RequestJob {

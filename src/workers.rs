@@ -21,35 +21,44 @@ pub const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// Stack size of request threads: enough for the handlers, small in memory.
 const STACK_SIZE: usize = 256 * 1024;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for one thread: run once, by value.
+pub trait Job: Send + 'static {
+    /// Does the work.
+    fn run(self);
+}
 
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Job>,
+struct State<J> {
+    queue: VecDeque<J>,
     idle: usize,
     threads: usize,
 }
 
 /// A set of request threads that grows on demand and shrinks when idle.
-#[derive(Default)]
-pub struct Workers {
-    state: Mutex<State>,
+pub struct Workers<J> {
+    state: Mutex<State<J>>,
     work: Condvar,
 }
 
-impl Workers {
+impl<J: Job> Workers<J> {
     /// No threads yet; they start with the first jobs.
-    pub fn new() -> Arc<Workers> {
-        Arc::new(Workers::default())
+    pub fn new() -> Arc<Workers<J>> {
+        Arc::new(Workers {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                idle: 0,
+                threads: 0,
+            }),
+            work: Condvar::new(),
+        })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<J>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `job` on an idle thread or a new one. If no thread can be
     /// started, the job is handed back.
-    pub fn run(self: &Arc<Self>, job: Job) -> Result<(), (Job, io::Error)> {
+    pub fn run(self: &Arc<Self>, job: J) -> Result<(), (J, io::Error)> {
         let mut state = self.lock();
         state.queue.push_back(job);
         if state.queue.len() <= state.idle {
@@ -81,7 +90,7 @@ impl Workers {
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                job();
+                job.run();
                 state = self.lock();
                 continue;
             }
@@ -111,9 +120,17 @@ mod test {
     use super::*;
     use std::sync::mpsc;
 
+    type Task = Box<dyn FnOnce() + Send>;
+
+    impl Job for Task {
+        fn run(self) {
+            self()
+        }
+    }
+
     #[test]
     fn sequential_jobs_reuse_one_thread() {
-        let workers = Workers::new();
+        let workers: Arc<Workers<Task>> = Workers::new();
         let (tx, rx) = mpsc::channel();
         for i in 0..20 {
             let tx = tx.clone();
@@ -135,7 +152,7 @@ mod test {
 
     #[test]
     fn concurrent_jobs_get_threads_of_their_own() {
-        let workers = Workers::new();
+        let workers: Arc<Workers<Task>> = Workers::new();
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let (tx, rx) = mpsc::channel();
         for _ in 0..4 {
