@@ -78,7 +78,7 @@ impl MessageHandler for Relay {
                 }
                 let mut answer = Reply::text(reply.status, reply.body.clone());
                 for name in [lineage::SINK_IP, lineage::SINK_HOST] {
-                    if let Some(value) = reply.header(&name.to_ascii_lowercase()) {
+                    if let Some(value) = reply.header(name) {
                         answer = answer.with_header(name, value);
                     }
                 }

@@ -195,7 +195,7 @@ fn send_one(
 /// Prints `<id> -> relay <ip> -> sink <ip> <status> in <ms> ms`.
 fn log_lineage(tier: &Tier, id: &str, reply: Option<&UpstreamReply>, started: Instant) {
     let took = started.elapsed();
-    let header = |name: &str| reply.and_then(|r| r.header(&name.to_ascii_lowercase()));
+    let header = |name: &str| reply.and_then(|r| r.header(name));
     let status = reply.map(|r| r.status);
     let text = lineage::line(
         id,

@@ -53,11 +53,11 @@ pub struct UpstreamReply {
 }
 
 impl UpstreamReply {
-    /// The value of header `name` (lower-case), if the next tier sent it.
+    /// The value of header `name` (any case), if the next tier sent it.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 }
