@@ -2,26 +2,20 @@
 # Measures the release profile's opt-level choice: binary size of each tier and
 # the sink's throughput (wrk, 2 threads, 16 connections, POSTs of ~60 bytes)
 # for opt-level 3, s and z, with the rest of [profile.release] as it is.
-# Static builds as in scripts/test-containers.sh. Needs wrk (Debian package).
+# Static builds (scripts/build-static.sh), as the images are made. Needs wrk.
 #
 #   bash bench/opt-level.sh            # DURATION=5s by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-5s}
 port=${PORT:-18600}
-lua=$(mktemp)
-trap 'rm -f "$lua"' EXIT
-cat > "$lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "Message sent from 10.244.1.23 on Sat, 09 May 2026 07:29:33 GMT"
-wrk.headers["Content-Type"] = "text/plain"
-LUA
+# The harness's POST of a ~60-byte text/plain message (../shared/baseline/wrk/post.lua).
+lua=$(cd "${BASELINE:-../shared/baseline}" && pwd)/wrk/post.lua
 echo "| opt-level | sender bytes | relay bytes | sink bytes | sink req/s | sink p50 |"
 echo "|---|---|---|---|---|---|"
 for opt in 3 s z; do
   dir="target/opt-level-$opt"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
-    cargo build --quiet --release --locked --bins --target x86_64-unknown-linux-gnu --target-dir "$dir"
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt bash scripts/build-static.sh --target-dir "$dir"
   bin="$dir/x86_64-unknown-linux-gnu/release"
   DRAIN_DELAY=0 LISTEN_ADDR="127.0.0.1:$port" "$bin/sink" > /dev/null &
   pid=$!

@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
 cargo build --quiet --release --bins
-lua=$(mktemp)
-trap 'rm -f "$lua"; kill $relay $sink 2>/dev/null || true' EXIT
-printf 'wrk.method = "POST"\nwrk.body = "Message sent from 10.244.1.23 on Sat, 09 May 2026 07:29:33 GMT"\n' > "$lua"
+# The harness's POST of a ~60-byte text/plain message (../shared/baseline/wrk/post.lua).
+lua=$(cd "${BASELINE:-../shared/baseline}" && pwd)/wrk/post.lua
+trap 'kill $relay $sink 2>/dev/null || true' EXIT
 DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18702 target/release/sink > /dev/null & sink=$!
 DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18701 SINK_URL=127.0.0.1:18702/ UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-off} target/release/relay > /dev/null & relay=$!
 until curl -sf http://127.0.0.1:18701/healthz > /dev/null && curl -sf http://127.0.0.1:18702/healthz > /dev/null; do :; done

@@ -33,8 +33,7 @@ bash "$baseline/setup.sh" > "$work/setup.log" 2>&1 || { cat "$work/setup.log"; e
 echo "== build"
 cargo build --quiet --release --locked --bins
 bin=$PWD/target/release
-RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
-  cargo build --quiet --release --locked --bins --target x86_64-unknown-linux-gnu
+bash scripts/build-static.sh
 
 run() { # label keepalive variants...
   local label=$1 keepalive=$2

@@ -44,8 +44,7 @@ trap cleanup EXIT
 fail() { echo "test-containers: FAIL: $*" >&2; exit 1; }
 
 echo "== static binaries"
-RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
-  cargo build --quiet --release --locked --bins --target x86_64-unknown-linux-gnu
+bash scripts/build-static.sh
 mkdir -p "$work/build/out"
 for tier in sender relay sink; do
   bin="target/x86_64-unknown-linux-gnu/release/$tier"
