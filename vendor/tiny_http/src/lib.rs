@@ -1,465 +1,271 @@
-//! # Simple usage
+//! A small blocking HTTP/1.1 server: a thread per connection, handlers run on it.
 //!
-//! ## Creating the server
-//!
-//! The easiest way to create a server is to call `Server::http()`.
-//!
-//! The `http()` function returns an `IoResult<Server>` which will return an error
-//! in the case where the server creation fails (for example if the listening port is already
-//! occupied).
-//!
-//! ```no_run
-//! let server = tiny_http::Server::http("0.0.0.0:0").unwrap();
-//! ```
-//!
-//! A newly-created `Server` will immediately start listening for incoming connections and HTTP
-//! requests.
-//!
-//! ## Receiving requests
-//!
-//! Calling `server.recv()` will block until the next request is available.
-//! This function returns an `IoResult<Request>`, so you need to handle the possible errors.
+//! This is three-tier's patched copy of tiny_http 0.12.0 (see PATCHES.md). The
+//! types an application uses keep their upstream names ([`Request`],
+//! [`Response`], [`Header`], [`Method`], [`StatusCode`]), but the core is
+//! rebuilt around one rule: a connection is owned by one thread, which reads
+//! each request under a deadline and strict framing rules, runs the
+//! application's [`Handler`] on it, writes the response and reads the next.
 //!
 //! ```no_run
-//! # let server = tiny_http::Server::http("0.0.0.0:0").unwrap();
-//!
-//! loop {
-//!     // blocks until the next request is received
-//!     let request = match server.recv() {
-//!         Ok(rq) => rq,
-//!         Err(e) => { println!("error: {}", e); break }
-//!     };
-//!
-//!     // do something with the request
-//!     // ...
+//! use std::sync::Arc;
+//! struct Hello;
+//! impl tiny_http::Handler for Hello {
+//!     fn handle(&self, request: tiny_http::Request) {
+//!         let _ = request.respond(tiny_http::Response::from_string("hello"));
+//!     }
 //! }
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+//! let server = tiny_http::Server::start(listener, tiny_http::Config::default(), Arc::new(Hello)).unwrap();
 //! ```
 //!
-//! In a real-case scenario, you will probably want to spawn multiple worker tasks and call
-//! `server.recv()` on all of them. Like this:
-//!
-//! ```no_run
-//! # use std::sync::Arc;
-//! # use std::thread;
-//! # let server = tiny_http::Server::http("0.0.0.0:0").unwrap();
-//! let server = Arc::new(server);
-//! let mut guards = Vec::with_capacity(4);
-//!
-//! for _ in (0 .. 4) {
-//!     let server = server.clone();
-//!
-//!     let guard = thread::spawn(move || {
-//!         loop {
-//!             let rq = server.recv().unwrap();
-//!
-//!             // ...
-//!         }
-//!     });
-//!
-//!     guards.push(guard);
-//! }
-//! ```
-//!
-//! If you don't want to block, you can call `server.try_recv()` instead.
-//!
-//! ## Handling requests
-//!
-//! The `Request` object returned by `server.recv()` contains informations about the client's request.
-//! The most useful methods are probably `request.method()` and `request.url()` which return
-//! the requested method (`GET`, `POST`, etc.) and url.
-//!
-//! To handle a request, you need to create a `Response` object. See the docs of this object for
-//! more infos. Here is an example of creating a `Response` from a file:
-//!
-//! ```no_run
-//! # use std::fs::File;
-//! # use std::path::Path;
-//! let response = tiny_http::Response::from_file(File::open(&Path::new("image.png")).unwrap());
-//! ```
-//!
-//! All that remains to do is call `request.respond()`:
-//!
-//! ```no_run
-//! # use std::fs::File;
-//! # use std::path::Path;
-//! # let server = tiny_http::Server::http("0.0.0.0:0").unwrap();
-//! # let request = server.recv().unwrap();
-//! # let response = tiny_http::Response::from_file(File::open(&Path::new("image.png")).unwrap());
-//! let _ = request.respond(response);
-//! ```
-// three-tier patch: this copy is built as a path dependency, whose warnings
-// cargo does not cap; these two are upstream's and harmless.
-#![allow(dead_code, unused_imports)]
+//! The accept thread admits a connection only while fewer than
+//! [`Config::max_connections`] are open (else it closes the oldest idle one,
+//! or answers 503), and hands it to a connection thread. Requests that break
+//! the protocol are answered by the server itself (400, 414, 417, 431, 501,
+//! 505) and reported through [`Handler::rejected`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
-#![allow(clippy::match_like_matches_macro)]
 
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
-
-use std::error::Error;
-use std::io::Error as IoError;
-use std::io::ErrorKind as IoErrorKind;
-use std::io::Result as IoResult;
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::thread;
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use client::ClientConnection;
-use connection::Connection;
-use util::MessagesQueue;
-
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
-pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use request::{ReadWrite, Request};
-pub use response::{Response, ResponseBox};
-pub use test::TestRequest;
+pub use parse::Rejection;
+pub use request::{Body, Request};
+pub use response::{InvalidHeader, Response};
 
-mod client;
+mod body;
 mod common;
-mod connection;
+mod conn;
+mod parse;
+mod registry;
 mod request;
 mod response;
-mod ssl;
-mod test;
-mod util;
+mod socket;
+mod threads;
 
-/// The main class of this library.
-///
-/// Destroying this object will immediately close the listening socket and the reading
-///  part of all the client's connections. Requests that have already been returned by
-///  the `recv()` function will not close and the responses will be transferred to the client.
+use registry::{Admission, Registry};
+use threads::Threads;
+
+/// What the application does with requests.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request. Runs on the connection's thread; the connection
+    /// reads its next request only after this returns.
+    fn handle(&self, request: Request);
+
+    /// Called after the server itself answered a request that broke the
+    /// protocol with `rejection`; `request` is its method and target if the
+    /// request line could be parsed.
+    fn rejected(&self, peer: SocketAddr, request: Option<(&Method, &str)>, rejection: Rejection) {
+        let _ = (peer, request, rejection);
+    }
+}
+
+/// How the server bounds connections and time.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most connections open at once. Defaults to 1024.
+    pub max_connections: usize,
+    /// A connection must deliver each whole request (line, headers and body)
+    /// within this time from when it started waiting for it, and is closed
+    /// when idle this long; writing a response may block at most this long.
+    /// Defaults to 10 s.
+    pub client_timeout: Duration,
+    /// Stack size of connection threads, where handlers run. Defaults to 256 KiB.
+    pub stack_size: usize,
+    /// Name of connection threads (at most 15 bytes show in `/proc`). Defaults to `http-conn`.
+    pub thread_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_connections: 1024,
+            client_timeout: Duration::from_secs(10),
+            stack_size: 256 * 1024,
+            thread_name: "http-conn".to_string(),
+        }
+    }
+}
+
+/// Connections closed or refused since the last [`Server::take_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Closed because `client_timeout` passed (idle, or a request not delivered in time).
+    pub timed_out: u64,
+    /// Idle connections closed to admit a new one at `max_connections`.
+    pub evicted: u64,
+    /// New connections answered 503 at `max_connections`, none being idle.
+    pub refused: u64,
+}
+
+/// State shared by the accept thread and the connection threads.
+pub(crate) struct Shared {
+    config: Config,
+    handler: Arc<dyn Handler>,
+    registry: Registry,
+    threads: Arc<Threads>,
+    closing: AtomicBool,
+    timed_out: AtomicU64,
+    evicted: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// A running server. Dropping it stops accepting; connections already open finish.
 pub struct Server {
-    // should be false as long as the server exists
-    // when set to true, all the subtasks will close within a few hundreds ms
-    close: Arc<AtomicBool>,
-
-    // queue for messages received by child threads
-    messages: Arc<MessagesQueue<Message>>,
-
-    // result of TcpListener::local_addr()
-    listening_addr: ListenAddr,
-}
-
-enum Message {
-    Error(IoError),
-    NewRequest(Request),
-}
-
-impl From<IoError> for Message {
-    fn from(e: IoError) -> Message {
-        Message::Error(e)
-    }
-}
-
-impl From<Request> for Message {
-    fn from(rq: Request) -> Message {
-        Message::NewRequest(rq)
-    }
-}
-
-// this trait is to make sure that Server implements Share and Send
-#[doc(hidden)]
-trait MustBeShareDummy: Sync + Send {}
-#[doc(hidden)]
-impl MustBeShareDummy for Server {}
-
-pub struct IncomingRequests<'a> {
-    server: &'a Server,
-}
-
-/// Represents the parameters required to create a server.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// The addresses to try to listen to.
-    pub addr: ConfigListenAddr,
-
-    /// If `Some`, then the server will use SSL to encode the communications.
-    pub ssl: Option<SslConfig>,
-}
-
-/// Configuration of the server for SSL.
-#[derive(Debug, Clone)]
-pub struct SslConfig {
-    /// Contains the public certificate to send to clients.
-    pub certificate: Vec<u8>,
-    /// Contains the ultra-secret private key used to decode communications.
-    pub private_key: Vec<u8>,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Server {
-    /// Shortcut for a simple server on a specific address.
-    #[inline]
-    pub fn http<A>(addr: A) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: None,
-        })
-    }
-
-    /// Shortcut for an HTTPS server on a specific address.
-    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-    #[inline]
-    pub fn https<A>(
-        addr: A,
-        config: SslConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: Some(config),
-        })
-    }
-
-    #[cfg(unix)]
-    #[inline]
-    /// Shortcut for a UNIX socket server at a specific path
-    pub fn http_unix(
-        path: &std::path::Path,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::unix_from_path(path),
-            ssl: None,
-        })
-    }
-
-    /// Builds a new server that listens on the specified address.
-    pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = config.addr.bind()?;
-        Self::from_listener(listener, config.ssl)
-    }
-
-    /// Builds a new server using the specified TCP listener.
-    ///
-    /// This is useful if you've constructed TcpListener using some less usual method
-    /// such as from systemd. For other cases, you probably want the `new()` function.
-    pub fn from_listener<L: Into<Listener>>(
-        listener: L,
-        ssl_config: Option<SslConfig>,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
-        // building the "close" variable
-        let close_trigger = Arc::new(AtomicBool::new(false));
-
-        // building the TcpListener
-        let (server, local_addr) = {
-            let local_addr = listener.local_addr()?;
-            log::debug!("Server listening on {}", local_addr);
-            (listener, local_addr)
-        };
-
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
-
-        // creating a task where server.accept() is continuously called
-        // and ClientConnection objects are pushed in the messages queue
-        let messages = MessagesQueue::with_capacity(8);
-
-        let inside_close_trigger = close_trigger.clone();
-        let inside_messages = messages.clone();
-        thread::spawn(move || {
-            // a tasks pool is used to dispatch the connections into threads
-            let tasks_pool = util::TaskPool::new();
-
-            log::debug!("Running accept thread");
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        }));
-                    }
-
-                    // three-tier patch: errors that pass (out of descriptors or
-                    // memory, a client that reset before accept) pause and retry;
-                    // upstream ended the accept thread on any error.
-                    Err(ref e) if accept_error_is_transient(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        thread::sleep(std::time::Duration::from_millis(10));
-                    }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
-                }
-            }
-            log::debug!("Terminating accept thread");
+    /// Starts accepting on `listener`, serving each connection with `handler`.
+    pub fn start(
+        listener: TcpListener,
+        config: Config,
+        handler: Arc<dyn Handler>,
+    ) -> io::Result<Server> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            registry: Registry::new(config.max_connections),
+            threads: Threads::new(config.thread_name.clone(), config.stack_size),
+            config,
+            handler,
+            closing: AtomicBool::new(false),
+            timed_out: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         });
-
-        // result
+        let inside = Arc::clone(&shared);
+        let accept = thread::Builder::new()
+            .name("http-accept".into())
+            .spawn(move || accept_loop(listener, inside))?;
         Ok(Server {
-            messages,
-            close: close_trigger,
-            listening_addr: local_addr,
+            shared,
+            addr,
+            accept: Mutex::new(Some(accept)),
         })
     }
 
-    /// Returns an iterator for all the incoming requests.
-    ///
-    /// The iterator will return `None` if the server socket is shutdown.
-    #[inline]
-    pub fn incoming_requests(&self) -> IncomingRequests<'_> {
-        IncomingRequests { server: self }
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
-    /// Returns the address the server is listening to.
-    #[inline]
-    pub fn server_addr(&self) -> ListenAddr {
-        self.listening_addr.clone()
-    }
-
-    /// Returns the number of clients currently connected to the server.
-    pub fn num_connections(&self) -> usize {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
-    }
-
-    /// Blocks until an HTTP request has been submitted and returns it.
-    pub fn recv(&self) -> IoResult<Request> {
-        match self.messages.pop() {
-            Some(Message::Error(err)) => Err(err),
-            Some(Message::NewRequest(rq)) => Ok(rq),
-            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+    /// Stops accepting and closes the listening socket; from now on every
+    /// response closes its connection. Returns once the listener is closed.
+    pub fn stop_accepting(&self) {
+        if self.shared.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Wake the accept thread with a connection of our own.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let woke = TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok();
+        let accept = self.accept.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let (true, Some(accept)) = (woke, accept) {
+            let _ = accept.join();
         }
     }
 
-    /// Same as `recv()` but doesn't block longer than timeout
-    pub fn recv_timeout(&self, timeout: Duration) -> IoResult<Option<Request>> {
-        match self.messages.pop_timeout(timeout) {
-            Some(Message::Error(err)) => Err(err),
-            Some(Message::NewRequest(rq)) => Ok(Some(rq)),
-            None => Ok(None),
+    /// Closes every idle connection; returns how many.
+    pub fn close_idle(&self) -> usize {
+        self.shared.registry.close_idle()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Connections timed out, evicted and refused since the last call.
+    pub fn take_counts(&self) -> Counts {
+        Counts {
+            timed_out: self.shared.timed_out.swap(0, Ordering::Relaxed),
+            evicted: self.shared.evicted.swap(0, Ordering::Relaxed),
+            refused: self.shared.refused.swap(0, Ordering::Relaxed),
         }
-    }
-
-    /// Same as `recv()` but doesn't block.
-    pub fn try_recv(&self) -> IoResult<Option<Request>> {
-        match self.messages.try_pop() {
-            Some(Message::Error(err)) => Err(err),
-            Some(Message::NewRequest(rq)) => Ok(Some(rq)),
-            None => Ok(None),
-        }
-    }
-
-    /// Unblock thread stuck in recv() or incoming_requests().
-    /// If there are several such threads, only one is unblocked.
-    /// This method allows graceful shutdown of server.
-    pub fn unblock(&self) {
-        self.messages.unblock();
-    }
-}
-
-/// Whether an `accept()` error passes by itself (three-tier patch).
-fn accept_error_is_transient(e: &IoError) -> bool {
-    // EMFILE 24, ENFILE 23, ENOBUFS 105, ENOMEM 12 on Linux.
-    matches!(
-        e.kind(),
-        IoErrorKind::ConnectionAborted | IoErrorKind::Interrupted | IoErrorKind::WouldBlock
-    ) || matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
-}
-
-impl Iterator for IncomingRequests<'_> {
-    type Item = Request;
-    fn next(&mut self) -> Option<Request> {
-        self.server.recv().ok()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.close.store(true, Relaxed);
-        // Connect briefly to ourselves to unblock the accept thread
-        let maybe_stream = match &self.listening_addr {
-            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
-            #[cfg(unix)]
-            ListenAddr::Unix(addr) => {
-                // TODO: use connect_addr when its stabilized.
-                let path = addr.as_pathname().unwrap();
-                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
-            }
-        };
-        if let Ok(stream) = maybe_stream {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+        self.stop_accepting();
+    }
+}
 
-        #[cfg(unix)]
-        if let ListenAddr::Unix(addr) = &self.listening_addr {
-            if let Some(path) = addr.as_pathname() {
-                let _ = std::fs::remove_file(path);
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = listener.accept();
+        if shared.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => admit(&shared, stream, peer),
+            // Errors that pass (out of descriptors or memory, a client that
+            // reset before accept) pause and retry; so does anything else,
+            // since a server that stops accepting is worse than one that
+            // retries (upstream ended the accept thread on any error).
+            Err(e) => {
+                log::error!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
             }
         }
     }
+}
+
+fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    if stream
+        .set_write_timeout(Some(shared.config.client_timeout))
+        .is_err()
+    {
+        return;
+    }
+    let (slot, evicted) = match shared.registry.admit(stream) {
+        Admission::Admitted { slot, evicted } => (slot, evicted),
+        Admission::Full(stream) => {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            refuse(&stream, "too many connections");
+            return;
+        }
+    };
+    if evicted {
+        shared.evicted.fetch_add(1, Ordering::Relaxed);
+    }
+    let stream = Arc::clone(&slot.stream);
+    let registered = conn::Registered {
+        shared: Arc::clone(shared),
+        slot,
+    };
+    if let Err((job, e)) = shared
+        .threads
+        .run(Box::new(move || conn::serve(registered, peer)))
+    {
+        log::error!("cannot start a connection thread: {e}");
+        shared.refused.fetch_add(1, Ordering::Relaxed);
+        refuse(&stream, "cannot start a connection thread");
+        drop(job);
+    }
+}
+
+/// Answers 503 and closes, without a thread: what is already buffered is
+/// read first, so the close does not reset the connection under the answer.
+fn refuse(stream: &TcpStream, reason: &'static str) {
+    let mut response = Response::from_string(format!("busy: {reason}")).with_status_code(503);
+    let _ = response.add_header_text("Retry-After", "1");
+    let mut buf = [0u8; 4096];
+    let _ = stream.set_nonblocking(true);
+    let _ = io::Read::read(&mut &*stream, &mut buf);
+    let _ = io::Write::write_all(&mut &*stream, &response.serialize(false, true, false));
+    let _ = stream.shutdown(Shutdown::Write);
 }

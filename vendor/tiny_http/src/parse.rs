@@ -1,0 +1,537 @@
+//! The request head, parsed strictly (three-tier patch; RFC 9112 §2-§7).
+//!
+//! Every function here takes one complete line (without its LF) or the
+//! parsed header list, and either accepts it or says which status to answer
+//! and why. Nothing here does I/O, so each rule is a unit test. The rules are
+//! the ones a request smuggler probes: one way to frame a body, one way to end
+//! a line, digits only in `Content-Length`, no control characters anywhere, a
+//! `Host` on every HTTP/1.1 request. Whatever is not clearly valid is refused
+//! with a status, and the connection closes after it (see `conn.rs`).
+
+use ascii::AsciiString;
+
+use crate::common::{HTTPVersion, Header, HeaderField, Method};
+
+/// Longest request line accepted; longer gets 414.
+pub(crate) const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// Longest header line accepted; longer gets 431.
+pub(crate) const MAX_HEADER_LINE: usize = 8 * 1024;
+/// Most bytes of header lines in one request (line ends included); more gets 431.
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Most header lines in one request; more gets 431.
+pub(crate) const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line (size and extensions); longer gets 400.
+pub(crate) const MAX_CHUNK_LINE: usize = 1024;
+/// Most bytes of trailer lines after the last chunk; more gets 400.
+pub(crate) const MAX_TRAILER_BYTES: usize = 4 * 1024;
+
+/// A request refused before the application saw it: the status to send and a
+/// one-line reason for the body and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status code sent.
+    pub status: u16,
+    /// Why, in a few words.
+    pub reason: &'static str,
+}
+
+pub(crate) const fn reject(status: u16, reason: &'static str) -> Rejection {
+    Rejection { status, reason }
+}
+
+/// How the body of a request is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length` bytes (saturated at `u64::MAX` when the digits overflow).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// What the headers say about the body and the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeadInfo {
+    pub framing: Framing,
+    /// The client asked to close after this request (or is HTTP/1.0 without keep-alive).
+    pub close: bool,
+    /// `Expect: 100-continue`.
+    pub expect_continue: bool,
+}
+
+/// A parsed request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RequestLine {
+    pub method: Method,
+    /// The request target in origin form (`/path?query`), or `*`.
+    pub target: String,
+    pub version: HTTPVersion,
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|b| is_tchar(*b))
+}
+
+/// Strips the CR that must end every line; a bare LF or a CR elsewhere is refused.
+pub(crate) fn strip_cr(line: &[u8]) -> Result<&[u8], Rejection> {
+    match line.split_last() {
+        Some((b'\r', rest)) if !rest.contains(&b'\r') => Ok(rest),
+        Some((b'\r', _)) => Err(reject(400, "CR inside a line")),
+        _ => Err(reject(400, "line ended by a bare LF, not CRLF")),
+    }
+}
+
+/// Parses `method SP request-target SP HTTP-version` (the CR already stripped).
+pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine, Rejection> {
+    if line.iter().any(|b| b.is_ascii_control()) {
+        return Err(reject(400, "control character in the request line"));
+    }
+    let mut parts = line.split(|b| *b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        // "GET /" alone is HTTP/0.9, which has no headers and no status line.
+        return Err(reject(400, "malformed request line"));
+    };
+    if !is_token(method) {
+        return Err(reject(400, "malformed method"));
+    }
+    let version = http_version(version)?;
+    let method = ascii(method)
+        .parse::<Method>()
+        .map_err(|_| reject(400, "malformed method"))?;
+    let target = origin_form(target, &method)?;
+    Ok(RequestLine {
+        method,
+        target,
+        version,
+    })
+}
+
+fn http_version(v: &[u8]) -> Result<HTTPVersion, Rejection> {
+    match v {
+        b"HTTP/1.1" => Ok(HTTPVersion(1, 1)),
+        b"HTTP/1.0" => Ok(HTTPVersion(1, 0)),
+        // HTTP/0.9 has no headers and no status line: nothing can be answered in it.
+        b"HTTP/0.9" => Err(reject(400, "HTTP/0.9 is not supported")),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(reject(505, "only HTTP/1.0 and HTTP/1.1 are supported"))
+        }
+        _ => Err(reject(400, "malformed HTTP version")),
+    }
+}
+
+/// The target as a path: origin form as sent, absolute form reduced to its
+/// path (RFC 9112 §3.2.2 says a server must accept it), `*` for OPTIONS.
+fn origin_form(target: &[u8], method: &Method) -> Result<String, Rejection> {
+    let bad = || reject(400, "malformed request target");
+    if !target.iter().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    let text = ascii(target);
+    if text.starts_with('/') {
+        return Ok(text.to_string());
+    }
+    if text == "*" && *method == Method::Options {
+        return Ok(text.to_string());
+    }
+    let lower = text.get(..7).map(str::to_ascii_lowercase);
+    if lower.as_deref() == Some("http://") {
+        let rest = &text[7..];
+        let path_at = rest.find(['/', '?']).unwrap_or(rest.len());
+        if path_at == 0 {
+            return Err(bad());
+        }
+        return Ok(match &rest[path_at..] {
+            "" => "/".to_string(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_string(),
+        });
+    }
+    Err(bad())
+}
+
+/// Parses one header line `name ":" OWS value OWS` (the CR already stripped).
+pub(crate) fn header_line(line: &[u8]) -> Result<Header, Rejection> {
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        return Err(reject(400, "folded header line (obs-fold)"));
+    }
+    let colon = line
+        .iter()
+        .position(|b| *b == b':')
+        .ok_or(reject(400, "header line without a colon"))?;
+    let (name, raw) = (&line[..colon], &line[colon + 1..]);
+    if !is_token(name) {
+        return Err(reject(400, "malformed header name"));
+    }
+    if !raw.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)) {
+        return Err(reject(400, "control or non-ASCII byte in a header value"));
+    }
+    let value = trim_ows(raw);
+    let field = HeaderField::from_bytes(name).map_err(|_| reject(400, "malformed header name"))?;
+    if field.equiv("Content-Length") && !is_content_length(raw) {
+        return Err(reject(400, "Content-Length must be digits only"));
+    }
+    let value =
+        AsciiString::from_ascii(value).map_err(|_| reject(400, "non-ASCII header value"))?;
+    Ok(Header { field, value })
+}
+
+/// `Content-Length` accepts `1*DIGIT` without a sign, list, padding or leading
+/// zero, after at most the one space that conventionally follows the colon.
+fn is_content_length(raw: &[u8]) -> bool {
+    let digits = raw.strip_prefix(b" ").unwrap_or(raw);
+    match digits {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+fn ascii(bytes: &[u8]) -> &str {
+    // Callers checked the bytes are visible ASCII; anything else reads as empty.
+    std::str::from_utf8(bytes).unwrap_or("")
+}
+
+/// Decides framing, persistence and `Expect` from the whole header list.
+pub(crate) fn head_info(version: HTTPVersion, headers: &[Header]) -> Result<HeadInfo, Rejection> {
+    let count = |name: &'static str| headers.iter().filter(|h| h.field.equiv(name)).count();
+    let value = |name: &'static str| {
+        headers
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str())
+    };
+    let hosts = count("Host");
+    if hosts > 1 || (hosts == 0 && version == HTTPVersion(1, 1)) {
+        return Err(reject(
+            400,
+            "an HTTP/1.1 request needs exactly one Host header",
+        ));
+    }
+    if value("Host").is_some_and(|h| h.contains([' ', ',', '\t', '/'])) {
+        return Err(reject(400, "malformed Host header"));
+    }
+    let framing = framing(
+        version,
+        headers,
+        count("Content-Length"),
+        count("Transfer-Encoding"),
+    )?;
+    let mut close = version == HTTPVersion(1, 0);
+    for h in headers.iter().filter(|h| h.field.equiv("Connection")) {
+        for option in h.value.as_str().split(',').map(str::trim) {
+            if option.eq_ignore_ascii_case("close") {
+                close = true;
+            } else if option.eq_ignore_ascii_case("keep-alive") && version == HTTPVersion(1, 0) {
+                close = false;
+            }
+        }
+    }
+    let mut expect_continue = false;
+    for h in headers.iter().filter(|h| h.field.equiv("Expect")) {
+        if h.value.as_str().eq_ignore_ascii_case("100-continue") {
+            expect_continue = true;
+        } else {
+            return Err(reject(417, "only Expect: 100-continue is supported"));
+        }
+    }
+    Ok(HeadInfo {
+        framing,
+        close,
+        expect_continue,
+    })
+}
+
+fn framing(
+    version: HTTPVersion,
+    headers: &[Header],
+    lengths: usize,
+    encodings: usize,
+) -> Result<Framing, Rejection> {
+    match (lengths, encodings) {
+        (0, 0) => Ok(Framing::Empty),
+        (_, 1..) if lengths > 0 => Err(reject(
+            400,
+            "Content-Length together with Transfer-Encoding",
+        )),
+        (1, 0) => {
+            let digits = headers
+                .iter()
+                .find(|h| h.field.equiv("Content-Length"))
+                .map_or("", |h| h.value.as_str());
+            // Checked as digits by header_line; more than fit in a u64 saturate
+            // and are refused as too large by the application.
+            let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+            Ok(if n == 0 {
+                Framing::Empty
+            } else {
+                Framing::Length(n)
+            })
+        }
+        (_, 0) => Err(reject(400, "repeated Content-Length")),
+        (0, 1) if version == HTTPVersion(1, 0) => {
+            Err(reject(400, "Transfer-Encoding in an HTTP/1.0 request"))
+        }
+        (0, 1) => {
+            let coding = headers
+                .iter()
+                .find(|h| h.field.equiv("Transfer-Encoding"))
+                .map_or("", |h| h.value.as_str());
+            if coding.eq_ignore_ascii_case("chunked") {
+                Ok(Framing::Chunked)
+            } else {
+                Err(reject(501, "only Transfer-Encoding: chunked is supported"))
+            }
+        }
+        _ => Err(reject(400, "repeated Transfer-Encoding")),
+    }
+}
+
+/// Parses a chunk-size line `1*HEXDIG [chunk-ext]` (the CR already stripped).
+pub(crate) fn chunk_size(line: &[u8]) -> Result<u64, Rejection> {
+    let bad = || reject(400, "malformed chunk size");
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let ext = &line[digits..];
+    // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): checked for
+    // shape only, since no extension means anything here.
+    let ext_ok = ext.is_empty()
+        || (ext.trim_ascii_start().first() == Some(&b';')
+            && ext.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)));
+    if !ext_ok {
+        return Err(bad());
+    }
+    let hex = ascii(&line[..digits]).trim_start_matches('0');
+    if hex.len() > 16 {
+        return Err(reject(400, "chunk size too large"));
+    }
+    if hex.is_empty() {
+        return Ok(0);
+    }
+    u64::from_str_radix(hex, 16).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn headers(lines: &[&str]) -> Vec<Header> {
+        lines
+            .iter()
+            .map(|l| header_line(l.as_bytes()).unwrap())
+            .collect()
+    }
+
+    fn info(version: HTTPVersion, lines: &[&str]) -> Result<HeadInfo, Rejection> {
+        head_info(version, &headers(lines))
+    }
+
+    const V11: HTTPVersion = HTTPVersion(1, 1);
+
+    #[test]
+    fn request_lines() {
+        let ok = request_line(b"POST /relay.php?x=1 HTTP/1.1").unwrap();
+        assert_eq!(
+            (ok.method, ok.target.as_str()),
+            (Method::Post, "/relay.php?x=1")
+        );
+        let abs = request_line(b"GET http://h:80 HTTP/1.0").unwrap();
+        assert_eq!(abs.target, "/");
+        assert_eq!(
+            request_line(b"GET http://h?q HTTP/1.1").unwrap().target,
+            "/?q"
+        );
+        for (line, status) in [
+            (&b"GET / HTTP/2.0"[..], 505),
+            (b"GET / HTTP/0.9", 400),
+            (b"GET / HTTP/3.0", 505),
+            (b"GET /", 400),
+            (b"GET  / HTTP/1.1", 400),
+            (b"GET / HTTP/1.1 ", 400),
+            (b"GET /a\x00b HTTP/1.1", 400),
+            (b"GE(T / HTTP/1.1", 400),
+            (b"GET / http/1.1", 400),
+            (b"GET relay HTTP/1.1", 400),
+            (b"GET * HTTP/1.1", 400),
+            (b"GET /\xff HTTP/1.1", 400),
+        ] {
+            assert_eq!(
+                request_line(line).map(|_| ()).unwrap_err().status,
+                status,
+                "{line:?}"
+            );
+        }
+        assert!(request_line(b"OPTIONS * HTTP/1.1").is_ok());
+    }
+
+    #[test]
+    fn line_endings() {
+        assert_eq!(strip_cr(b"abc\r").unwrap(), b"abc");
+        assert!(strip_cr(b"abc").is_err());
+        assert!(strip_cr(b"a\rbc\r").is_err());
+    }
+
+    #[test]
+    fn header_lines() {
+        let h = header_line(b"X-A:  b c \t").unwrap();
+        assert_eq!(
+            (h.field.as_str().as_str(), h.value.as_str()),
+            ("X-A", "b c")
+        );
+        for bad in [
+            &b" folded: x"[..],
+            b"X-A : b",
+            b"X A: b",
+            b"no colon",
+            b"X-A: a\x00b",
+            b"X-A: a\x7fb",
+            b"X-A: \xc3\xa9",
+            b": empty name",
+        ] {
+            assert_eq!(header_line(bad).unwrap_err().status, 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn content_length_is_digits_only() {
+        for good in ["Content-Length: 5", "content-length:5", "Content-Length: 0"] {
+            assert!(header_line(good.as_bytes()).is_ok(), "{good}");
+        }
+        for bad in [
+            "Content-Length: -1",
+            "Content-Length: +5",
+            "Content-Length: 1e3",
+            "Content-Length: 5, 5",
+            "Content-Length: 0005",
+            "Content-Length:  5",
+            "Content-Length: 5 ",
+            "Content-Length: ",
+            "Content-Length: 0x5",
+        ] {
+            assert_eq!(
+                header_line(bad.as_bytes()).unwrap_err().status,
+                400,
+                "{bad}"
+            );
+        }
+        let huge = info(V11, &["Host: h", "Content-Length: 99999999999999999999"]).unwrap();
+        assert_eq!(huge.framing, Framing::Length(u64::MAX));
+    }
+
+    #[test]
+    fn framing_rules() {
+        assert_eq!(info(V11, &["Host: h"]).unwrap().framing, Framing::Empty);
+        assert_eq!(
+            info(V11, &["Host: h", "Content-Length: 0"])
+                .unwrap()
+                .framing,
+            Framing::Empty
+        );
+        assert_eq!(
+            info(V11, &["Host: h", "Transfer-Encoding: Chunked"])
+                .unwrap()
+                .framing,
+            Framing::Chunked
+        );
+        for (lines, status) in [
+            (
+                &["Host: h", "Content-Length: 5", "Transfer-Encoding: chunked"][..],
+                400,
+            ),
+            (&["Host: h", "Content-Length: 5", "Content-Length: 5"], 400),
+            (&["Host: h", "Content-Length: 5", "Content-Length: 6"], 400),
+            (&["Host: h", "Transfer-Encoding: gzip"], 501),
+            (&["Host: h", "Transfer-Encoding: gzip, chunked"], 501),
+            (
+                &[
+                    "Host: h",
+                    "Transfer-Encoding: chunked",
+                    "Transfer-Encoding: chunked",
+                ],
+                400,
+            ),
+            (&["Content-Length: 1"], 400),
+            (&["Host: a", "Host: b"], 400),
+            (&["Host: a b"], 400),
+            (&["Host: h", "Expect: something"], 417),
+        ] {
+            assert_eq!(info(V11, lines).unwrap_err().status, status, "{lines:?}");
+        }
+        let old = HTTPVersion(1, 0);
+        assert_eq!(
+            info(old, &["Transfer-Encoding: chunked"])
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert!(info(old, &[]).is_ok(), "HTTP/1.0 needs no Host");
+    }
+
+    #[test]
+    fn persistence_and_expect() {
+        assert!(!info(V11, &["Host: h"]).unwrap().close);
+        assert!(
+            info(V11, &["Host: h", "Connection: keep-alive, Close"])
+                .unwrap()
+                .close
+        );
+        assert!(info(HTTPVersion(1, 0), &[]).unwrap().close);
+        assert!(
+            !info(HTTPVersion(1, 0), &["Connection: keep-alive"])
+                .unwrap()
+                .close
+        );
+        assert!(
+            info(V11, &["Host: h", "Expect: 100-Continue"])
+                .unwrap()
+                .expect_continue
+        );
+        // An upgrade is not offered: the request is an ordinary one.
+        let up = info(
+            V11,
+            &["Host: h", "Connection: upgrade", "Upgrade: websocket"],
+        )
+        .unwrap();
+        assert_eq!((up.framing, up.close), (Framing::Empty, false));
+    }
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(chunk_size(b"1a"), Ok(26));
+        assert_eq!(chunk_size(b"0"), Ok(0));
+        assert_eq!(chunk_size(b"000000000000000000000010"), Ok(16));
+        assert_eq!(chunk_size(b"5;name=value"), Ok(5));
+        assert_eq!(chunk_size(b"5 ; name"), Ok(5));
+        for bad in [
+            &b""[..],
+            b"x",
+            b"5x",
+            b"-5",
+            b"5;\x01",
+            b"11111111111111111",
+        ] {
+            assert_eq!(chunk_size(bad).unwrap_err().status, 400, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! One accepted connection's socket, input buffer and read deadline (three-tier patch).
+//!
+//! Upstream tiny_http read with no timeout at all, so one silent client held a
+//! thread and a descriptor for ever. Here every read has a deadline: the
+//! connection layer sets one per request (`CLIENT_TIMEOUT` from the moment the
+//! connection starts waiting for the request, covering its line, headers and
+//! body) and this module turns it into `SO_RCVTIMEO`. Setting that option is a
+//! syscall, so it is reset only when the time left drops below it (with some
+//! slack) or after it fired early; a busy kept-alive connection sets it once.
+//! Writes have a fixed `SO_SNDTIMEO`, set once at accept, so a client that
+//! never reads cannot hold a thread in `write`. One descriptor per connection:
+//! the stream is shared through an `Arc` with the connection registry, which
+//! shuts it down to evict or close it.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How far past its deadline a read may block before the option is reset.
+const SLACK: Duration = Duration::from_millis(50);
+/// Input buffer size at the start and after a request with a large head.
+const INITIAL_BUFFER: usize = 2 * 1024;
+/// Largest input buffer: one request or header line of the maximum size with room around it.
+pub(crate) const MAX_BUFFER: usize = 16 * 1024 + 256;
+
+/// The socket of one connection, with its read deadline.
+pub(crate) struct Socket {
+    pub stream: Arc<TcpStream>,
+    /// What `SO_RCVTIMEO` is set to; `None` when unknown, so the next read sets it.
+    read_timeout: Option<Duration>,
+    /// What `SO_SNDTIMEO` is set to (the whole write limit, set at accept).
+    write_timeout: Option<Duration>,
+    /// How long writing one response may take.
+    write_limit: Duration,
+    deadline: Instant,
+    /// Set once a read found the deadline passed, or a write its limit.
+    pub timed_out: bool,
+    /// Set once a write failed: the connection is of no further use.
+    pub write_failed: bool,
+}
+
+impl Socket {
+    /// Wraps an accepted stream whose `SO_SNDTIMEO` is already `write_limit`.
+    pub fn new(stream: Arc<TcpStream>, deadline: Instant, write_limit: Duration) -> Socket {
+        Socket {
+            stream,
+            read_timeout: None,
+            write_timeout: Some(write_limit),
+            write_limit,
+            deadline,
+            timed_out: false,
+            write_failed: false,
+        }
+    }
+
+    /// Every read from now on must end by `deadline`.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// Reads into `buf`, failing with `TimedOut` once the deadline has passed.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.timed_out = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "read deadline passed",
+                ));
+            }
+            // SO_RCVTIMEO cannot be zero (that means "no timeout").
+            let left = left.max(Duration::from_millis(1));
+            if self.read_timeout.is_none_or(|set| set > left + SLACK) {
+                self.stream.set_read_timeout(Some(left))?;
+                self.read_timeout = Some(left);
+            }
+            match (&*self.stream).read(buf) {
+                // The option fired before the deadline: set it anew and go on.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    self.read_timeout = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Writes all of `bytes` within the write limit, however many `write`
+    /// calls it takes (each is bounded by `SO_SNDTIMEO`, so partial writes
+    /// shorten it to what is left).
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let result = self.write_until(bytes, Instant::now() + self.write_limit);
+        self.write_failed |= result.is_err();
+        result
+    }
+
+    fn write_until(&mut self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.timed_out = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "write deadline passed",
+                ));
+            }
+            let left = left.max(Duration::from_millis(1));
+            if self.write_timeout.is_none_or(|set| set > left + SLACK) {
+                self.stream.set_write_timeout(Some(left))?;
+                self.write_timeout = Some(left);
+            }
+            match (&*self.stream).write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    self.write_timeout = None;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes read from the socket and not yet parsed.
+pub(crate) struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// Why no line could be read.
+#[derive(Debug)]
+pub(crate) enum LineError {
+    /// More than the limit without a line feed.
+    TooLong,
+    /// The peer closed before a whole line arrived.
+    Eof,
+    Io(io::Error),
+}
+
+impl Input {
+    pub fn new() -> Input {
+        Input {
+            buf: vec![0; INITIAL_BUFFER],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The buffered bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Drops the first `n` buffered bytes.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Returns to the small buffer if a large head grew it and nothing is buffered.
+    pub fn shrink(&mut self) {
+        if self.is_empty() && self.buf.len() > INITIAL_BUFFER {
+            self.buf = vec![0; INITIAL_BUFFER];
+        }
+    }
+
+    /// Reads more from `socket` into free space (moving or growing the buffer
+    /// up to [`MAX_BUFFER`]); returns how many bytes came, 0 at end of stream.
+    pub fn fill(&mut self, socket: &mut Socket) -> io::Result<usize> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < MAX_BUFFER {
+                let size = (self.buf.len() * 2).min(MAX_BUFFER);
+                self.buf.resize(size, 0);
+            } else {
+                return Err(io::Error::other("input buffer full"));
+            }
+        }
+        let n = socket.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Waits until the buffered data starts with a whole line and returns its
+    /// length up to and including the LF. A line of more than `max` bytes
+    /// before its CRLF is [`LineError::TooLong`].
+    pub fn line(&mut self, socket: &mut Socket, max: usize) -> Result<usize, LineError> {
+        let mut scanned = 0;
+        loop {
+            if let Some(i) = self.data()[scanned..].iter().position(|b| *b == b'\n') {
+                // The line's bytes before its LF: at most `max` and a CR.
+                if scanned + i > max + 1 {
+                    return Err(LineError::TooLong);
+                }
+                return Ok(scanned + i + 1);
+            }
+            scanned = self.data().len();
+            if scanned > max + 1 {
+                return Err(LineError::TooLong);
+            }
+            match self.fill(socket) {
+                Ok(0) => return Err(LineError::Eof),
+                Ok(_) => {}
+                Err(e) => return Err(LineError::Io(e)),
+            }
+        }
+    }
+
+    /// Copies up to `buf.len()` buffered bytes into `buf`; returns how many.
+    pub fn take_into(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.end - self.start);
+        buf[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.consume(n);
+        n
+    }
+}
