@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Measures what one relay and one sink use, to size the Kubernetes requests and
 # limits: resident memory (VmRSS idle, VmHWM peak) and CPU time, idle and under
-# wrk load (2 threads, 16 connections, DURATION) through the relay. Release
-# builds on loopback; needs wrk.
+# wrk load (2 threads, 16 connections, DURATION) through the relay, plus the
+# threads each tier ran. Release builds on loopback; needs wrk.
 #
-#   bash bench/resources.sh                         # DURATION=10s by default
-#   UPSTREAM_KEEPALIVE=on bash bench/resources.sh   # relay reuses sink connections
+#   bash bench/resources.sh                          # DURATION=10s by default
+#   UPSTREAM_MAX_REQUESTS=1 bash bench/resources.sh  # a new relay-to-sink connection per message
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
@@ -14,8 +14,11 @@ cargo build --quiet --release --bins
 lua=$(cd "${BASELINE:-../shared/baseline}" && pwd)/wrk/post.lua
 trap 'kill $relay $sink 2>/dev/null || true' EXIT
 DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18702 target/release/sink > /dev/null & sink=$!
-DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18701 SINK_URL=127.0.0.1:18702/ UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-off} target/release/relay > /dev/null & relay=$!
-until curl -sf http://127.0.0.1:18701/healthz > /dev/null && curl -sf http://127.0.0.1:18702/healthz > /dev/null; do :; done
+DRAIN_DELAY=0 LISTEN_ADDR=127.0.0.1:18701 SINK_URL=127.0.0.1:18702/ target/release/relay > /dev/null & relay=$!
+for port in 18701 18702; do
+  curl -sf --retry 50 --retry-delay 0 --retry-connrefused --max-time 10 "http://127.0.0.1:$port/healthz" > /dev/null \
+    || { echo "resources: the tier on port $port did not start" >&2; exit 1; }
+done
 cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime, seconds (USER_HZ 100)
 kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 echo "idle: relay VmRSS $(kb $relay VmRSS) kB, sink VmRSS $(kb $sink VmRSS) kB"
@@ -27,5 +30,5 @@ for tier in relay sink; do
   pid=${!tier}
   before_var="before_$tier"
   used=$(awk -v a="$(cpu $pid)" -v b="${!before_var}" 'BEGIN {print a - b}')
-  echo "$tier: peak VmHWM $(kb $pid VmHWM) kB, CPU ${used}s, $(awk -v u="$used" -v n="$requests" 'BEGIN {printf "%.1f", u / n * 1e6}') us per message"
+  echo "$tier: peak VmHWM $(kb $pid VmHWM) kB, CPU ${used}s, $(awk -v u="$used" -v n="$requests" 'BEGIN {printf "%.1f", u / n * 1e6}') us per message, $(kb $pid Threads) threads after the load"
 done

@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 venv=${THREE_TIER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/venv}
 if [ -d "$venv/bin" ]; then export PATH="$venv/bin:$PATH"; fi
 
-echo "== cargo fmt --check"
-cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo fmt --check (this crate and the patched tiny_http)"
+cargo fmt --all --check
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== scripts/run-local.sh with SEND_COUNT=3 (README's first command, bounded)"
 log=$(mktemp)
@@ -53,5 +53,9 @@ echo "== QUICK=1 bench/run.sh (the benchmark end to end at a tiny size)"
 QUICK=1 bash bench/run.sh > "$log" 2>&1 || { cat "$log"; echo "bench/run.sh failed"; exit 1; }
 tail -n 2 "$log"
 
-echo "== cargo test"
+echo "== python3 bench/flood.py (5,000 connections against the release build: memory, threads, /healthz)"
+python3 bench/flood.py
+
+echo "== cargo test (the patched tiny_http, then this crate)"
+cargo test --quiet -p tiny_http
 cargo test --quiet

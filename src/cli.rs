@@ -65,12 +65,20 @@ pub fn main(role: Role) -> ExitCode {
     }
 }
 
-/// One line per panic, on stderr, in our own shape; the request that panicked is answered 500.
+/// One line per panic, on stderr, in our own shape, and a backtrace when
+/// `RUST_BACKTRACE` asks for one; the request that panicked is answered 500.
+/// It runs on the panicking thread: a connection thread's stack must hold it
+/// (see `CONNECTION_STACK` in src/server.rs).
 fn install_panic_hook(role: Role) {
     std::panic::set_hook(Box::new(move |info| {
         let thread = std::thread::current();
+        let backtrace = std::backtrace::Backtrace::capture();
+        let trace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
         eprintln!(
-            "{role}: internal error in thread {}: {info}",
+            "{role}: internal error in thread {}: {info}{trace}",
             thread.name().unwrap_or("unnamed")
         );
     }));

@@ -45,16 +45,25 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },
     Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
-    Setting { name: "UPSTREAM_KEEPALIVE", default: "off", roles: PEERS, help: "on: reuse connections to the next tier, each idle at most 4 s (faster; pins traffic to one pod behind a Service); off: one connection per message" },
+    Setting { name: "UPSTREAM_MAX_REQUESTS", default: "10", roles: PEERS, help: "requests per connection to the next tier before it is closed and a new one opened (1: a new connection per message); bounded reuse lets a Service spread connections over pods" },
+    Setting { name: "UPSTREAM_MAX_AGE", default: "4s", roles: PEERS, help: "a connection to the next tier is not reused once this old (keep it below the next tier's CLIENT_TIMEOUT)" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },
-    Setting { name: "MAX_IN_FLIGHT", default: "256", roles: ALL, help: "requests handled at once; more are answered 503 with Retry-After" },
+    Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, help: "inbound connections open at once (lowered to what RLIMIT_NOFILE allows); at the limit the oldest idle one is closed, or the new one answered 503" },
+    Setting { name: "MAX_IN_FLIGHT", default: "256", roles: ALL, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After" },
     Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, help: "largest message accepted; larger bodies get 413 unread" },
     Setting { name: "CLIENT_TIMEOUT", default: "10s", roles: ALL, help: "an inbound connection must deliver a whole request within this, and is closed when idle this long" },
     Setting { name: "DRAIN_DELAY", default: "3s", roles: ALL, help: "after SIGTERM, keep serving with /readyz at 503 for this long" },
     Setting { name: "SHUTDOWN_TIMEOUT", default: "10s", roles: ALL, help: "then wait at most this long for requests in flight" },
 ];
+
+/// Variables that are no longer read, with what replaced them: a tier started
+/// with one set exits 2 rather than silently ignoring it.
+pub const REMOVED: &[(&str, &str)] = &[(
+    "UPSTREAM_KEEPALIVE",
+    "UPSTREAM_MAX_REQUESTS (requests per connection; 1 is what UPSTREAM_KEEPALIVE=off did) and UPSTREAM_MAX_AGE",
+)];
 
 /// The settings that `role` reads, in table order.
 pub fn settings_for(role: Role) -> impl Iterator<Item = &'static Setting> {
@@ -95,6 +104,8 @@ pub fn help(role: Role) -> String {
 pub struct ServerConfig {
     /// `LISTEN_ADDR`.
     pub listen_addr: SocketAddr,
+    /// `MAX_CONNECTIONS`, as configured (the server may lower it to fit `RLIMIT_NOFILE`).
+    pub max_connections: usize,
     /// `MAX_IN_FLIGHT`.
     pub max_in_flight: usize,
     /// `MAX_BODY_BYTES`.
@@ -116,8 +127,10 @@ pub struct PeerConfig {
     pub urls: Vec<Url>,
     /// Deadline for one exchange, all attempts included.
     pub timeout: Duration,
-    /// `UPSTREAM_KEEPALIVE`: reuse connections.
-    pub keepalive: bool,
+    /// `UPSTREAM_MAX_REQUESTS`: requests per connection (1: no reuse).
+    pub max_requests: u32,
+    /// `UPSTREAM_MAX_AGE`: no reuse of a connection this old.
+    pub max_age: Duration,
 }
 
 /// The sender's own settings.
@@ -161,6 +174,9 @@ impl Config {
         role: Role,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
+        if let Some((name, replacement)) = REMOVED.iter().find(|(name, _)| lookup(name).is_some()) {
+            return Err(Error::Removed { name, replacement });
+        }
         let vars = Vars {
             role,
             lookup: &lookup,
@@ -171,6 +187,8 @@ impl Config {
                     "an IP address and port such as 0.0.0.0:8080 or [::]:8080".to_string()
                 })
             })?,
+            max_connections: vars.get("MAX_CONNECTIONS", |t| parse::number_in(t, 1, 1_000_000))?
+                as usize,
             max_in_flight: vars.get("MAX_IN_FLIGHT", |t| parse::number_in(t, 1, 100_000))? as usize,
             max_body_bytes: vars.get("MAX_BODY_BYTES", |t| parse::number_in(t, 1, 64 << 20))?
                 as usize,
@@ -297,11 +315,10 @@ impl Vars<'_> {
             variable: urls,
             urls: self.get(urls, parse::url_list)?,
             timeout: self.get(timeout, positive_duration)?,
-            keepalive: self.get("UPSTREAM_KEEPALIVE", |t| match t.trim() {
-                "on" => Ok(true),
-                "off" => Ok(false),
-                _ => Err("on or off"),
-            })?,
+            max_requests: self.get("UPSTREAM_MAX_REQUESTS", |t| {
+                parse::number_in(t, 1, 1_000_000)
+            })? as u32,
+            max_age: self.get("UPSTREAM_MAX_AGE", positive_duration)?,
         })
     }
 }
@@ -334,6 +351,7 @@ mod test {
         let sender = load(Role::Sender, &[("RELAY_URL", "relay-svc/relay.php")]).unwrap();
         assert_eq!(sender.server.listen_addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(sender.server.max_in_flight, 256);
+        assert_eq!(sender.server.max_connections, 1024);
         assert_eq!(sender.server.max_body_bytes, 16384);
         assert_eq!(sender.server.client_timeout, Duration::from_secs(10));
         assert_eq!(sender.server.drain_delay, Duration::from_secs(3));
@@ -344,6 +362,10 @@ mod test {
         assert_eq!(send.retries, 3);
         let peer = sender.peer.unwrap();
         assert_eq!(peer.timeout, Duration::from_secs(5));
+        assert_eq!(
+            (peer.max_requests, peer.max_age),
+            (10, Duration::from_secs(4))
+        );
         assert_eq!(peer.urls[0].host, "relay-svc");
 
         let relay = load(Role::Relay, &[("SINK_URL", "sink-svc/sink.php")]).unwrap();
@@ -473,8 +495,23 @@ mod test {
             ),
             (
                 Role::Sender,
-                &[relay[0], ("UPSTREAM_KEEPALIVE", "yes")],
-                r#"config: UPSTREAM_KEEPALIVE="yes" is invalid: expected on or off"#,
+                &[relay[0], ("UPSTREAM_MAX_REQUESTS", "0")],
+                r#"config: UPSTREAM_MAX_REQUESTS="0" is invalid: expected a whole number from 1 to 1000000"#,
+            ),
+            (
+                Role::Relay,
+                &[("SINK_URL", "s/"), ("UPSTREAM_MAX_AGE", "0s")],
+                r#"config: UPSTREAM_MAX_AGE="0s" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Sink,
+                &[("MAX_CONNECTIONS", "0")],
+                r#"config: MAX_CONNECTIONS="0" is invalid: expected a whole number from 1 to 1000000"#,
+            ),
+            (
+                Role::Relay,
+                &[("SINK_URL", "s/"), ("UPSTREAM_KEEPALIVE", "on")],
+                "config: UPSTREAM_KEEPALIVE is no longer read: use UPSTREAM_MAX_REQUESTS (requests per connection; 1 is what UPSTREAM_KEEPALIVE=off did) and UPSTREAM_MAX_AGE",
             ),
             (
                 Role::Relay,

@@ -20,6 +20,13 @@ pub enum Error {
         /// The accepted form, e.g. "a duration such as 250ms, 5s or 1m".
         expected: String,
     },
+    /// A variable that is no longer read was set (exit code 2).
+    Removed {
+        /// The variable, e.g. `UPSTREAM_KEEPALIVE`.
+        name: &'static str,
+        /// What to set instead.
+        replacement: &'static str,
+    },
     /// The listening socket could not be opened (exit code 1).
     Bind {
         /// The address taken from `LISTEN_ADDR`.
@@ -69,7 +76,7 @@ impl Error {
     /// The process exit code: 2 for configuration errors, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config { .. } => 2,
+            Error::Config { .. } | Error::Removed { .. } => 2,
             _ => 1,
         }
     }
@@ -91,6 +98,9 @@ impl fmt::Display for Error {
                 value: None,
                 expected,
             } => write!(f, "config: {name} is not set: expected {expected}"),
+            Error::Removed { name, replacement } => {
+                write!(f, "config: {name} is no longer read: use {replacement}")
+            }
             Error::Bind { addr, source } => {
                 write!(f, "listen: cannot bind LISTEN_ADDR={addr}: {source}")
             }

@@ -7,14 +7,14 @@
 //! [`sender::run`], [`relay::run`] or [`sink::run`]. Everything they share (the
 //! server loop, the outbound client, logging, shutdown) lives once in this crate.
 //!
-//! The I/O model is the design card's: blocking sockets, one thread per request,
-//! no async runtime.
-#![deny(unsafe_code)]
+//! The I/O model is the design card's: blocking sockets, a thread per
+//! connection that also handles its requests, no async runtime.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod cli;
+mod client;
 pub mod config;
-mod conn_watch;
 mod error;
 mod escape;
 mod identity;
@@ -33,8 +33,8 @@ mod shutdown;
 pub mod sink;
 mod tier;
 mod upstream;
-mod workers;
 
 pub use error::Error;
 pub use escape::escape_message;
 pub use role::Role;
+pub use server::{deepest_connection_stack, CONNECTION_STACK};

@@ -15,8 +15,9 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::escape_message;
@@ -156,13 +157,13 @@ impl Logger {
 
     /// Writes `event` to stdout in the configured format.
     pub fn log(&self, event: &Event) {
-        let line = match self.format {
+        let mut line = match self.format {
             LogFormat::Text => event.text_line(),
             LogFormat::Json => self.json(event),
         };
-        let mut out = io::stdout().lock();
+        line.push('\n');
         // A closed stdout must not take a request down with it.
-        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        let _ = write_stdout(line.as_bytes());
     }
 
     /// Writes a message event to stdout and, with `LOG_DIR`, its text line to the message file.
@@ -222,6 +223,36 @@ impl Logger {
     }
 }
 
+/// Lines up to this long go out in one `write(2)` that no other write can
+/// split: POSIX makes pipe writes of at most `PIPE_BUF` bytes atomic.
+const PIPE_BUF: usize = 4096;
+
+/// Writes one whole line to stdout without std's stdout lock, which every
+/// connection thread would otherwise queue on: a line that fits `PIPE_BUF`
+/// is one atomic write, and only a longer line, which the kernel may split,
+/// excludes the others while it is written.
+fn write_stdout(line: &[u8]) -> io::Result<()> {
+    static LONG_LINE: RwLock<()> = RwLock::new(());
+    // Held until the line is written; which one depends on the length.
+    let (_shared, _exclusive);
+    if line.len() <= PIPE_BUF {
+        _shared = LONG_LINE.read().unwrap_or_else(|p| p.into_inner());
+    } else {
+        _exclusive = LONG_LINE.write().unwrap_or_else(|p| p.into_inner());
+    }
+    let stdout = io::stdout();
+    let mut rest = line;
+    while !rest.is_empty() {
+        match rustix::io::write(stdout.as_fd(), rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 fn json_opt(out: &mut String, value: Option<&str>) {
     match value {
         Some(v) => json_string(out, v),
@@ -273,8 +304,22 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// The seed's `<date>`: an HTTP date such as `Tue, 24 Nov 2026 23:48:17 GMT`.
+///
+/// Formatted once a second per thread: every message line carries one.
 pub fn now_http_date() -> String {
-    httpdate::fmt_http_date(SystemTime::now())
+    thread_local! {
+        static CACHED: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, httpdate::fmt_http_date(now));
+        }
+        cached.1.clone()
+    })
 }
 
 /// A message line's text: the seed's prefix, then the escaped message.

@@ -5,10 +5,8 @@
 //! tests feed `/metrics` to `promtool check metrics`. Counters are atomics; the
 //! one labelled family (requests by path class and status) is a small map.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::Role;
@@ -31,6 +29,28 @@ const REASONS: [(FailureReason, &str); 4] = [
     (FailureReason::Timeout, "timeout"),
     (FailureReason::Status, "status"),
     (FailureReason::Broken, "broken"),
+];
+
+/// The `path` classes of `three_tier_http_requests_total`, in the order they are shown.
+const PATH_CLASSES: [&str; 5] = ["healthz", "message", "metrics", "other", "readyz"];
+/// Status codes counted: 100 to 599, the only ones a tier sends.
+const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
+
+/// Why the server closed a connection on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedReason {
+    /// Idle, or no whole request, for `CLIENT_TIMEOUT`.
+    Timeout,
+    /// Idle, closed to admit a new connection at `MAX_CONNECTIONS`.
+    Evicted,
+    /// New, answered 503 at `MAX_CONNECTIONS` with none idle.
+    Refused,
+}
+
+const CLOSED: [(ClosedReason, &str); 3] = [
+    (ClosedReason::Timeout, "timeout"),
+    (ClosedReason::Evicted, "evicted"),
+    (ClosedReason::Refused, "refused"),
 ];
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -77,9 +97,11 @@ impl Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     role: Role,
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// One counter per path class and status, so counting takes no lock.
+    requests: Box<[AtomicU64]>,
     messages: AtomicU64,
     failures: [AtomicU64; 4],
+    closed: [AtomicU64; 3],
     downstream: Histogram,
 }
 
@@ -88,17 +110,23 @@ impl Metrics {
     pub fn new(role: Role) -> Metrics {
         Metrics {
             role,
-            requests: Mutex::new(BTreeMap::new()),
+            requests: (0..PATH_CLASSES.len() * STATUSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             messages: AtomicU64::new(0),
             failures: Default::default(),
+            closed: Default::default(),
             downstream: Histogram::default(),
         }
     }
 
     /// Counts one answered request.
     pub fn request(&self, path_class: &'static str, status: u16) {
-        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry((path_class, status)).or_default() += 1;
+        let class = PATH_CLASSES.iter().position(|c| *c == path_class);
+        if let (Some(class), true) = (class, STATUSES.contains(&status)) {
+            let i = class * STATUSES.len() + usize::from(status - STATUSES.start());
+            self.requests[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts one message: sent (sender), relayed with a 2xx (relay) or logged (sink).
@@ -113,6 +141,12 @@ impl Metrics {
             let i = REASONS.iter().position(|(r, _)| *r == reason).unwrap_or(0);
             self.failures[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts `n` connections the server closed for `reason`.
+    pub fn connections_closed(&self, reason: ClosedReason, n: u64) {
+        let i = CLOSED.iter().position(|(r, _)| *r == reason).unwrap_or(0);
+        self.closed[i].fetch_add(n, Ordering::Relaxed);
     }
 
     /// The exposition text; `in_flight` is read by the caller.
@@ -131,22 +165,35 @@ impl Metrics {
             "# HELP three_tier_http_requests_total Requests answered, by path class and status code.\n\
              # TYPE three_tier_http_requests_total counter"
         );
-        for ((class, code), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "three_tier_http_requests_total{{path=\"{class}\",code=\"{code}\"}} {n}"
-            );
+        let per_class = self.requests.chunks(STATUSES.len());
+        for (class, counts) in PATH_CLASSES.iter().zip(per_class) {
+            for (code, n) in STATUSES.zip(counts) {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "three_tier_http_requests_total{{path=\"{class}\",code=\"{code}\"}} {n}"
+                    );
+                }
+            }
         }
         let _ = writeln!(
             out,
             "# HELP three_tier_http_requests_in_flight Message requests being handled now.\n\
              # TYPE three_tier_http_requests_in_flight gauge\nthree_tier_http_requests_in_flight {in_flight}"
         );
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_connections_closed_total Inbound connections closed by the server on its own, by reason.\n\
+             # TYPE three_tier_connections_closed_total counter"
+        );
+        for ((_, reason), n) in CLOSED.iter().zip(&self.closed) {
+            let _ = writeln!(
+                out,
+                "three_tier_connections_closed_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
         let (name, help) = match self.role {
             Role::Sender => (
                 "three_tier_messages_sent_total",
@@ -212,6 +259,10 @@ mod test {
         assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("three_tier_sink_request_duration_seconds_count 2\n"));
         assert!(text.contains("three_tier_build_info{tier=\"relay\""));
+        m.connections_closed(ClosedReason::Evicted, 3);
+        let text = m.render(0);
+        assert!(text.contains("three_tier_connections_closed_total{reason=\"evicted\"} 3\n"));
+        assert!(text.contains("three_tier_connections_closed_total{reason=\"timeout\"} 0\n"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `X-Request-Id` if valid, else a new one), which is passed to the sink. The
 //! sink's status and body are passed through as they are, 5xx included (a
 //! sink's 503 tells the sender to retry), with the sink's lineage headers and
-//! the relay's own. When no sink answers, the relay says so itself: 502 when no
+//! the relay's own; a status outside 200-599, or a redirect, is answered 502. When no sink answers, the relay says so itself: 502 when no
 //! connection could be made or the exchange broke, 504 when `SINK_TIMEOUT` ran
 //! out, each with one line naming the URL and the reason.
 
@@ -69,6 +69,21 @@ impl MessageHandler for Relay {
             .post(&message.body, &[(request_id::HEADER, id.as_str())]);
         let took = started.elapsed();
         let mut reply = match outcome {
+            Ok(reply) if !passes_on(reply.status) => {
+                self.metrics.downstream(took, Some(FailureReason::Status));
+                let text = format!(
+                    "relay: sink {} answered {}, which the relay does not pass on (it follows no redirects)",
+                    reply.url, reply.status
+                );
+                self.logger.log(
+                    &Event::new("sink_failed", &text)
+                        .warn()
+                        .request_id(&id)
+                        .status(502)
+                        .duration(took),
+                );
+                Reply::text(502, text)
+            }
             Ok(reply) => {
                 let ok = (200..300).contains(&reply.status);
                 self.metrics
@@ -104,6 +119,13 @@ impl MessageHandler for Relay {
         reply.headers.extend(self.own_headers.iter().cloned());
         reply.with_header(request_id::HEADER, id)
     }
+}
+
+/// Whether a sink's status goes back to the client as it is: a final status
+/// (200-599) that is not a redirect. A redirect would point the client at a
+/// sink it cannot reach, and anything else is not HTTP.
+fn passes_on(status: u16) -> bool {
+    (200..=599).contains(&status) && !(300..400).contains(&status)
 }
 
 /// Runs the relay until SIGTERM or SIGINT.

@@ -1,28 +1,33 @@
-//! The HTTP server every tier runs: routing, limits, one thread per message, and the stop sequence.
+//! The HTTP server every tier runs: routing, limits, the message path and the stop sequence.
 //!
-//! tiny_http parses requests on its own connection threads and queues them; the
-//! loop here takes each one and either answers it at once (`/healthz`,
-//! `/readyz`, 404, 405, 413, 503) or admits it as a message and hands it to a
-//! thread of its own, up to `MAX_IN_FLIGHT`. `/metrics` is answered inline too. That thread reads the body (at most
-//! `MAX_BODY_BYTES`), calls the tier's [`MessageHandler`] and sends the reply;
-//! threads are kept for the next request (see [`crate::workers`]).
-//! Only this module calls `respond`. A request answered without its body being
-//! read has its connection closed, so the body is never waited for.
+//! The vendored tiny_http owns each connection on a thread of its own: it
+//! reads a request under the connection's `CLIENT_TIMEOUT` deadline and strict
+//! framing rules, answers protocol errors itself, and calls [`Service`] on the
+//! same thread for everything else. So a message is parsed, handled and
+//! answered on one thread. Here, each request is routed on its method and
+//! path: probes, `/metrics`, 404 and 405 are answered at once; a message has
+//! its body read (at most `MAX_BODY_BYTES`, under the same deadline) before it
+//! takes one of `MAX_IN_FLIGHT` slots, so a slow upload never holds a slot;
+//! then the tier's [`MessageHandler`] runs, a panic in it is answered 500, and
+//! the reply is sent. Only [`answer`] calls `respond`. [`Server::run`] waits
+//! for the stop, reporting connections closed by timeouts and limits once a
+//! second (never a line per connection, which a flood would turn into a flood
+//! of lines), then stops accepting, closes idle connections and waits for the
+//! messages in flight.
 
 use std::io::Read;
-use std::net::{IpAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tiny_http::{Header, Method, Request, Response};
+use tiny_http::{Method, Rejection, Request, Response};
 
 use crate::config::ServerConfig;
-use crate::conn_watch::ConnWatch;
-use crate::in_flight::{InFlight, Slot};
+use crate::in_flight::InFlight;
 use crate::logger::{Event, Logger};
-use crate::metrics::Metrics;
+use crate::metrics::{ClosedReason, Metrics};
 use crate::shutdown::{Phase, Shutdown};
-use crate::workers::{Job, Workers};
 use crate::Error;
 
 /// A message: a POST to any path but the reserved ones, its body read and checked.
@@ -92,8 +97,46 @@ pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, message: &Message) -> Reply;
 }
 
-/// Connections the kernel queues for tiny_http's accept thread.
+/// Connections the kernel queues until they are accepted.
 const LISTEN_BACKLOG: i32 = 1024;
+/// Descriptors kept for all but inbound connections: the listener, stdio, the
+/// log file, the signal pipe, and room to spare.
+const RESERVED_FDS: u64 = 32;
+/// Stack of the connection threads, where messages are handled (the relay's
+/// ureq call included). A stack overflow aborts the whole tier, so the
+/// deepest paths are measured on the debug build the tests use: a panicking
+/// handler whose hook symbolises a backtrace (the unit test
+/// `a_panicking_handler_is_answered_500_within_the_stack` below), and the
+/// relay's ureq call (tests/limits.rs). Both must use less than half.
+pub const CONNECTION_STACK: usize = 256 * 1024;
+/// Resident bytes of the most-used connection thread stack of process `pid`
+/// (0 if none is found), read from `/proc/<pid>/smaps`: a stack's pages stay
+/// resident once touched, and a connection thread's stack mapping is exactly
+/// [`CONNECTION_STACK`] long. The tests use it to keep that size honest.
+pub fn deepest_connection_stack(pid: u32) -> usize {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut size, mut deepest) = (0, 0);
+    for line in smaps.lines() {
+        let range = line.split_once(' ').and_then(|(r, _)| r.split_once('-'));
+        if let Some((start, end)) = range {
+            let address = |x| usize::from_str_radix(x, 16).ok();
+            if let (Some(start), Some(end)) = (address(start), address(end)) {
+                size = end.saturating_sub(start);
+                continue;
+            }
+        }
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            let kb = rss.trim().trim_end_matches(" kB").parse().unwrap_or(0);
+            if size == CONNECTION_STACK {
+                deepest = deepest.max(kb * 1024);
+            }
+        }
+    }
+    deepest
+}
+
+/// How often connections closed by timeouts and limits are reported.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Where a request goes, decided from its method and path alone.
 #[derive(Debug, PartialEq, Eq)]
@@ -121,17 +164,6 @@ fn route(method: &Method, url: &str, takes_messages: bool) -> Route {
     }
 }
 
-/// A bound server, ready to run.
-pub struct Server {
-    http: Arc<tiny_http::Server>,
-    config: ServerConfig,
-    logger: Arc<Logger>,
-    watch: Arc<ConnWatch>,
-    in_flight: Arc<InFlight>,
-    metrics: Arc<Metrics>,
-    workers: Arc<Workers<PendingRequest>>,
-}
-
 /// The `path` label of `three_tier_http_requests_total` for a route.
 fn path_class(route: &Route) -> &'static str {
     match route {
@@ -143,10 +175,23 @@ fn path_class(route: &Route) -> &'static str {
     }
 }
 
+/// A bound listener, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+    max_connections: usize,
+    logger: Arc<Logger>,
+    metrics: Arc<Metrics>,
+}
+
 impl Server {
     /// Binds `LISTEN_ADDR` and logs `listening on <addr>` as the process's first line.
+    ///
+    /// `outbound` says whether each message may also hold a connection to the
+    /// next tier, which counts against the descriptor limit too.
     pub fn bind(
         config: &ServerConfig,
+        outbound: bool,
         logger: Arc<Logger>,
         metrics: Arc<Metrics>,
     ) -> Result<Server, Error> {
@@ -155,81 +200,160 @@ impl Server {
             source,
         })?;
         // std listens with a small backlog; a burst of connections then waits for
-        // SYN retransmits (1 s, 3 s) before tiny_http even sees it. Calling
+        // SYN retransmits (1 s, 3 s) before it is even accepted. Calling
         // listen() again on Linux raises the backlog (capped by net.core.somaxconn).
         rustix::net::listen(&listener, LISTEN_BACKLOG)
             .map_err(|e| Error::io("setting the listen backlog", e.into()))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| Error::io("starting the HTTP server", std::io::Error::other(e)))?;
-        let watch = ConnWatch::start(addr.port(), config.client_timeout, Arc::clone(&logger))
-            .map_err(|e| Error::io("starting the connection watchdog", e))?;
         logger.event("listening", &format!("listening on {addr}"));
+        let max_connections = connection_limit(config.max_connections, outbound, &logger);
         Ok(Server {
-            http: Arc::new(http),
+            listener,
             config: config.clone(),
+            max_connections,
             logger,
-            watch,
-            in_flight: InFlight::new(config.max_in_flight),
             metrics,
-            workers: Workers::new(),
         })
     }
 
-    /// Serves until `shutdown` reaches [`Phase::Stopping`], then finishes requests in flight.
+    /// Serves until `shutdown` reaches [`Phase::Stopping`], then finishes messages in flight.
     pub fn run(
         self,
         handler: Option<Arc<dyn MessageHandler>>,
         shutdown: Arc<Shutdown>,
     ) -> Result<(), Error> {
-        let waker = Arc::downgrade(&self.http);
-        shutdown.on_stop(move || {
-            if let Some(http) = waker.upgrade() {
-                http.unblock();
-            }
+        let service = Arc::new(Service {
+            handler,
+            max_body_bytes: self.config.max_body_bytes,
+            max_in_flight: self.config.max_in_flight,
+            in_flight: InFlight::new(self.config.max_in_flight),
+            logger: Arc::clone(&self.logger),
+            metrics: Arc::clone(&self.metrics),
+            shutdown: Arc::clone(&shutdown),
         });
-        let accept_error = loop {
-            match self.http.recv() {
-                Ok(request) => self.dispatch(request, &handler, &shutdown),
-                Err(_) if shutdown.phase() == Phase::Stopping => break None,
-                Err(e) => break Some(e),
-            }
+        let http_config = tiny_http::Config {
+            max_connections: self.max_connections,
+            client_timeout: self.config.client_timeout,
+            stack_size: CONNECTION_STACK,
+            thread_name: "http-conn".into(),
         };
-        // Requests already parsed are answered; then the listener closes.
-        while let Ok(Some(request)) = self.http.try_recv() {
-            self.dispatch(request, &handler, &shutdown);
+        let http = tiny_http::Server::start(self.listener, http_config, service.clone())
+            .map_err(|e| Error::io("starting the HTTP server", e))?;
+        let report = Report {
+            logger: &self.logger,
+            metrics: &self.metrics,
+            client_timeout: self.config.client_timeout,
+            max_connections: self.max_connections,
+        };
+        while !shutdown.wait_for(Phase::Stopping, REPORT_EVERY) {
+            report.connections(http.take_counts());
         }
-        drop(self.http);
-        if let Some(e) = accept_error {
-            self.watch.stop();
-            return Err(Error::io("accepting connections", e));
-        }
-        let closed = self.watch.close_idle();
-        let waiting = self.in_flight.current();
+        http.stop_accepting();
+        let closed = http.close_idle();
+        let waiting = service.in_flight.current();
         self.logger.event(
             "stopping",
             &format!(
-            "stopped accepting: closed {closed} idle connection(s), waiting for {waiting} request(s) in flight"
-        ));
-        let left = self.in_flight.wait_idle(self.config.shutdown_timeout);
-        self.watch.stop();
+                "stopped accepting: closed {closed} idle connection(s), waiting for {waiting} request(s) in flight"
+            ),
+        );
+        let left = service.in_flight.wait_idle(self.config.shutdown_timeout);
+        report.connections(http.take_counts());
         if left > 0 {
             return Err(Error::ShutdownTimeout { in_flight: left });
         }
         self.logger.event("stopped", "stopped");
         Ok(())
     }
+}
 
-    fn dispatch(
-        &self,
-        request: Request,
-        handler: &Option<Arc<dyn MessageHandler>>,
-        shutdown: &Arc<Shutdown>,
-    ) {
-        let ready = shutdown.phase() == Phase::Running;
-        let route = route(request.method(), request.url(), handler.is_some());
+/// `MAX_CONNECTIONS`, lowered if the descriptor limit cannot hold that many.
+///
+/// The soft `RLIMIT_NOFILE` is first raised to the hard one (as Go programs
+/// do), since a soft limit of 1024 is a shell default, not a decision.
+fn connection_limit(configured: usize, outbound: bool, logger: &Logger) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let Some(nofile) = limit.current else {
+        return configured;
+    };
+    let (per_connection, pooled) = if outbound {
+        (2, crate::client::MAX_POOLED as u64)
+    } else {
+        (1, 0)
+    };
+    let allowed = (nofile.saturating_sub(RESERVED_FDS + pooled) / per_connection).max(1);
+    if (configured as u64) <= allowed {
+        return configured;
+    }
+    logger.log(
+        &Event::new(
+            "limit",
+            &format!("MAX_CONNECTIONS={configured} lowered to {allowed}: RLIMIT_NOFILE={nofile} allows no more"),
+        )
+        .warn(),
+    );
+    allowed as usize
+}
+
+/// Reports connections closed by `CLIENT_TIMEOUT` and `MAX_CONNECTIONS`, as counts.
+struct Report<'a> {
+    logger: &'a Logger,
+    metrics: &'a Metrics,
+    client_timeout: Duration,
+    max_connections: usize,
+}
+
+impl Report<'_> {
+    fn connections(&self, counts: tiny_http::Counts) {
+        let timeout = self.client_timeout.as_millis();
+        let max = self.max_connections;
+        let lines = [
+            (counts.timed_out, ClosedReason::Timeout, format!("closed {} connection(s) that missed CLIENT_TIMEOUT={timeout}ms (idle, a request not delivered, or a response not read)", counts.timed_out)),
+            (counts.evicted, ClosedReason::Evicted, format!("closed {} idle connection(s) to admit new ones at MAX_CONNECTIONS={max}", counts.evicted)),
+            (counts.refused, ClosedReason::Refused, format!("answered {} new connection(s) 503 at MAX_CONNECTIONS={max}, none idle", counts.refused)),
+        ];
+        for (n, reason, text) in lines {
+            if n == 0 {
+                continue;
+            }
+            self.metrics.connections_closed(reason, n);
+            let event = Event::new("connections", &text);
+            self.logger.log(&if reason == ClosedReason::Refused {
+                event.warn()
+            } else {
+                event
+            });
+        }
+    }
+}
+
+/// The application side of the server: what tiny_http calls for each request.
+struct Service {
+    handler: Option<Arc<dyn MessageHandler>>,
+    max_body_bytes: usize,
+    max_in_flight: usize,
+    in_flight: Arc<InFlight>,
+    logger: Arc<Logger>,
+    metrics: Arc<Metrics>,
+    shutdown: Arc<Shutdown>,
+}
+
+impl tiny_http::Handler for Service {
+    fn handle(&self, request: Request) {
+        let ready = self.shutdown.phase() == Phase::Running;
+        let route = route(request.method(), request.url(), self.handler.is_some());
         let class = path_class(&route);
         let reply = match route {
             Route::Health => Reply::text(200, "ok"),
@@ -244,228 +368,205 @@ impl Server {
             Route::MessageWrongMethod => {
                 Reply::text(405, "messages are sent with POST").with_header("Allow", "POST")
             }
-            Route::Message => return self.admit(request, handler, ready),
+            Route::Message => return self.message(request, ready),
         };
-        self.answer_unread(request, reply, class, ready);
+        self.answer(request, reply, class, ready);
     }
 
-    fn admit(&self, request: Request, handler: &Option<Arc<dyn MessageHandler>>, ready: bool) {
-        let max = self.config.max_body_bytes;
-        if request.body_length().is_some_and(|n| n > max) {
-            let reply = Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
-            return self.answer_unread(request, reply, "message", ready);
+    fn rejected(&self, peer: SocketAddr, request: Option<(&Method, &str)>, rejection: Rejection) {
+        self.metrics.request("other", rejection.status);
+        let what = match request {
+            Some((method, url)) => format!("{method} {}", crate::escape_message(url)),
+            None => "a malformed request".to_string(),
+        };
+        let text = format!(
+            "answered {what} from {}: {} {}",
+            peer.ip().to_canonical(),
+            rejection.status,
+            rejection.reason
+        );
+        self.logger.log(
+            &Event::new("rejected", &text)
+                .warn()
+                .status(rejection.status)
+                .peer(peer.ip().to_canonical()),
+        );
+    }
+}
+
+/// Why a message's body gave no message.
+enum BodyFailure {
+    /// Answer this.
+    Reply(Reply),
+    /// The client missed `CLIENT_TIMEOUT`: close without an answer.
+    TimedOut,
+}
+
+impl Service {
+    /// Reads, admits and handles a message, then answers it.
+    fn message(&self, mut request: Request, ready: bool) {
+        let message = match self.read_message(&mut request) {
+            Ok(message) => message,
+            Err(BodyFailure::Reply(reply)) => return self.answer(request, reply, "message", ready),
+            Err(BodyFailure::TimedOut) => return request.drop_connection(),
+        };
+        let Some(handler) = &self.handler else {
+            return self.answer(request, Reply::text(404, "not found"), "message", ready);
+        };
+        // The slot is held until the answer is written: a stop waits for it.
+        let Some(_slot) = self.in_flight.try_admit() else {
+            let text = format!(
+                "busy: MAX_IN_FLIGHT={} requests in flight",
+                self.max_in_flight
+            );
+            let reply = Reply::text(503, text).with_header("Retry-After", "1");
+            return self.answer(request, reply, "message", ready);
+        };
+        let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&message)));
+        let reply =
+            handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
+        self.answer(request, reply, "message", ready);
+    }
+
+    /// The message a request carries: its body read whole, within `MAX_BODY_BYTES`, as text.
+    fn read_message(&self, request: &mut Request) -> Result<Message, BodyFailure> {
+        let max = self.max_body_bytes;
+        let too_large = || Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
+        let announced = request.body_length();
+        if announced.is_some_and(|n| n > max) {
+            return Err(BodyFailure::Reply(too_large()));
         }
-        let (Some(handler), Some(slot)) = (handler, self.in_flight.try_admit()) else {
-            let reply = Reply::text(
-                503,
-                format!(
-                    "busy: MAX_IN_FLIGHT={} requests in flight",
-                    self.config.max_in_flight
-                ),
-            )
-            .with_header("Retry-After", "1");
-            return self.answer_unread(request, reply, "message", ready);
-        };
-        let job = RequestJob {
-            handler: Arc::clone(handler),
-            logger: Arc::clone(&self.logger),
-            watch: Arc::clone(&self.watch),
-            metrics: Arc::clone(&self.metrics),
-            max_body_bytes: max,
-            ready,
-            _slot: slot,
-        };
-        // A thread of its own (a kept one if idle); if none can be started the
-        // request comes back and is answered 503.
-        if let Err((pending, e)) = self.workers.run(PendingRequest { job, request }) {
-            let reply = Reply::text(503, format!("busy: cannot start a request thread: {e}"))
-                .with_header("Retry-After", "1");
-            self.answer_unread(pending.request, reply, "message", ready);
+        let mut body = Vec::with_capacity(announced.unwrap_or(1024).min(max));
+        match request
+            .as_reader()
+            .take(max as u64 + 1)
+            .read_to_end(&mut body)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(BodyFailure::TimedOut)
+            }
+            Err(e) => {
+                let text = format!("message body could not be read: {e}");
+                return Err(BodyFailure::Reply(Reply::text(400, text)));
+            }
+            Ok(_) if body.len() > max => return Err(BodyFailure::Reply(too_large())),
+            Ok(_) => {}
         }
-    }
-
-    /// Answers without reading the body; if there may be one, closes the connection.
-    fn answer_unread(&self, request: Request, reply: Reply, class: &'static str, ready: bool) {
-        let out = Outcome {
-            reply,
-            body: BodyState::Unread,
-            class,
-            ready,
-        };
-        answer(&self.logger, &self.watch, &self.metrics, request, out);
-    }
-}
-
-/// Whether the request body was read to its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyState {
-    Read,
-    Unread,
-}
-
-/// Everything a request thread needs.
-struct RequestJob {
-    handler: Arc<dyn MessageHandler>,
-    logger: Arc<Logger>,
-    watch: Arc<ConnWatch>,
-    metrics: Arc<Metrics>,
-    max_body_bytes: usize,
-    ready: bool,
-    _slot: Slot,
-}
-
-/// An admitted request and what its thread needs.
-struct PendingRequest {
-    job: RequestJob,
-    request: Request,
-}
-
-impl Job for PendingRequest {
-    fn run(self) {
-        self.job.run(self.request);
-    }
-}
-
-impl RequestJob {
-    fn run(self, mut request: Request) {
-        let peer = request.remote_addr().copied();
-        let mut body = Vec::new();
-        let limit = self.max_body_bytes as u64 + 1;
-        let read = request.as_reader().take(limit).read_to_end(&mut body);
-        let reply = match read {
-            Err(e) => Err(Reply::text(
-                400,
-                format!("message body could not be read: {e}"),
-            )),
-            Ok(_) if body.len() > self.max_body_bytes => Err(Reply::text(
-                413,
-                format!("message larger than MAX_BODY_BYTES={}", self.max_body_bytes),
-            )),
-            Ok(_) if body.is_empty() => Ok(Reply::text(
-                400,
-                "empty message: send the text as the POST body",
-            )),
-            Ok(_) => match String::from_utf8(body) {
-                Err(_) => Ok(Reply::text(400, "message is not valid UTF-8 text")),
-                Ok(text) => {
-                    if let Some(peer) = peer {
-                        self.watch.request_received(peer);
-                    }
-                    let message = Message {
-                        peer: peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
-                        body: text,
-                        request_id: request
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.equiv(crate::request_id::HEADER))
-                            .map(|h| h.value.to_string()),
-                    };
-                    let handled = catch_unwind(AssertUnwindSafe(|| self.handler.handle(&message)));
-                    Ok(handled
-                        .unwrap_or_else(|_| Reply::text(500, "internal error: see the server log")))
-                }
-            },
-        };
-        let (reply, body) = match reply {
-            Ok(reply) => (reply, BodyState::Read),
-            Err(reply) => (reply, BodyState::Unread),
-        };
-        let out = Outcome {
-            reply,
+        if body.is_empty() {
+            let reply = Reply::text(400, "empty message: send the text as the POST body");
+            return Err(BodyFailure::Reply(reply));
+        }
+        let body = String::from_utf8(body)
+            .map_err(|_| BodyFailure::Reply(Reply::text(400, "message is not valid UTF-8 text")))?;
+        Ok(Message {
+            peer: request
+                .remote_addr()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
             body,
-            class: "message",
-            ready: self.ready,
-        };
-        answer(&self.logger, &self.watch, &self.metrics, request, out);
+            request_id: request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv(crate::request_id::HEADER))
+                .map(|h| h.value.to_string()),
+        })
     }
-}
 
-/// What to answer, and how the request was handled.
-struct Outcome {
-    reply: Reply,
-    body: BodyState,
-    class: &'static str,
-    ready: bool,
-}
+    /// Sends the reply and counts it; a rejection is logged. While draining,
+    /// every reply closes its connection so that clients move to other pods.
+    fn answer(&self, request: Request, reply: Reply, class: &'static str, ready: bool) {
+        self.metrics.request(class, reply.status);
+        if reply.status >= 400 {
+            self.log_rejection(&request, &reply);
+        }
+        let mut response = Response::from_data(reply.body).with_status_code(reply.status);
+        let _ = response.add_header_text("Content-Type", "text/plain; charset=utf-8");
+        for (name, value) in &reply.headers {
+            // Names are ours; a value that cannot be sent goes out empty.
+            if response.add_header_text(name, value).is_err() {
+                let _ = response.add_header_text(name, "");
+            }
+        }
+        if !ready {
+            let _ = response.add_header_text("Connection", "close");
+        }
+        if let Err(e) = request.respond(response) {
+            let text = format!("could not send the response: {e}");
+            self.logger.log(&Event::new("respond_failed", &text).warn());
+        }
+    }
 
-/// Sends the reply, counts it, then starts the connection's next deadline or closes it.
-fn answer(logger: &Logger, watch: &ConnWatch, metrics: &Metrics, request: Request, out: Outcome) {
-    let Outcome {
-        reply,
-        body,
-        class,
-        ready,
-    } = out;
-    let peer = request.remote_addr().copied();
-    let may_have_body = request.body_length().is_some_and(|n| n > 0)
-        || request
-            .headers()
-            .iter()
-            .any(|h| h.field.equiv("Transfer-Encoding"));
-    let close = !ready || (body == BodyState::Unread && may_have_body);
-    metrics.request(class, reply.status);
-    if reply.status >= 400 {
+    fn log_rejection(&self, request: &Request, reply: &Reply) {
+        let peer = request.remote_addr().map(|p| p.ip().to_canonical());
         let text = format!(
             "answered {} {} from {}: {} {}",
             request.method(),
             crate::escape_message(request.url()),
-            peer.map_or_else(|| "?".to_string(), |p| p.ip().to_canonical().to_string()),
+            peer.map_or_else(|| "?".to_string(), |p| p.to_string()),
             reply.status,
             crate::escape_message(&reply.body)
         );
         let mut event = Event::new("rejected", &text).warn().status(reply.status);
         if let Some(p) = peer {
-            event = event.peer(p.ip().to_canonical());
+            event = event.peer(p);
         }
-        logger.log(&event);
+        self.logger.log(&event);
     }
-    let mut response = Response::from_string(reply.body).with_status_code(reply.status);
-    if !reply
-        .headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("Content-Type"))
-    {
-        response.add_header(header("Content-Type", "text/plain; charset=utf-8"));
-    }
-    for (name, value) in &reply.headers {
-        response.add_header(header(name, value));
-    }
-    if close {
-        response.add_header(header("Connection", "close"));
-        if let (Some(peer), BodyState::Unread) = (peer, body) {
-            // tiny_http drains an unread body when the request is dropped; stop
-            // reading first so that drain ends at once.
-            watch.stop_reading(peer);
-        }
-    }
-    if let Err(e) = request.respond(response) {
-        logger.log(
-            &Event::new(
-                "respond_failed",
-                &format!("could not send the response: {e}"),
-            )
-            .warn(),
-        );
-    }
-    if let Some(peer) = peer {
-        if close {
-            watch.close(peer);
-        } else {
-            watch.response_sent(peer);
-        }
-    }
-}
-
-fn header(name: &str, value: &str) -> Header {
-    // Names are ours; a value that is not a valid header becomes an empty one.
-    Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .or_else(|_| Header::from_bytes(name.as_bytes(), &b""[..]))
-        .unwrap_or_else(|_| unreachable!("{name} is a valid header name"))
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::io::Write;
+
+    struct Panics;
+
+    impl MessageHandler for Panics {
+        fn handle(&self, _: &Message) -> Reply {
+            // What a panic hook does at worst: capture and symbolise a backtrace.
+            let trace = std::backtrace::Backtrace::force_capture().to_string();
+            panic!("handler panicked, backtrace of {} bytes", trace.len());
+        }
+    }
+
+    #[test]
+    fn a_panicking_handler_is_answered_500_within_the_stack() {
+        let config = crate::config::Config::from_lookup(crate::Role::Sink, |name| {
+            (name == "LISTEN_ADDR").then(|| "127.0.0.1:0".to_string())
+        })
+        .unwrap();
+        let logger = Arc::new(
+            Logger::new(
+                crate::Role::Sink,
+                None,
+                [127, 0, 0, 1].into(),
+                crate::logger::LogFormat::Text,
+            )
+            .unwrap(),
+        );
+        let metrics = Arc::new(Metrics::new(crate::Role::Sink));
+        let server = Server::bind(&config.server, false, logger, metrics).unwrap();
+        let addr = server.listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let stopper = Arc::clone(&shutdown);
+        let running = std::thread::spawn(move || server.run(Some(Arc::new(Panics)), shutdown));
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(
+                b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+            )
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
+        let deepest = deepest_connection_stack(std::process::id());
+        assert!(deepest > 0, "no connection thread stack found");
+        assert!(
+            deepest < CONNECTION_STACK / 2,
+            "a connection thread used {deepest} of {CONNECTION_STACK} bytes of stack"
+        );
+        stopper.stop();
+        running.join().unwrap().unwrap();
+    }
 
     #[test]
     fn routes() {

@@ -29,13 +29,10 @@ pub enum Phase {
     Stopping,
 }
 
-type Waker = Box<dyn Fn() + Send>;
-
 /// The shared phase, with a way to wait for it to change.
 pub struct Shutdown {
     phase: Mutex<Phase>,
     changed: Condvar,
-    on_stop: Mutex<Vec<Waker>>,
 }
 
 impl Shutdown {
@@ -44,7 +41,6 @@ impl Shutdown {
         Arc::new(Shutdown {
             phase: Mutex::new(Phase::Running),
             changed: Condvar::new(),
-            on_stop: Mutex::new(Vec::new()),
         })
     }
 
@@ -62,15 +58,9 @@ impl Shutdown {
         self.advance(Phase::Draining)
     }
 
-    /// Moves to [`Phase::Stopping`] and wakes everything registered with [`Shutdown::on_stop`].
+    /// Moves to [`Phase::Stopping`], waking every [`Shutdown::wait_for`].
     pub fn stop(&self) {
-        if self.advance(Phase::Stopping) {
-            let wakers =
-                std::mem::take(&mut *self.on_stop.lock().unwrap_or_else(|p| p.into_inner()));
-            for wake in wakers {
-                wake();
-            }
-        }
+        self.advance(Phase::Stopping);
     }
 
     fn advance(&self, to: Phase) -> bool {
@@ -81,20 +71,6 @@ impl Shutdown {
         *phase = to;
         self.changed.notify_all();
         true
-    }
-
-    /// Runs `wake` once the phase is [`Phase::Stopping`] (at once if it already is).
-    pub fn on_stop(&self, wake: impl Fn() + Send + 'static) {
-        let phase = self.lock();
-        if *phase == Phase::Stopping {
-            drop(phase);
-            wake();
-        } else {
-            self.on_stop
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Box::new(wake));
-        }
     }
 
     /// Waits up to `timeout` while the phase is below `phase`; returns whether it got there.
@@ -160,7 +136,6 @@ pub fn handle_signals(
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn phases_only_move_forward() {
@@ -171,24 +146,6 @@ mod test {
         s.stop();
         assert!(!s.drain());
         assert_eq!(s.phase(), Phase::Stopping);
-    }
-
-    #[test]
-    fn stop_wakes_registered_wakers_once() {
-        let s = Shutdown::new();
-        let woken = Arc::new(AtomicUsize::new(0));
-        let w = Arc::clone(&woken);
-        s.on_stop(move || {
-            w.fetch_add(1, Ordering::SeqCst);
-        });
-        s.stop();
-        s.stop();
-        assert_eq!(woken.load(Ordering::SeqCst), 1);
-        let w = Arc::clone(&woken);
-        s.on_stop(move || {
-            w.fetch_add(1, Ordering::SeqCst);
-        });
-        assert_eq!(woken.load(Ordering::SeqCst), 2, "late waker runs at once");
     }
 
     #[test]

@@ -49,7 +49,13 @@ impl Tier {
             config.server.drain_delay,
             Arc::clone(&logger),
         )?;
-        let server = Server::bind(&config.server, Arc::clone(&logger), Arc::clone(&metrics))?;
+        let outbound = config.peer.is_some();
+        let server = Server::bind(
+            &config.server,
+            outbound,
+            Arc::clone(&logger),
+            Arc::clone(&metrics),
+        )?;
         let tier = Tier {
             ip,
             host: identity::host_name(),

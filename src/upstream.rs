@@ -9,15 +9,12 @@
 //! was sent, so that is safe. Any other failure ends the attempt, since the
 //! message may have arrived. All attempts share the hop's timeout.
 //!
-//! By default connections are not reused: each message opens its own. Behind a
-//! Kubernetes Service a kept-alive connection stays with the one pod it
-//! reached, so reuse would pin a sender to one relay and a relay to one sink.
-//! The cost is a TCP handshake per message and one socket in TIME_WAIT per
-//! message on the side that closes first; we ask the server to close
-//! (`Connection: close`), so those sockets wait on the server's side.
-//! `UPSTREAM_KEEPALIVE=on` pools connections instead, for a listed set of pods
-//! (URL lists, headless Services) or where speed matters more than spreading. Proxy variables (`HTTP_PROXY`,
-//! `ALL_PROXY`) are ignored on purpose: traffic between tiers stays in the cluster.
+//! Connections are reused a bounded number of times (`UPSTREAM_MAX_REQUESTS`,
+//! `UPSTREAM_MAX_AGE`; see [`crate::client`]): behind a Kubernetes Service each
+//! new connection may reach another pod, so bounded reuse still spreads
+//! messages over pods while saving most TCP handshakes. Proxy variables
+//! (`HTTP_PROXY`, `ALL_PROXY`) are ignored on purpose: traffic between tiers
+//! stays in the cluster.
 
 use std::fmt;
 use std::io;
@@ -27,17 +24,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ureq::Agent;
-
+use crate::client::{Client, Exchange, Failure};
 use crate::config::PeerConfig;
 use crate::metrics::FailureReason;
 use crate::parse::Url;
-
-/// How long a pooled connection may sit idle before it is dropped (keep-alive only).
-const POOLED_IDLE: Duration = Duration::from_secs(4);
-
-/// Largest reply body read from the next tier.
-const MAX_REPLY_BYTES: u64 = 64 * 1024;
 
 /// The next tier's answer.
 #[derive(Debug, Clone)]
@@ -115,6 +105,7 @@ impl fmt::Display for PostError {
 #[derive(Debug)]
 struct Target {
     url: Url,
+    host_header: String,
     next_addr: AtomicUsize,
 }
 
@@ -124,41 +115,25 @@ pub struct Upstream {
     targets: Vec<Target>,
     next_target: AtomicUsize,
     timeout: Duration,
-    keepalive: bool,
-    agent: Agent,
+    client: Client,
 }
 
 impl Upstream {
-    /// An upstream for `peer`'s URLs and timeout.
+    /// An upstream for `peer`'s URLs, timeout and reuse bounds.
     pub fn new(peer: &PeerConfig) -> Upstream {
-        // Without keep-alive no connection is pooled; with it, up to 64 are,
-        // each for at most POOLED_IDLE: well under the next tier's
-        // CLIENT_TIMEOUT (10 s by default), after which it closes idle
-        // connections, so a pooled connection is not reused as it closes.
-        let pooled = if peer.keepalive { 64 } else { 0 };
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .max_redirects(0)
-            .max_idle_connections(pooled)
-            .max_idle_connections_per_host(pooled)
-            .max_idle_age(POOLED_IDLE)
-            .user_agent(concat!("three-tier/", env!("CARGO_PKG_VERSION")))
-            .timeout_global(Some(peer.timeout))
-            .build();
         Upstream {
             targets: peer
                 .urls
                 .iter()
                 .map(|url| Target {
                     url: url.clone(),
+                    host_header: url.host_header(),
                     next_addr: AtomicUsize::new(rotation_start()),
                 })
                 .collect(),
             next_target: AtomicUsize::new(rotation_start()),
             timeout: peer.timeout,
-            keepalive: peer.keepalive,
-            agent: config.new_agent(),
+            client: Client::new(peer.max_requests, peer.max_age),
         }
     }
 
@@ -181,17 +156,31 @@ impl Upstream {
             let start = target.next_addr.fetch_add(1, Ordering::Relaxed);
             for j in 0..addrs.len() {
                 let addr = addrs[start.wrapping_add(j) % addrs.len()];
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                if Instant::now() >= deadline {
                     return Err(self.timed_out(url));
                 }
-                match self.post_to(&target.url, addr, body, headers, left) {
-                    Ok(reply) => return Ok(UpstreamReply { url, ..reply }),
-                    Err(Attempt::NotConnected(reason)) => {
+                let exchange = Exchange {
+                    addr,
+                    host: &target.host_header,
+                    path: &target.url.path,
+                    body,
+                    headers,
+                    deadline,
+                };
+                match self.client.post(&exchange) {
+                    Ok(reply) => {
+                        return Ok(UpstreamReply {
+                            status: reply.status,
+                            body: String::from_utf8_lossy(&reply.body).into_owned(),
+                            url,
+                            headers: reply.headers,
+                        })
+                    }
+                    Err(Failure::NotConnected(reason)) => {
                         attempts.push(format!("{url} ({addr}): {reason}"))
                     }
-                    Err(Attempt::TimedOut) => return Err(self.timed_out(url)),
-                    Err(Attempt::Failed(reason)) => return Err(PostError::Failed { url, reason }),
+                    Err(Failure::TimedOut) => return Err(self.timed_out(url)),
+                    Err(Failure::Failed(reason)) => return Err(PostError::Failed { url, reason }),
                 }
             }
         }
@@ -204,60 +193,6 @@ impl Upstream {
             after: self.timeout,
         }
     }
-
-    fn post_to(
-        &self,
-        url: &Url,
-        addr: SocketAddr,
-        body: &str,
-        headers: &[(&str, &str)],
-        left: Duration,
-    ) -> Result<UpstreamReply, Attempt> {
-        let mut request = self
-            .agent
-            .post(format!("http://{addr}{}", url.path))
-            .header("Host", url.host_header())
-            .header("Content-Type", "text/plain; charset=utf-8");
-        if !self.keepalive {
-            // The server closes, so TIME_WAIT lands on its side, not on our ephemeral ports.
-            request = request.header("Connection", "close");
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let mut response = request
-            .config()
-            .timeout_global(Some(left))
-            .build()
-            .send(body)
-            .map_err(classify)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .filter(|(name, _)| name.as_str().starts_with("x-"))
-            .filter_map(|(name, value)| {
-                let value = value
-                    .to_str()
-                    .ok()
-                    .filter(|v| crate::request_id::is_valid(v))?;
-                Some((name.as_str().to_string(), value.to_string()))
-            })
-            .take(16)
-            .collect();
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPLY_BYTES)
-            .read_to_vec()
-            .map_err(classify)?;
-        Ok(UpstreamReply {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            url: String::new(),
-            headers,
-        })
-    }
 }
 
 /// Where a round-robin starts: varied per process, so that instances started
@@ -267,37 +202,6 @@ fn rotation_start() -> usize {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as usize);
     nanos ^ std::process::id() as usize
-}
-
-/// How one attempt on one address ended.
-enum Attempt {
-    NotConnected(String),
-    TimedOut,
-    Failed(String),
-}
-
-fn classify(error: ureq::Error) -> Attempt {
-    match &error {
-        ureq::Error::Timeout(ureq::Timeout::Connect) => {
-            Attempt::NotConnected("connect timed out".into())
-        }
-        ureq::Error::Timeout(_) => Attempt::TimedOut,
-        ureq::Error::Io(e) if is_connect_failure(e) => Attempt::NotConnected(e.to_string()),
-        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Attempt::TimedOut,
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-            Attempt::NotConnected(error.to_string())
-        }
-        _ => Attempt::Failed(error.to_string()),
-    }
-}
-
-/// Errors that only `connect()` gives: the request was never sent.
-fn is_connect_failure(e: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
-    )
 }
 
 /// `addrs` sorted and without duplicates, whatever order the resolver used.
@@ -351,7 +255,8 @@ mod test {
             variable: "SINK_URL",
             urls: crate::parse::url_list(urls).unwrap(),
             timeout,
-            keepalive: false,
+            max_requests: 1,
+            max_age: Duration::from_secs(4),
         }
     }
 
@@ -434,7 +339,7 @@ mod test {
             }
         });
         let mut config = peer(&format!("{addr}/"), Duration::from_secs(3));
-        config.keepalive = true;
+        config.max_requests = 10;
         let up = Upstream::new(&config);
         assert_eq!(up.post("one", &[]).unwrap().status, 200);
         assert_eq!(up.post("two", &[]).unwrap().status, 200);

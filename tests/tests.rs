@@ -8,6 +8,10 @@ mod util;
 
 // Rejections: 400, 404, 405, 413, 503, and the server still healthy afterwards.
 mod bad_input;
+// Hostile framing (smuggling, bad lengths, cut-off bodies) on raw sockets.
+mod framing;
+// Connection floods, clients that never read, slow uploads, a thread per message.
+mod limits;
 // The seed's own bash + curl sender against our relay.
 mod seed_sender;
 // Request ids, JSON logs and the loss report.

@@ -36,36 +36,74 @@ impl Tier {
     /// Starts `bin` (sender, relay, sink) with only `env` (plus PATH), listening on 127.0.0.1:0
     /// unless `env` sets LISTEN_ADDR, and waits for its `listening on` line.
     pub fn start(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        let mut tier = Tier::spawn(bin, name, env);
+        Tier::start_wrapped(&[], bin, name, env)
+    }
+
+    fn wait_listening(&mut self) {
         // Text: `listening on <addr>`; JSON: `{..."message":"listening on <addr>"}`.
-        let line = tier
+        let line = self
             .wait_line(|l| l.starts_with("listening on ") || l.contains(r#""event":"listening""#))
-            .unwrap_or_else(|| panic!("{name} did not start:\n{}", tier.output()));
+            .unwrap_or_else(|| panic!("{} did not start:\n{}", self.name, self.output()));
         let addr = line
             .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split('"').next());
-        tier.addr = addr
+        self.addr = addr
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
-        tier
+    }
+
+    /// A field of `/proc/<pid>/status`, such as `VmRSS` (kB) or `Threads`.
+    pub fn status(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .unwrap_or_else(|e| panic!("{} has no /proc status: {e}", self.name));
+        text.lines()
+            .find_map(|l| {
+                let value = l.strip_prefix(field)?.strip_prefix(':')?;
+                value.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.pid))
+    }
+
+    /// The names of the process's threads (`/proc/<pid>/task/*/comm`).
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid)).expect("task list");
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_string())
+            .collect()
     }
 
     /// Starts `bin` without waiting for anything.
     pub fn spawn(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        let path = match bin {
-            "sender" => env!("CARGO_BIN_EXE_sender"),
-            "relay" => env!("CARGO_BIN_EXE_relay"),
-            "sink" => env!("CARGO_BIN_EXE_sink"),
-            other => panic!("no binary {other}"),
-        };
+        Tier::spawn_wrapped(&[], bin, name, env)
+    }
+
+    /// Starts `bin` under `wrapper` (a command that ends by exec'ing its
+    /// arguments, such as `prlimit --nofile=256:256 --`, so the PID is the
+    /// tier's), and waits for its `listening on` line.
+    pub fn start_wrapped(wrapper: &[&str], bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
+        let mut tier = Tier::spawn_wrapped(wrapper, bin, name, env);
+        tier.wait_listening();
+        tier
+    }
+
+    fn spawn_wrapped(wrapper: &[&str], bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
+        let path = binary(bin);
         let mut vars: HashMap<&str, String> = HashMap::new();
         vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
         vars.insert("POD_IP", "127.0.0.1".into());
         for (k, v) in env {
             vars.insert(k, v.clone());
         }
-        let mut command = Command::new(path);
+        let mut command = match wrapper.split_first() {
+            None => Command::new(path),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(path);
+                c
+            }
+        };
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -199,6 +237,58 @@ impl Drop for Tier {
 fn signal(pid: u32, sig: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("child pid is positive");
     let _ = rustix::process::kill_process(pid, sig);
+}
+
+/// The path of a tier binary built for these tests.
+pub fn binary(bin: &str) -> &'static str {
+    match bin {
+        "sender" => env!("CARGO_BIN_EXE_sender"),
+        "relay" => env!("CARGO_BIN_EXE_relay"),
+        "sink" => env!("CARGO_BIN_EXE_sink"),
+        other => panic!("no binary {other}"),
+    }
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to `want` (children inherit it).
+pub fn raise_open_file_limit(want: u64) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let maximum = limit.maximum;
+    let current = want.min(maximum.unwrap_or(want));
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(current),
+            maximum,
+        },
+    )
+    .expect("raise RLIMIT_NOFILE");
+    assert!(
+        current >= want,
+        "RLIMIT_NOFILE hard limit {maximum:?} is below {want}"
+    );
+}
+
+/// Whether the server has closed `stream`: a read gives the end of the stream
+/// or a reset within `within` (and no data).
+pub fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
 }
 
 /// Runs `command` with `input` on its stdin; returns its exit status and stdout.

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""A connection flood against the release build of each tier: memory and threads.
+
+Opens 5,000 connections to one tier at its default settings (MAX_CONNECTIONS
+1024) and holds them, asking /healthz on a fresh connection every 250. Prints
+the peak RSS (VmHWM), the most threads seen and the slowest /healthz, and
+exits 1 if the tier's pod could not hold it: peak RSS 48 MiB or more (the pod
+limit is 64Mi), threads at or above MAX_CONNECTIONS + 16, or /healthz slower
+than 1 s or not 200.
+
+    python3 bench/flood.py                    # sink and relay, target/release
+    python3 bench/flood.py --bin DIR sink     # binaries from DIR (e.g. the musl build)
+"""
+
+import argparse
+import http.client
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+CONNECTIONS = 5000
+MAX_CONNECTIONS = 1024
+RSS_LIMIT_KB = 48 * 1024
+
+
+def status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def healthz(port):
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/healthz")
+    code = conn.getresponse().status
+    conn.close()
+    return code, time.monotonic() - started
+
+
+def start(binary, tier, port):
+    env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "DRAIN_DELAY": "0", "POD_IP": "127.0.0.1"}
+    if tier == "relay":
+        env["SINK_URL"] = "127.0.0.1:9/sink.php"
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.01)
+    proc.kill()
+    sys.exit(f"flood: {tier} did not start")
+
+
+def flood(binary, tier, port):
+    proc = start(binary, tier, port)
+    held, most_threads, slowest, failures = [], 0, 0.0, []
+    try:
+        for i in range(CONNECTIONS):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            if i % 250 == 0:
+                code, took = healthz(port)
+                slowest = max(slowest, took)
+                if code != 200:
+                    failures.append(f"/healthz answered {code} after {i} connections")
+                most_threads = max(most_threads, status(proc.pid, "Threads"))
+        peak = status(proc.pid, "VmHWM")
+    finally:
+        for s in held:
+            s.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+    if peak >= RSS_LIMIT_KB:
+        failures.append(f"peak RSS {peak} kB >= {RSS_LIMIT_KB} kB")
+    if most_threads >= MAX_CONNECTIONS + 16:
+        failures.append(f"{most_threads} threads >= MAX_CONNECTIONS + 16")
+    if slowest >= 1.0:
+        failures.append(f"/healthz took {slowest:.3f} s")
+    print(f"| {tier} | {CONNECTIONS} | {peak / 1024:.1f} | {most_threads} | {slowest * 1000:.1f} |")
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", default="target/release", help="folder with the tier binaries")
+    parser.add_argument("tiers", nargs="*", default=["sink", "relay"])
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    print("| tier | connections held | peak RSS MiB | most threads | slowest /healthz ms |")
+    print("|---|---|---|---|---|")
+    failures = []
+    for n, tier in enumerate(args.tiers):
+        failures += [f"{tier}: {f}" for f in flood(os.path.join(args.bin, tier), tier, 18750 + n)]
+    for f in failures:
+        print(f"flood: FAIL: {f}", file=sys.stderr)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
