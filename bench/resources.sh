@@ -6,6 +6,10 @@
 #
 #   bash bench/resources.sh                          # DURATION=10s by default
 #   UPSTREAM_MAX_REQUESTS=1 bash bench/resources.sh  # a new relay-to-sink connection per message
+#
+# Any tier variable set in the environment reaches both tiers (LOG_DIR,
+# LOG_FSYNC, ...). The last line, `row: <req/s> <relay us> <sink us>`, is for
+# the scripts that compare settings (bench/reuse.sh, bench/fsync.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}
@@ -26,9 +30,12 @@ before_relay=$(cpu $relay) before_sink=$(cpu $sink)
 out=$(wrk -t2 -c16 -d"$duration" -s "$lua" http://127.0.0.1:18701/relay.php)
 requests=$(awk '/requests in/ {print $1}' <<< "$out")
 echo "load: $requests messages in $duration ($(awk '/Requests\/sec/ {print $2}' <<< "$out") req/s)"
+declare -A us
 for tier in relay sink; do
   pid=${!tier}
   before_var="before_$tier"
   used=$(awk -v a="$(cpu $pid)" -v b="${!before_var}" 'BEGIN {print a - b}')
-  echo "$tier: peak VmHWM $(kb $pid VmHWM) kB, CPU ${used}s, $(awk -v u="$used" -v n="$requests" 'BEGIN {printf "%.1f", u / n * 1e6}') us per message, $(kb $pid Threads) threads after the load"
+  us[$tier]=$(awk -v u="$used" -v n="$requests" 'BEGIN {printf "%.1f", u / n * 1e6}')
+  echo "$tier: peak VmHWM $(kb $pid VmHWM) kB, CPU ${used}s, ${us[$tier]} us per message, $(kb $pid Threads) threads after the load"
 done
+echo "row: $(awk '/Requests\/sec/ {print $2}' <<< "$out") ${us[relay]} ${us[sink]}"

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The benchmark: this project's relay and sink next to the seed's Apache+PHP
-# and nginx, in one run, through the shared harness (../shared/baseline, see its
-# README): req/s and p50/p99 at 16 connections and at 1, CPU per message per
-# tier, cold start, idle and peak RSS/PSS, and the delivery check. Our tiers run
-# twice: with the default connection policy (UPSTREAM_KEEPALIVE=off, one
-# connection per message) and with reuse on. Also reports the image sizes
-# (static builds, as scripts/test-containers.sh makes the images).
+# and nginx, through the shared harness (../shared/baseline, see its README):
+# req/s and p50/p99 at 16 connections and at 1, CPU per message per tier, cold
+# start, idle and peak RSS/PSS, and the delivery check. The harness takes one
+# custom variant per call, so each of ours runs in a call of its own with
+# nginx beside it (rounds interleaved, so each is compared with nginx on the
+# same machine at the same time; nginx's rounds add up across calls):
+#   three-tier            the defaults (relay-to-sink connections reused for
+#                         at most UPSTREAM_MAX_REQUESTS=10 requests)
+#   three-tier-no-reuse   UPSTREAM_MAX_REQUESTS=1, a new connection per message
+#   three-tier-musl       the defaults, built as the images are: static musl
+#                         (scripts/build-musl.sh), whose malloc is not glibc's
+# Apache runs once, in the first call. Also reports the image sizes and a
+# table of the targets of the one-thread-per-message issue (ratios to nginx).
 #
-#   bash bench/run.sh                 # REPEATS=3, DURATION=10s: about 6 minutes
+#   bash bench/run.sh                 # REPEATS=3, DURATION=10s: about 10 minutes
 #   QUICK=1 bash bench/run.sh         # seconds; what CI runs so this does not rot
 #
 # Writes bench/results/<date>.md and bench/results/<date>.svg (QUICK=1 writes
@@ -32,45 +39,51 @@ echo "== harness set-up (apache2, mod_php, nginx, wrk)"
 bash "$baseline/setup.sh" > "$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 echo "== build"
 cargo build --quiet --release --locked --bins
-bin=$PWD/target/release
-bash scripts/build-static.sh
+bash scripts/build-musl.sh > /dev/null
+glibc=$PWD/target/release
+musl=$PWD/target/musl/x86_64-unknown-linux-musl/release
 
-run() { # label keepalive variants...
-  local label=$1 keepalive=$2
-  shift 2
-  echo "== harness: $* custom ($label, UPSTREAM_KEEPALIVE=$keepalive)"
+run() { # label bin-dir "VAR=value ..." variants...
+  local label=$1 bin=$2 settings=$3
+  shift 3
+  echo "== harness: $* custom ($label${settings:+, $settings})"
   CUSTOM_LABEL=$label \
   CUSTOM_SINK_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 $bin/sink" \
-  CUSTOM_RELAY_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 UPSTREAM_KEEPALIVE=$keepalive $bin/relay" \
+  CUSTOM_RELAY_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 $settings $bin/relay" \
   RESULTS_DIR="$work/$label" bash "$baseline/bench.sh" "$@" custom > "$work/$label.log" 2>&1 \
     || { cat "$work/$label.log"; exit 1; }
 }
-run three-tier off apache nginx
-run three-tier-keepalive on
+run three-tier "$glibc" "" apache nginx
+run three-tier-no-reuse "$glibc" "UPSTREAM_MAX_REQUESTS=1" nginx
+run three-tier-musl "$musl" "" nginx
 
 # One table over both runs: the harness's own summarizer on the merged rows.
-{ cat "$work/three-tier/results.tsv"; tail -n +2 "$work/three-tier-keepalive/results.tsv"; } > "$work/all.tsv"
+{ cat "$work/three-tier/results.tsv"; for v in three-tier-no-reuse three-tier-musl; do tail -n +2 "$work/$v/results.tsv"; done; } > "$work/all.tsv"
 python3 "$baseline/lib/summarize.py" "$work/all.tsv" "$work/three-tier/env.txt" > "$work/summary.md"
 python3 bench/chart.py "$work/all.tsv" > "$out/$date.svg"
 
 {
   echo "# Benchmark $date"
   echo
-  echo "Command: \`${QUICK:+QUICK=1 }bash bench/run.sh\` (harness: \`../shared/baseline/bench.sh apache nginx custom\`,"
-  echo "run twice for our tiers: \`three-tier\` is the default, one connection per message from"
-  echo "relay to sink; \`three-tier-keepalive\` sets \`UPSTREAM_KEEPALIVE=on\`). Both tiers and wrk"
-  echo "share the machine's cores; compare columns of one run, not numbers across machines."
+  echo "Command: \`${QUICK:+QUICK=1 }bash bench/run.sh\` (harness: \`../shared/baseline/bench.sh\`, called"
+  echo "once per variant of ours, each time beside nginx: \`three-tier\` is the default policy,"
+  echo "relay-to-sink connections reused for at most 10 requests; \`three-tier-no-reuse\` sets"
+  echo "\`UPSTREAM_MAX_REQUESTS=1\`, a new connection per message; \`three-tier-musl\` is the default"
+  echo "policy built as the images are, static musl). The tiers and wrk share the"
+  echo "machine's cores; compare columns of one run, not numbers across machines."
   echo
   echo "![req/s and CPU per message]($date.svg)"
   echo
   cat "$work/summary.md"
   echo
-  echo "Image sizes (one layer holding one static binary; built as in scripts/test-containers.sh):"
+  python3 bench/targets.py "$work/all.tsv"
+  echo
+  echo "Image sizes (one layer holding one static musl binary; built by scripts/build-musl.sh as in scripts/test-containers.sh):"
   echo
   echo "| image | bytes |"
   echo "|---|---|"
   for tier in sender relay sink; do
-    echo "| $tier | $(stat -c %s "target/x86_64-unknown-linux-gnu/release/$tier") |"
+    echo "| $tier | $(stat -c %s "$musl/$tier") |"
   done
 } > "$out/$date.md"
 
@@ -79,7 +92,7 @@ python3 - "$work/all.tsv" "$out/$date.md" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 variants = {r["variant"] for r in rows}
-want = {"apache", "nginx", "three-tier", "three-tier-keepalive"}
+want = {"apache", "nginx", "three-tier", "three-tier-no-reuse", "three-tier-musl"}
 if variants != want:
     sys.exit(f"bench: measured {sorted(variants)}, expected {sorted(want)}")
 report = open(sys.argv[2]).read()

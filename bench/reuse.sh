@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What connection reuse costs and saves: bench/resources.sh (wrk, 16
+# connections, through one relay to one sink) at several UPSTREAM_MAX_REQUESTS
+# values, ROUNDS times each in turn; prints a Markdown table of medians. The
+# spread each value gives behind a Service is worked out in tests/spread.rs.
+#
+#   bash bench/reuse.sh                   # values 1 10 20 100, ROUNDS=3, DURATION=5s
+#   VALUES="1 10" ROUNDS=5 bash bench/reuse.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+values=${VALUES:-1 10 20 100}
+rounds=${ROUNDS:-3}
+export DURATION=${DURATION:-5s}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for round in $(seq "$rounds"); do
+  for n in $values; do
+    echo "$n $(UPSTREAM_MAX_REQUESTS=$n bash bench/resources.sh | awk '/^row:/ {print $2, $3, $4}')" >> "$out"
+  done
+done
+python3 - "$out" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    n, rps, relay, sink = line.split()
+    rows.setdefault(int(n), []).append((float(rps), float(relay), float(sink)))
+print("| UPSTREAM_MAX_REQUESTS | new connections per message | req/s | relay µs/message | sink µs/message |")
+print("|---|---|---|---|---|")
+for n, runs in sorted(rows.items()):
+    med = [statistics.median(col) for col in zip(*runs)]
+    print(f"| {n} | {1 / n:.2f} | {med[0]:,.0f} | {med[1]:.0f} | {med[2]:.0f} |")
+PY
