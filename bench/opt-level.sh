@@ -2,7 +2,7 @@
 # Measures the release profile's opt-level choice: binary size of each tier and
 # the sink's throughput (wrk, 2 threads, 16 connections, POSTs of ~60 bytes)
 # for opt-level 3, s and z, with the rest of [profile.release] as it is.
-# Static builds (scripts/build-static.sh), as the images are made. Needs wrk.
+# Static musl builds (scripts/build-musl.sh), as the images are made. Needs wrk.
 #
 #   bash bench/opt-level.sh            # DURATION=5s by default
 set -euo pipefail
@@ -15,11 +15,12 @@ echo "| opt-level | sender bytes | relay bytes | sink bytes | sink req/s | sink 
 echo "|---|---|---|---|---|---|"
 for opt in 3 s z; do
   dir="target/opt-level-$opt"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt bash scripts/build-static.sh --target-dir "$dir"
-  bin="$dir/x86_64-unknown-linux-gnu/release"
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt MUSL_TARGET_DIR="$PWD/$dir" bash scripts/build-musl.sh > /dev/null
+  bin="$dir/x86_64-unknown-linux-musl/release"
   DRAIN_DELAY=0 LISTEN_ADDR="127.0.0.1:$port" "$bin/sink" > /dev/null &
   pid=$!
-  until curl -sf "http://127.0.0.1:$port/healthz" > /dev/null; do :; done
+  curl -sf --retry 50 --retry-delay 0 --retry-connrefused --max-time 10 "http://127.0.0.1:$port/healthz" > /dev/null \
+    || { echo "opt-level: the sink did not start" >&2; exit 1; }
   out=$(wrk -t2 -c16 -d"$duration" --latency -s "$lua" "http://127.0.0.1:$port/sink.php")
   kill -TERM "$pid"
   wait "$pid" || true
