@@ -2,7 +2,9 @@
 # Runs the seed's topology on this host: 3 sinks, 2 relays, 3 senders on
 # loopback, wired with comma-separated URL lists (what a Kubernetes Service
 # does, done by the tiers themselves). Output is interleaved, one prefix per
-# process. Ctrl-C (or SIGTERM to this script) stops everything cleanly.
+# process. Ctrl-C, SIGTERM to this script, or SIGHUP (closing its terminal)
+# stops everything cleanly; the tiers themselves take SIGHUP to mean "reopen
+# the LOG_DIR file", so the script stops them instead of leaving orphans.
 #
 #   bash scripts/run-local.sh                       # runs until Ctrl-C
 #   SEND_COUNT=3 bash scripts/run-local.sh          # each sender stops after 3; then all stop
@@ -31,11 +33,11 @@ start() { # name binary port [VAR=value ...]
   pids+=($!)
 }
 stop_all() {
-  trap - INT TERM
+  trap - INT TERM HUP
   kill -TERM "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
 }
-trap 'stop_all; exit 0' INT TERM
+trap 'stop_all; exit 0' INT TERM HUP
 
 sinks=() relays=()
 for i in 1 2 3; do

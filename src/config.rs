@@ -41,20 +41,21 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "RELAY_URL", default: "", roles: SENDER, help: "required: where to post messages; comma-separated URLs are used round-robin" },
     Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, help: "time between messages (250ms, 5s, 1m or whole seconds)" },
     Setting { name: "SEND_COUNT", default: "", roles: SENDER, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
-    Setting { name: "SEND_RETRIES", default: "3", roles: SENDER, help: "retries of a message that could not connect or got 502, 503 or 504" },
+    Setting { name: "SEND_RETRIES", default: "3", roles: SENDER, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once)" },
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },
     Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
     Setting { name: "UPSTREAM_MAX_REQUESTS", default: "10", roles: PEERS, help: "requests per connection to the next tier before it is closed and a new one opened (1: a new connection per message); bounded reuse lets a Service spread connections over pods" },
     Setting { name: "UPSTREAM_MAX_AGE", default: "4s", roles: PEERS, help: "a connection to the next tier is not reused once this old (keep it below the next tier's CLIENT_TIMEOUT)" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
+    Setting { name: "LOG_FSYNC", default: "off", roles: LOGGING, help: "on: flush each message line in LOG_DIR to disk before the message is acknowledged (off: the kernel writes it back)" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },
     Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, help: "inbound connections open at once (lowered to what RLIMIT_NOFILE allows); at the limit the oldest idle one is closed, or the new one answered 503" },
     Setting { name: "MAX_IN_FLIGHT", default: "256", roles: ALL, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After" },
     Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, help: "largest message accepted; larger bodies get 413 unread" },
     Setting { name: "CLIENT_TIMEOUT", default: "10s", roles: ALL, help: "an inbound connection must deliver a whole request within this, and is closed when idle this long" },
-    Setting { name: "DRAIN_DELAY", default: "3s", roles: ALL, help: "after SIGTERM, keep serving with /readyz at 503 for this long" },
+    Setting { name: "DRAIN_DELAY", default: "5s", roles: ALL, help: "after SIGTERM, keep serving with /readyz at 503 for this long, while endpoints and load balancers catch up (see README: Rolling updates)" },
     Setting { name: "SHUTDOWN_TIMEOUT", default: "10s", roles: ALL, help: "then wait at most this long for requests in flight" },
 ];
 
@@ -157,6 +158,8 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `LOG_FSYNC`: flush each record to disk.
+    pub log_fsync: bool,
     /// The next tier (sender and relay).
     pub peer: Option<PeerConfig>,
     /// Sending settings (sender).
@@ -211,6 +214,14 @@ impl Config {
                 }
             })?,
         };
+        let log_fsync = match role {
+            Role::Sender => false,
+            _ => vars.get("LOG_FSYNC", |t| match t.trim() {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err("on or off"),
+            })?,
+        };
         let log_format = vars.get("LOG_FORMAT", |t| match t.trim() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -235,6 +246,7 @@ impl Config {
             pod_ip,
             log_dir,
             log_format,
+            log_fsync,
             peer,
             send,
         })
@@ -354,7 +366,7 @@ mod test {
         assert_eq!(sender.server.max_connections, 1024);
         assert_eq!(sender.server.max_body_bytes, 16384);
         assert_eq!(sender.server.client_timeout, Duration::from_secs(10));
-        assert_eq!(sender.server.drain_delay, Duration::from_secs(3));
+        assert_eq!(sender.server.drain_delay, Duration::from_secs(5));
         assert_eq!(sender.server.shutdown_timeout, Duration::from_secs(10));
         let send = sender.send.unwrap();
         assert_eq!(send.interval, Duration::from_secs(5));
@@ -512,6 +524,11 @@ mod test {
                 Role::Relay,
                 &[("SINK_URL", "s/"), ("UPSTREAM_KEEPALIVE", "on")],
                 "config: UPSTREAM_KEEPALIVE is no longer read: use UPSTREAM_MAX_REQUESTS (requests per connection; 1 is what UPSTREAM_KEEPALIVE=off did) and UPSTREAM_MAX_AGE",
+            ),
+            (
+                Role::Sink,
+                &[("LOG_FSYNC", "yes")],
+                r#"config: LOG_FSYNC="yes" is invalid: expected on or off"#,
             ),
             (
                 Role::Relay,

@@ -24,6 +24,7 @@ mod logger;
 pub mod loss_report;
 mod metrics;
 mod parse;
+mod record;
 pub mod relay;
 mod request_id;
 mod role;

@@ -6,21 +6,25 @@
 //! `request_id=<id>` (an escaped message never holds a tab, so the split is
 //! unambiguous). With `LOG_FORMAT=json` each line is one JSON object with `ts`
 //! (RFC 3339), `level`, `tier`, `event`, `request_id`, `peer`, `status`,
-//! `duration_ms` and `message`. With `LOG_DIR` set, message lines are also
-//! appended, always as text, to `LOG_DIR/Relay_<ip>.txt` or `LOG_DIR/Sink_<ip>.txt`
-//! as the seed's PHP pages did. That file is opened once at start-up, so a
-//! directory that cannot be written is a configuration error, not a lost message.
+//! `duration_ms` and `message`. A message line is a record: with `LOG_DIR` set
+//! it is appended, always as text, to `LOG_DIR/Relay_<ip>.txt` or
+//! `LOG_DIR/Sink_<ip>.txt` as the seed's PHP pages did (see
+//! [`crate::record`]), and only once it is there is it echoed on stdout;
+//! without `LOG_DIR`, stdout is the record. Either way [`Logger::record`] says
+//! whether the record was written, so that no tier acknowledges a message it
+//! did not record. The file is opened at start-up, so a directory that cannot
+//! be written is a configuration error, not a lost message.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::path::Path;
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::escape_message;
+use crate::record::{RecordFile, Rotation};
 use crate::{Error, Role};
 
 /// How stdout lines are written (`LOG_FORMAT`).
@@ -118,33 +122,31 @@ impl<'a> Event<'a> {
 pub struct Logger {
     role: Role,
     format: LogFormat,
-    file: Option<(PathBuf, Mutex<File>)>,
+    file: Option<RecordFile>,
 }
 
 impl Logger {
-    /// A logger for `role`; with `log_dir`, opens `<dir>/<Prefix>_<ip>.txt` for appending.
+    /// A logger for `role`; with `log_dir`, opens `<dir>/<Prefix>_<ip>.txt` for
+    /// appending (flushing each line to disk when `fsync`).
     pub fn new(
         role: Role,
         log_dir: Option<&Path>,
         ip: IpAddr,
         format: LogFormat,
+        fsync: bool,
     ) -> Result<Logger, Error> {
         let file = match log_dir {
             None => None,
             Some(dir) => {
                 let path = dir.join(format!("{}_{}.txt", role.log_file_prefix(), ip));
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| {
-                        Error::config(
-                            "LOG_DIR",
-                            &dir.display().to_string(),
-                            format!("a directory this user can write ({}: {e})", path.display()),
-                        )
-                    })?;
-                Some((path, Mutex::new(file)))
+                let file = RecordFile::open(path.clone(), fsync).map_err(|e| {
+                    Error::config(
+                        "LOG_DIR",
+                        &dir.display().to_string(),
+                        format!("a directory this user can write ({}: {e})", path.display()),
+                    )
+                })?;
+                Some(file)
             }
         };
         Ok(Logger { role, format, file })
@@ -157,29 +159,88 @@ impl Logger {
 
     /// Writes `event` to stdout in the configured format.
     pub fn log(&self, event: &Event) {
+        // A closed stdout must not take a request down with it.
+        let _ = self.write_stdout(event);
+    }
+
+    fn write_stdout(&self, event: &Event) -> io::Result<()> {
         let mut line = match self.format {
             LogFormat::Text => event.text_line(),
             LogFormat::Json => self.json(event),
         };
         line.push('\n');
-        // A closed stdout must not take a request down with it.
-        let _ = write_stdout(line.as_bytes());
+        write_stdout(line.as_bytes())
     }
 
-    /// Writes a message event to stdout and, with `LOG_DIR`, its text line to the message file.
+    /// Records a message event: with `LOG_DIR`, appends its text line to the
+    /// file, then shows it on stdout; without, writes it to stdout, which is
+    /// then the record. `Err` means the message was not recorded, and stdout
+    /// says so instead of showing the seed's line.
     pub fn record(&self, event: &Event) -> io::Result<()> {
-        self.log(event);
-        if let Some((path, file)) = &self.file {
-            let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            file.write_all(format!("{}\n", event.text_line()).as_bytes())
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot append to {}: {e}", path.display()),
-                    )
-                })?;
+        let result = match &self.file {
+            Some(file) => self.append(file, event),
+            None => self.write_stdout(event),
+        };
+        match &result {
+            Ok(()) if self.file.is_some() => self.log(event),
+            Ok(()) => {}
+            Err(e) => {
+                let text = format!("message not logged: {e}: {}", event.text);
+                let mut failed = Event::new("not_logged", &text).warn();
+                failed.request_id = event.request_id;
+                failed.message = event.message;
+                self.log(&failed);
+            }
+        }
+        result
+    }
+
+    fn append(&self, file: &RecordFile, event: &Event) -> io::Result<()> {
+        let mut line = event.text_line();
+        line.push('\n');
+        let appended = file.append(line.as_bytes()).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot append to {}: {e}", file.path().display()),
+            )
+        })?;
+        let path = file.path().display();
+        match appended {
+            Rotation::None => {}
+            Rotation::Followed => self.event(
+                "reopened",
+                &format!("reopened {path}: the path named another file or none (rotated)"),
+            ),
+            Rotation::Failed(e) => self.log(
+                &Event::new(
+                    "reopen_failed",
+                    &format!("cannot reopen {path}, writing on to the old file: {e}"),
+                )
+                .warn(),
+            ),
         }
         Ok(())
+    }
+
+    /// Reopens the `LOG_DIR` file at its path (SIGHUP, after log rotation) and says so.
+    pub fn reopen(&self) {
+        let Some(file) = &self.file else {
+            self.event("reopened", "received SIGHUP: no LOG_DIR file to reopen");
+            return;
+        };
+        let path = file.path().display();
+        match file.reopen() {
+            Ok(()) => self.event("reopened", &format!("received SIGHUP: reopened {path}")),
+            Err(e) => self.log(
+                &Event::new(
+                    "reopen_failed",
+                    &format!(
+                        "received SIGHUP: cannot reopen {path}, writing on to the old file: {e}"
+                    ),
+                )
+                .warn(),
+            ),
+        }
     }
 
     fn json(&self, e: &Event) -> String {
@@ -339,7 +400,7 @@ mod test {
     fn message_lines_are_appended_to_the_seed_file_name_with_the_request_id() {
         let dir = std::env::temp_dir().join(format!("three-tier-logger-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let logger = Logger::new(Role::Sink, Some(&dir), ip(), LogFormat::Json).unwrap();
+        let logger = Logger::new(Role::Sink, Some(&dir), ip(), LogFormat::Json, false).unwrap();
         logger
             .record(&Event::new("logged", "From 1.2.3.4 at x : one").request_id("a-1"))
             .unwrap();
@@ -357,7 +418,8 @@ mod test {
     #[test]
     fn unwritable_log_dir_is_a_config_error() {
         let missing = Path::new("/nonexistent/three-tier");
-        let err = Logger::new(Role::Relay, Some(missing), ip(), LogFormat::Text).unwrap_err();
+        let err =
+            Logger::new(Role::Relay, Some(missing), ip(), LogFormat::Text, false).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
         assert!(text.starts_with(r#"config: LOG_DIR="/nonexistent/three-tier" is invalid: expected a directory this user can write (/nonexistent/three-tier/Relay_10.1.2.3.txt: "#), "{text}");
@@ -365,7 +427,7 @@ mod test {
 
     #[test]
     fn json_has_every_field_and_escapes_everything() {
-        let logger = Logger::new(Role::Relay, None, ip(), LogFormat::Json).unwrap();
+        let logger = Logger::new(Role::Relay, None, ip(), LogFormat::Json, false).unwrap();
         let line = logger.json(
             &Event::new("relaying", "ignored")
                 .warn()

@@ -2,10 +2,13 @@
 //!
 //! The seed's shell loop, made dependable. Each message is printed as
 //! `********  Sending <message>` and followed by the relay's reply, as the
-//! seed's `curl` printed it. A message that could not connect, or was answered
-//! 502, 503 or 504, is retried up to `SEND_RETRIES` times with exponential
-//! backoff and jitter, then logged as failed; the sender goes on with the next
-//! and never exits on a transient error. Messages start every `SEND_INTERVAL`
+//! seed's `curl` printed it. Delivery is at least once: every outcome after
+//! which the message may not have been logged (no connection, `RELAY_TIMEOUT`,
+//! a broken reply, 502, 503 or 504) is retried, with the same request id, up
+//! to `SEND_RETRIES` times with exponential backoff and jitter, then logged as
+//! failed; the sender goes on with the next and never exits on a transient
+//! error. A retry after a timeout may deliver a message twice; the loss report
+//! shows such duplicates by request id. Messages start every `SEND_INTERVAL`
 //! (a slow exchange delays the next start, it does not pile messages up). On
 //! SIGTERM the send in flight finishes, retries stop, and the process exits 0.
 //! Each message carries `X-Request-Id: <ip>-<n>` (n counts from 1; retries keep
@@ -26,7 +29,7 @@ use crate::metrics::FailureReason;
 use crate::request_id::{self, IdSource};
 use crate::shutdown::Phase;
 use crate::tier::Tier;
-use crate::upstream::{PostError, Upstream, UpstreamReply};
+use crate::upstream::{Upstream, UpstreamReply};
 use crate::Error;
 
 /// First retry waits about this long; each further retry doubles it.
@@ -137,8 +140,8 @@ fn send_one(
                 return true;
             }
             Ok(reply) => matches!(reply.status, 502..=504),
-            Err(PostError::Unreachable { .. }) => true,
-            Err(_) => false,
+            // Whatever broke, the message may not have arrived.
+            Err(_) => true,
         };
         let reason = match &outcome {
             Ok(reply) => format!(

@@ -6,13 +6,15 @@
 //! the server stops accepting and waits for requests in flight. A second signal
 //! skips what is left of the drain delay. The handler is installed explicitly,
 //! because a process that is PID 1 in a container gets no default action for
-//! SIGTERM and would otherwise wait for SIGKILL.
+//! SIGTERM and would otherwise wait for SIGKILL. SIGHUP, the conventional
+//! "reopen your logs" after rotation, reopens the `LOG_DIR` file and otherwise
+//! changes nothing (the sender, which has none, says so and goes on).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::logger::Logger;
@@ -92,18 +94,23 @@ impl Shutdown {
     }
 }
 
-/// Installs the SIGTERM/SIGINT handler: the first signal drains for `drain_delay`, then stops.
+/// Installs the signal handler: the first SIGTERM or SIGINT drains for
+/// `drain_delay`, then stops; SIGHUP reopens the log file.
 pub fn handle_signals(
     shutdown: Arc<Shutdown>,
     drain_delay: Duration,
     logger: Arc<Logger>,
 ) -> Result<(), Error> {
-    let mut signals = Signals::new([SIGTERM, SIGINT])
-        .map_err(|e| Error::io("installing the SIGTERM and SIGINT handler", e))?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| Error::io("installing the SIGTERM, SIGINT and SIGHUP handler", e))?;
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    logger.reopen();
+                    continue;
+                }
                 let name = if signal == SIGTERM {
                     "SIGTERM"
                 } else {

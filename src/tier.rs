@@ -40,6 +40,7 @@ impl Tier {
             config.log_dir.as_deref(),
             ip,
             config.log_format,
+            config.log_fsync,
         )?);
         let metrics = Arc::new(Metrics::new(config.role));
         // The handler goes in first: a SIGTERM that follows `listening on` is never lost.

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# What LOG_FSYNC=on costs: bench/resources.sh (wrk, 16 connections, through
+# one relay to one sink) with both tiers writing their LOG_DIR files on disk,
+# without and with a flush to disk per message, ROUNDS times each in turn;
+# prints a Markdown table of medians.
+#
+#   bash bench/fsync.sh                   # ROUNDS=3, DURATION=5s, files under /var/tmp
+#   FSYNC_DIR=/mnt/disk bash bench/fsync.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${ROUNDS:-3}
+export DURATION=${DURATION:-5s}
+dir=$(mktemp -d -p "${FSYNC_DIR:-/var/tmp}")
+out=$(mktemp)
+trap 'rm -rf "$dir" "$out"' EXIT
+echo "LOG_DIR on $(df --output=fstype "$dir" | tail -n 1) ($dir)" >&2
+for round in $(seq "$rounds"); do
+  for fsync in off on; do
+    rm -f "$dir"/*.txt
+    echo "$fsync $(LOG_DIR=$dir LOG_FSYNC=$fsync bash bench/resources.sh | awk '/^row:/ {print $2, $3, $4}')" >> "$out"
+  done
+done
+python3 - "$out" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    mode, rps, relay, sink = line.split()
+    rows.setdefault(mode, []).append((float(rps), float(relay), float(sink)))
+print("| LOG_FSYNC | req/s | relay µs/message | sink µs/message |")
+print("|---|---|---|---|")
+for mode in ("off", "on"):
+    med = [statistics.median(col) for col in zip(*rows[mode])]
+    print(f"| {mode} | {med[0]:,.0f} | {med[1]:.0f} | {med[2]:.0f} |")
+PY
