@@ -12,9 +12,10 @@
 # Environment: BASE_PORT (default 18000: senders 18001-3, relays 18101-2,
 # sinks 18201-3), and any tier variable (SEND_INTERVAL, SEND_COUNT, LOG_DIR,
 # LOG_FORMAT, DRAIN_DELAY, ...) is passed through to the tiers. Each process
-# gets its own POD_IP, as pods do (senders 127.0.0.1-3, relays 127.0.1.1-2,
-# sinks 127.0.2.1-3), so request ids, lineage lines and LOG_DIR file names
-# tell them apart.
+# gets its own POD_IP and listens on it, as pods do (senders 127.0.0.1-3,
+# relays 127.0.1.1-2, sinks 127.0.2.1-3), so request ids, lineage lines,
+# LOG_DIR file names and the senders' flow pages tell them apart: sender-1's
+# page is http://127.0.0.1:18001/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +26,10 @@ export DRAIN_DELAY=${DRAIN_DELAY:-1s}
 
 pids=()
 sender_pids=()
-start() { # name binary port [VAR=value ...]
-  local name=$1 binary=$2 port=$3
-  shift 3
-  env LISTEN_ADDR="127.0.0.1:$port" "$@" "$bin/$binary" \
+start() { # name binary ip port [VAR=value ...]: listens on its own POD_IP, as a pod does
+  local name=$1 binary=$2 ip=$3 port=$4
+  shift 4
+  env POD_IP="$ip" LISTEN_ADDR="$ip:$port" "$@" "$bin/$binary" \
     > >(sed -u "s/^/[$name] /") 2>&1 &
   pids+=($!)
 }
@@ -41,15 +42,15 @@ trap 'stop_all; exit 0' INT TERM HUP
 
 sinks=() relays=()
 for i in 1 2 3; do
-  start "sink-$i" sink $((base + 200 + i)) POD_IP="127.0.2.$i"
-  sinks+=("127.0.0.1:$((base + 200 + i))/sink.php")
+  start "sink-$i" sink "127.0.2.$i" $((base + 200 + i))
+  sinks+=("127.0.2.$i:$((base + 200 + i))/sink.php")
 done
 for i in 1 2; do
-  start "relay-$i" relay $((base + 100 + i)) POD_IP="127.0.1.$i" SINK_URL="$(IFS=,; echo "${sinks[*]}")"
-  relays+=("127.0.0.1:$((base + 100 + i))/relay.php")
+  start "relay-$i" relay "127.0.1.$i" $((base + 100 + i)) SINK_URL="$(IFS=,; echo "${sinks[*]}")"
+  relays+=("127.0.1.$i:$((base + 100 + i))/relay.php")
 done
 for i in 1 2 3; do
-  start "sender-$i" sender $((base + i)) POD_IP="127.0.0.$i" RELAY_URL="$(IFS=,; echo "${relays[*]}")"
+  start "sender-$i" sender "127.0.0.$i" $((base + i)) RELAY_URL="$(IFS=,; echo "${relays[*]}")"
   sender_pids+=("${pids[-1]}")
 done
 

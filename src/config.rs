@@ -37,9 +37,9 @@ const PEERS: &[Role] = &[Role::Sender, Role::Relay];
 
 /// Every variable any tier reads.
 pub const SETTINGS: &[Setting] = &[
-    Setting { name: "LISTEN_ADDR", default: "0.0.0.0:8080", roles: ALL, help: "address and port to serve on (the sender serves only /healthz and /readyz)" },
+    Setting { name: "LISTEN_ADDR", default: "0.0.0.0:8080", roles: ALL, help: "address and port to serve on (the sender serves its flow page, /flow and the probes)" },
     Setting { name: "RELAY_URL", default: "", roles: SENDER, help: "required: where to post messages; comma-separated URLs are used round-robin" },
-    Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, help: "time between messages (250ms, 5s, 1m or whole seconds)" },
+    Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, help: "time between messages, give or take a tenth at random (250ms, 5s, 1m or whole seconds)" },
     Setting { name: "SEND_COUNT", default: "", roles: SENDER, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
     Setting { name: "SEND_RETRIES", default: "3", roles: SENDER, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once)" },
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },

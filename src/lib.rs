@@ -3,8 +3,9 @@
 //! A **sender** posts a short text message to `RELAY_URL` every few seconds, a
 //! **relay** logs it and forwards it to `SINK_URL`, and a **sink** logs it and
 //! answers `Logged message from <peer ip>`. The binaries in `bins/` are thin: each
-//! calls [`cli::main`] with its [`Role`], which reads the configuration and runs
-//! [`sender::run`], [`relay::run`] or [`sink::run`]. Everything they share (the
+//! calls [`cli::main`] with its [`Role`] and its tier's run function
+//! ([`sender::run`], [`relay::run`] or [`sink::run`]), which reads the
+//! configuration and runs the tier. Everything they share (the
 //! server loop, the outbound client, logging, shutdown) lives once in this crate.
 //!
 //! The I/O model is the design card's: blocking sockets, a thread per
@@ -17,6 +18,7 @@ mod client;
 pub mod config;
 mod error;
 mod escape;
+mod flow;
 mod identity;
 mod in_flight;
 mod lineage;

@@ -4,7 +4,9 @@
 //! on and adds `X-Relay-Ip` and `X-Relay-Host`. Every tier echoes
 //! `X-Request-Id`. The sender prints one line per message from them:
 //! `<request id> -> relay <ip> -> sink <ip> <status> in <ms> ms`, so the logs of
-//! one sender show the Services balancing messages across pods.
+//! one sender show the Services balancing messages across pods. A relay also
+//! names sinks that failed: `X-Sink-Failed` on its 502 or 504, and
+//! `X-Sink-Failover` for each that refused before another answered.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -17,6 +19,10 @@ pub const RELAY_HOST: &str = "X-Relay-Host";
 pub const SINK_IP: &str = "X-Sink-Ip";
 /// The sink's host name header.
 pub const SINK_HOST: &str = "X-Sink-Host";
+/// On a relay's 502 or 504: the sink address that failed (one header per address).
+pub const SINK_FAILED: &str = "X-Sink-Failed";
+/// On a relay's answer: a sink address that refused before another answered.
+pub const SINK_FAILOVER: &str = "X-Sink-Failover";
 
 /// The headers a tier adds about itself.
 pub fn own_headers(

@@ -322,7 +322,7 @@ fn json_opt(out: &mut String, value: Option<&str>) {
 }
 
 /// Appends `s` as a JSON string: quotes, backslashes and control characters escaped.
-fn json_string(out: &mut String, s: &str) {
+pub(crate) fn json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -341,7 +341,7 @@ fn json_string(out: &mut String, s: &str) {
 }
 
 /// `t` as RFC 3339 UTC with milliseconds, e.g. `2026-11-25T00:08:40.123Z`.
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);

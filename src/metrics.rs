@@ -32,7 +32,7 @@ const REASONS: [(FailureReason, &str); 4] = [
 ];
 
 /// The `path` classes of `three_tier_http_requests_total`, in the order they are shown.
-const PATH_CLASSES: [&str; 5] = ["healthz", "message", "metrics", "other", "readyz"];
+const PATH_CLASSES: [&str; 6] = ["healthz", "message", "metrics", "other", "page", "readyz"];
 /// Status codes counted: 100 to 599, the only ones a tier sends.
 const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
 

@@ -8,10 +8,13 @@
 //! sink's 503 tells the sender to retry), with the sink's lineage headers and
 //! the relay's own; a status outside 200-599, or a redirect, is answered 502. When no sink answers, the relay says so itself: 502 when no
 //! connection could be made or the exchange broke, 504 when `SINK_TIMEOUT` ran
-//! out, each with one line naming the URL and the reason.
+//! out, each with one line naming the URL and the reason, and `X-Sink-Failed`
+//! naming the sink address; a sink that refused before another answered is
+//! named in `X-Sink-Failover` (see [`crate::lineage`]).
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, PeerConfig};
 use crate::lineage;
@@ -20,7 +23,7 @@ use crate::metrics::{FailureReason, Metrics};
 use crate::request_id::{self, IdSource};
 use crate::server::{Message, MessageHandler, Reply};
 use crate::tier::Tier;
-use crate::upstream::{PostError, Upstream};
+use crate::upstream::{PostError, Upstream, UpstreamReply};
 use crate::Error;
 
 /// The relay's message handler.
@@ -69,55 +72,72 @@ impl MessageHandler for Relay {
             .post(&message.body, &[(request_id::HEADER, id.as_str())]);
         let took = started.elapsed();
         let mut reply = match outcome {
-            Ok(reply) if !passes_on(reply.status) => {
-                self.metrics.downstream(took, Some(FailureReason::Status));
+            Ok(reply) if passes_on(reply.status) => self.passed_on(&reply, took),
+            Ok(reply) => {
                 let text = format!(
                     "relay: sink {} answered {}, which the relay does not pass on (it follows no redirects)",
                     reply.url, reply.status
                 );
-                self.logger.log(
-                    &Event::new("sink_failed", &text)
-                        .warn()
-                        .request_id(&id)
-                        .status(502)
-                        .duration(took),
-                );
-                Reply::text(502, text)
-            }
-            Ok(reply) => {
-                let ok = (200..300).contains(&reply.status);
-                self.metrics
-                    .downstream(took, (!ok).then_some(FailureReason::Status));
-                if ok {
-                    self.metrics.message();
-                }
-                let mut answer = Reply::text(reply.status, reply.body.clone());
-                for name in [lineage::SINK_IP, lineage::SINK_HOST] {
-                    if let Some(value) = reply.header(name) {
-                        answer = answer.with_header(name, value);
-                    }
-                }
-                answer
+                self.failed(&id, FailureReason::Status, 502, text, &[reply.addr], took)
             }
             Err(e) => {
-                self.metrics.downstream(took, Some(e.reason()));
                 let status = match e {
                     PostError::Timeout { .. } => 504,
                     PostError::Unreachable { .. } | PostError::Failed { .. } => 502,
                 };
                 let text = format!("relay: sink {e}");
-                self.logger.log(
-                    &Event::new("sink_failed", &text)
-                        .warn()
-                        .request_id(&id)
-                        .status(status)
-                        .duration(took),
-                );
-                Reply::text(status, text)
+                self.failed(&id, e.reason(), status, text, &e.failed_addrs(), took)
             }
         };
         reply.headers.extend(self.own_headers.iter().cloned());
         reply.with_header(request_id::HEADER, id)
+    }
+}
+
+impl Relay {
+    /// The sink's answer, as it is, with its lineage and any sink failed over from.
+    fn passed_on(&self, reply: &UpstreamReply, took: Duration) -> Reply {
+        let ok = (200..300).contains(&reply.status);
+        self.metrics
+            .downstream(took, (!ok).then_some(FailureReason::Status));
+        if ok {
+            self.metrics.message();
+        }
+        let mut answer = Reply::text(reply.status, reply.body.clone());
+        for name in [lineage::SINK_IP, lineage::SINK_HOST] {
+            if let Some(value) = reply.header(name) {
+                answer = answer.with_header(name, value);
+            }
+        }
+        for refused in &reply.refused {
+            answer = answer.with_header(lineage::SINK_FAILOVER, refused.to_string());
+        }
+        answer
+    }
+
+    /// The relay's own 502 or 504, logged, naming the sink addresses that failed.
+    fn failed(
+        &self,
+        id: &str,
+        reason: FailureReason,
+        status: u16,
+        text: String,
+        sinks: &[IpAddr],
+        took: Duration,
+    ) -> Reply {
+        self.metrics.downstream(took, Some(reason));
+        self.logger.log(
+            &Event::new("sink_failed", &text)
+                .warn()
+                .request_id(id)
+                .status(status)
+                .duration(took),
+        );
+        let mut answer = Reply::text(status, text);
+        for sink in sinks {
+            answer = answer.with_header(lineage::SINK_FAILED, sink.to_string());
+        }
+        answer
     }
 }
 

@@ -8,13 +8,18 @@
 //! to `SEND_RETRIES` times with exponential backoff and jitter, then logged as
 //! failed; the sender goes on with the next and never exits on a transient
 //! error. A retry after a timeout may deliver a message twice; the loss report
-//! shows such duplicates by request id. Messages start every `SEND_INTERVAL`
-//! (a slow exchange delays the next start, it does not pile messages up). On
+//! shows such duplicates by request id. Messages start every `SEND_INTERVAL`,
+//! give or take a tenth at random (a slow exchange delays the next start, it
+//! does not pile messages up). Senders started together would otherwise stay
+//! in step, and in step, round-robin relays send each sender's messages to the
+//! same sink every time (three senders and three sinks alias exactly). On
 //! SIGTERM the send in flight finishes, retries stop, and the process exits 0.
 //! Each message carries `X-Request-Id: <ip>-<n>` (n counts from 1; retries keep
 //! it), every line about it ends with that id, and after the seed's lines the
 //! sender prints the message's lineage: `<id> -> relay <ip> -> sink <ip> <status>
-//! in <ms> ms`. The sender also serves `/healthz`, `/readyz` and `/metrics`.
+//! in <ms> ms`. The sender also serves `/healthz`, `/readyz` and `/metrics`,
+//! and its flow page: `GET /` draws where its messages went from `GET /flow`
+//! (see [`crate::flow`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,10 +28,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, SendConfig};
 use crate::escape_message;
+use crate::flow::{self, Flow, Identity};
 use crate::lineage;
 use crate::logger::{now_http_date, Event};
 use crate::metrics::FailureReason;
 use crate::request_id::{self, IdSource};
+use crate::server::{Pages, Serves};
 use crate::shutdown::Phase;
 use crate::tier::Tier;
 use crate::upstream::{Upstream, UpstreamReply};
@@ -47,50 +54,37 @@ pub fn run(config: Config) -> Result<(), Error> {
         });
     };
     let (tier, server) = Tier::start(&config)?;
+    let relay_url = peer
+        .urls
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    let flow = Arc::new(Flow::new(Identity {
+        ip: tier.ip,
+        host: tier.host.clone(),
+        relay_url: relay_url.join(","),
+    }));
     let shutdown = Arc::clone(&tier.shutdown);
+    let pages: Arc<dyn Pages> = Arc::clone(&flow) as Arc<dyn Pages>;
     let server_thread = thread::Builder::new()
         .name("server".into())
-        .spawn(move || server.run(None, shutdown))
-        .map_err(|e| Error::io("starting the probe server", e))?;
+        .spawn(move || server.run(Serves::Pages(pages), shutdown))
+        .map_err(|e| Error::io("starting the server", e))?;
 
     let relay = Upstream::new(&peer);
-    let loop_result = send_loop(&tier, &relay, &send);
+    let sending = Sending {
+        tier: &tier,
+        relay: &relay,
+        send: &send,
+        flow: &flow,
+    };
+    let loop_result = sending.run();
     // No Service routes to a sender: once sending is over, stop at once.
     tier.shutdown.stop();
     let served = server_thread
         .join()
-        .unwrap_or_else(|_| Err(Error::io("probe server", std::io::Error::other("panicked"))));
+        .unwrap_or_else(|_| Err(Error::io("server", std::io::Error::other("panicked"))));
     loop_result.and(served)
-}
-
-fn send_loop(tier: &Tier, relay: &Upstream, send: &SendConfig) -> Result<(), Error> {
-    let mut jitter = Jitter::seeded();
-    let ids = IdSource::new(tier.ip, "");
-    let (mut total, mut failed) = (0u64, 0u64);
-    let mut next_start = Instant::now();
-    while tier.shutdown.phase() == Phase::Running && send.count.is_none_or(|n| total < n) {
-        total += 1;
-        let message = Outgoing {
-            id: ids.next_id(),
-            text: message_text(tier.ip, &now_http_date()),
-        };
-        if !send_one(tier, relay, send, &message, &mut jitter) {
-            failed += 1;
-        }
-        if send.count == Some(total) {
-            break;
-        }
-        next_start += send.interval;
-        let now = Instant::now();
-        if next_start < now {
-            next_start = now;
-        }
-        tier.shutdown.wait_for(Phase::Draining, next_start - now);
-    }
-    if tier.shutdown.phase() == Phase::Running && failed > 0 {
-        return Err(Error::SendFailures { failed, total });
-    }
-    Ok(())
 }
 
 /// One message and its request id.
@@ -99,99 +93,209 @@ struct Outgoing {
     text: String,
 }
 
-/// Sends one message with retries; returns whether it was answered 2xx.
-fn send_one(
-    tier: &Tier,
-    relay: &Upstream,
-    send: &SendConfig,
-    message: &Outgoing,
-    jitter: &mut Jitter,
-) -> bool {
-    let (logger, id) = (&tier.logger, message.id.as_str());
-    let sending = format!("********  Sending {}", message.text);
-    logger.log(
-        &Event::new("sending", &sending)
-            .request_id(id)
-            .message(&message.text),
-    );
-    tier.metrics.message();
-    let started = Instant::now();
-    let mut attempt = 0;
-    loop {
+/// How one attempt went.
+enum Tried {
+    /// Answered 2xx.
+    Delivered(UpstreamReply),
+    /// Anything else, and whether a retry may deliver it.
+    Failed {
+        reason: String,
+        retryable: bool,
+        reply: Option<UpstreamReply>,
+    },
+}
+
+/// What sending needs, borrowed for the sender's life.
+struct Sending<'a> {
+    tier: &'a Tier,
+    relay: &'a Upstream,
+    send: &'a SendConfig,
+    flow: &'a Flow,
+}
+
+impl Sending<'_> {
+    /// Sends a message every `SEND_INTERVAL` until `SEND_COUNT` or a stop.
+    fn run(&self) -> Result<(), Error> {
+        let (tier, send) = (self.tier, self.send);
+        let mut jitter = Jitter::seeded();
+        let ids = IdSource::new(tier.ip, "");
+        let (mut total, mut failed) = (0u64, 0u64);
+        let mut next_start = Instant::now();
+        while tier.shutdown.phase() == Phase::Running && send.count.is_none_or(|n| total < n) {
+            total += 1;
+            let message = Outgoing {
+                id: ids.next_id(),
+                text: message_text(tier.ip, &now_http_date()),
+            };
+            if !self.message(&message, &mut jitter) {
+                failed += 1;
+            }
+            if send.count == Some(total) {
+                break;
+            }
+            next_start += jitter.spread(send.interval);
+            let now = Instant::now();
+            if next_start < now {
+                next_start = now;
+            }
+            tier.shutdown.wait_for(Phase::Draining, next_start - now);
+        }
+        if tier.shutdown.phase() == Phase::Running && failed > 0 {
+            return Err(Error::SendFailures { failed, total });
+        }
+        Ok(())
+    }
+
+    /// Sends one message with retries; returns whether it was answered 2xx.
+    fn message(&self, message: &Outgoing, jitter: &mut Jitter) -> bool {
+        let (logger, id) = (&self.tier.logger, message.id.as_str());
+        let sending = format!("********  Sending {}", message.text);
+        logger.log(
+            &Event::new("sending", &sending)
+                .request_id(id)
+                .message(&message.text),
+        );
+        self.tier.metrics.message();
+        let mut entry = flow::Entry {
+            id: message.id.clone(),
+            sent: Some(SystemTime::now()),
+            ..flow::Entry::default()
+        };
+        let started = Instant::now();
+        loop {
+            entry.attempts += 1;
+            let (reason, reply) = match self.attempt(message, &mut entry) {
+                Tried::Delivered(reply) => {
+                    self.delivered(id, &reply, started, entry);
+                    return true;
+                }
+                Tried::Failed {
+                    retryable: false,
+                    reason,
+                    reply,
+                } => (reason, reply),
+                Tried::Failed { reason, reply, .. } => {
+                    let retries_left = entry.attempts <= self.send.retries;
+                    if retries_left && self.retry(id, entry.attempts, &reason, jitter) {
+                        continue;
+                    }
+                    (reason, reply)
+                }
+            };
+            self.gave_up(message, &reason, reply.as_ref(), started, entry);
+            return false;
+        }
+    }
+
+    /// Posts once, counts the outcome and records its path.
+    fn attempt(&self, message: &Outgoing, entry: &mut flow::Entry) -> Tried {
         let call = Instant::now();
-        let outcome = relay.post(&message.text, &[(request_id::HEADER, id)]);
+        let outcome = self
+            .relay
+            .post(&message.text, &[(request_id::HEADER, message.id.as_str())]);
         let took = call.elapsed();
         let failure = match &outcome {
             Ok(reply) if (200..300).contains(&reply.status) => None,
             Ok(_) => Some(FailureReason::Status),
             Err(e) => Some(e.reason()),
         };
-        tier.metrics.downstream(took, failure);
-        let retryable = match &outcome {
-            Ok(reply) if failure.is_none() => {
-                let body = escape_message(&reply.body);
-                logger.log(
-                    &Event::new("reply", &body)
-                        .request_id(id)
-                        .status(reply.status)
-                        .message(&reply.body),
-                );
-                log_lineage(tier, id, Some(reply), started);
-                return true;
-            }
-            Ok(reply) => matches!(reply.status, 502..=504),
+        self.tier.metrics.downstream(took, failure);
+        let reply = outcome.as_ref().ok();
+        let header = |name| reply.and_then(|r: &UpstreamReply| r.header(name));
+        let failed_sinks: Vec<String> = reply
+            .into_iter()
+            .flat_map(|r| {
+                r.header_values(lineage::SINK_FAILED)
+                    .chain(r.header_values(lineage::SINK_FAILOVER))
+            })
+            .map(String::from)
+            .collect();
+        self.flow.attempt(flow::Attempt {
+            relay: header(lineage::RELAY_IP),
+            sink: header(lineage::SINK_IP),
+            failed_sinks: &failed_sinks,
+            ok: failure.is_none(),
+        });
+        entry.relay = header(lineage::RELAY_IP).map(String::from);
+        entry.sink = header(lineage::SINK_IP).map(String::from);
+        entry.status = reply.map(|r| r.status);
+        entry.failed_sinks.extend(failed_sinks);
+        match outcome {
+            Ok(reply) if failure.is_none() => Tried::Delivered(reply),
+            Ok(reply) => Tried::Failed {
+                reason: format!(
+                    "{} answered {}: {}",
+                    reply.url,
+                    reply.status,
+                    escape_message(&reply.body)
+                ),
+                // 502, 503, 504: the message may not have arrived.
+                retryable: matches!(reply.status, 502..=504),
+                reply: Some(reply),
+            },
             // Whatever broke, the message may not have arrived.
-            Err(_) => true,
-        };
-        let reason = match &outcome {
-            Ok(reply) => format!(
-                "{} answered {}: {}",
-                reply.url,
-                reply.status,
-                escape_message(&reply.body)
-            ),
-            Err(e) => format!("relay {e}"),
-        };
-        let status = outcome.as_ref().ok().map(|r| r.status);
-        let stopping = tier.shutdown.phase() != Phase::Running;
-        if !retryable || attempt >= send.retries || stopping {
-            let text = format!(
-                "message failed after {} attempt(s): {reason}: {}",
-                attempt + 1,
-                message.text
-            );
-            let mut event = Event::new("failed", &text)
-                .warn()
-                .request_id(id)
-                .message(&message.text);
-            if let Some(status) = status {
-                event = event.status(status);
-            }
-            logger.log(&event);
-            log_lineage(tier, id, outcome.as_ref().ok(), started);
+            Err(e) => Tried::Failed {
+                reason: format!("relay {e}"),
+                retryable: true,
+                reply: None,
+            },
+        }
+    }
+
+    /// Waits before retry `attempt`; `false` if a stop came first.
+    fn retry(&self, id: &str, attempt: u32, reason: &str, jitter: &mut Jitter) -> bool {
+        if self.tier.shutdown.phase() != Phase::Running {
             return false;
         }
-        attempt += 1;
         let wait = jitter.backoff(attempt);
         let text = format!(
             "retry {attempt}/{} in {}ms: {reason}",
-            send.retries,
+            self.send.retries,
             wait.as_millis()
         );
-        logger.log(&Event::new("retry", &text).warn().request_id(id));
-        if tier.shutdown.wait_for(Phase::Draining, wait) {
-            let text = format!(
-                "message failed: stopping before retry {attempt}: {}",
-                message.text
-            );
-            logger.log(
-                &Event::new("failed", &text)
-                    .warn()
-                    .request_id(id)
-                    .message(&message.text),
-            );
-            return false;
+        self.tier
+            .logger
+            .log(&Event::new("retry", &text).warn().request_id(id));
+        !self.tier.shutdown.wait_for(Phase::Draining, wait)
+    }
+
+    fn delivered(&self, id: &str, reply: &UpstreamReply, started: Instant, mut entry: flow::Entry) {
+        let body = escape_message(&reply.body);
+        self.tier.logger.log(
+            &Event::new("reply", &body)
+                .request_id(id)
+                .status(reply.status)
+                .message(&reply.body),
+        );
+        log_lineage(self.tier, id, Some(reply), started);
+        entry.took = started.elapsed();
+        self.flow.message(entry);
+    }
+
+    fn gave_up(
+        &self,
+        message: &Outgoing,
+        reason: &str,
+        reply: Option<&UpstreamReply>,
+        started: Instant,
+        mut entry: flow::Entry,
+    ) {
+        let text = format!(
+            "message failed after {} attempt(s): {reason}: {}",
+            entry.attempts, message.text
+        );
+        let mut event = Event::new("failed", &text)
+            .warn()
+            .request_id(&message.id)
+            .message(&message.text);
+        if let Some(status) = reply.map(|r| r.status) {
+            event = event.status(status);
         }
+        self.tier.logger.log(&event);
+        log_lineage(self.tier, &message.id, reply, started);
+        entry.took = started.elapsed();
+        entry.error = Some(reason.to_string());
+        self.flow.message(entry);
     }
 }
 
@@ -233,6 +337,13 @@ impl Jitter {
         self.0
     }
 
+    /// `interval`, give or take a tenth at random (mean `interval`).
+    fn spread(&mut self, interval: Duration) -> Duration {
+        let tenth = interval / 10;
+        let random = Duration::from_nanos(self.next() % (2 * tenth.as_nanos() as u64 + 1));
+        interval - tenth + random
+    }
+
     /// The wait before retry `attempt` (1-based).
     fn backoff(&mut self, attempt: u32) -> Duration {
         let ceiling = BACKOFF_BASE
@@ -264,6 +375,28 @@ mod test {
                 assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
             }
         }
+    }
+
+    #[test]
+    fn intervals_spread_by_a_tenth_around_the_setting() {
+        let mut j = Jitter(7);
+        let interval = Duration::from_millis(200);
+        let spread: Vec<Duration> = (0..1000).map(|_| j.spread(interval)).collect();
+        assert!(spread
+            .iter()
+            .all(|d| *d >= Duration::from_millis(180) && *d <= Duration::from_millis(220)));
+        let mean = spread.iter().sum::<Duration>() / 1000;
+        assert!(
+            mean > Duration::from_millis(195) && mean < Duration::from_millis(205),
+            "{mean:?}"
+        );
+        assert!(
+            spread
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 100
+        );
     }
 
     #[test]

@@ -97,6 +97,20 @@ pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, message: &Message) -> Reply;
 }
 
+/// Pages a tier serves to `GET` besides the probes and `/metrics` (the sender's flow page).
+pub trait Pages: Send + Sync + 'static {
+    /// The page at `path` (without the query), or `None` for 404.
+    fn page(&self, path: &str) -> Option<Reply>;
+}
+
+/// What a tier serves besides the probes and `/metrics`.
+pub enum Serves {
+    /// Messages, `POST`ed to any other path (relay, sink).
+    Messages(Arc<dyn MessageHandler>),
+    /// Pages, at the paths they know (sender).
+    Pages(Arc<dyn Pages>),
+}
+
 /// Connections the kernel queues until they are accepted.
 const LISTEN_BACKLOG: i32 = 1024;
 /// Descriptors kept for all but inbound connections: the listener, stdio, the
@@ -148,20 +162,22 @@ enum Route {
     ReservedWrongMethod,
     Message,
     MessageWrongMethod,
+    Page,
     NotFound,
 }
 
-fn route(method: &Method, url: &str, takes_messages: bool) -> Route {
+fn route(method: &Method, url: &str, serves: &Serves) -> Route {
     let path = url.split('?').next().unwrap_or(url);
     let is_get = matches!(method, Method::Get | Method::Head);
-    match path {
-        "/healthz" if is_get => Route::Health,
-        "/readyz" if is_get => Route::Ready,
-        "/metrics" if is_get => Route::Metrics,
-        "/healthz" | "/readyz" | "/metrics" => Route::ReservedWrongMethod,
-        _ if !takes_messages => Route::NotFound,
-        _ if *method == Method::Post => Route::Message,
-        _ => Route::MessageWrongMethod,
+    match (path, serves) {
+        ("/healthz", _) if is_get => Route::Health,
+        ("/readyz", _) if is_get => Route::Ready,
+        ("/metrics", _) if is_get => Route::Metrics,
+        ("/healthz" | "/readyz" | "/metrics", _) => Route::ReservedWrongMethod,
+        (_, Serves::Messages(_)) if *method == Method::Post => Route::Message,
+        (_, Serves::Messages(_)) => Route::MessageWrongMethod,
+        (_, Serves::Pages(_)) if is_get => Route::Page,
+        (_, Serves::Pages(_)) => Route::NotFound,
     }
 }
 
@@ -172,6 +188,7 @@ fn path_class(route: &Route) -> &'static str {
         Route::Ready => "readyz",
         Route::Metrics => "metrics",
         Route::Message | Route::MessageWrongMethod => "message",
+        Route::Page => "page",
         Route::ReservedWrongMethod | Route::NotFound => "other",
     }
 }
@@ -220,13 +237,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` reaches [`Phase::Stopping`], then finishes messages in flight.
-    pub fn run(
-        self,
-        handler: Option<Arc<dyn MessageHandler>>,
-        shutdown: Arc<Shutdown>,
-    ) -> Result<(), Error> {
+    pub fn run(self, serves: Serves, shutdown: Arc<Shutdown>) -> Result<(), Error> {
         let service = Arc::new(Service {
-            handler,
+            serves,
             max_body_bytes: self.config.max_body_bytes,
             max_in_flight: self.config.max_in_flight,
             in_flight: InFlight::new(self.config.max_in_flight),
@@ -342,7 +355,7 @@ impl Report<'_> {
 
 /// The application side of the server: what tiny_http calls for each request.
 struct Service {
-    handler: Option<Arc<dyn MessageHandler>>,
+    serves: Serves,
     max_body_bytes: usize,
     max_in_flight: usize,
     in_flight: Arc<InFlight>,
@@ -354,7 +367,7 @@ struct Service {
 impl tiny_http::Handler for Service {
     fn handle(&self, request: Request) {
         let ready = self.shutdown.phase() == Phase::Running;
-        let route = route(request.method(), request.url(), self.handler.is_some());
+        let route = route(request.method(), request.url(), &self.serves);
         let class = path_class(&route);
         let reply = match route {
             Route::Health => Reply::text(200, "ok"),
@@ -366,6 +379,15 @@ impl tiny_http::Handler for Service {
                 Reply::text(405, "use GET").with_header("Allow", "GET, HEAD")
             }
             Route::NotFound => Reply::text(404, "not found"),
+            Route::Page => match &self.serves {
+                Serves::Pages(pages) => {
+                    let path = request.url().split('?').next().unwrap_or("/");
+                    pages
+                        .page(path)
+                        .unwrap_or_else(|| Reply::text(404, "not found"))
+                }
+                Serves::Messages(_) => Reply::text(404, "not found"),
+            },
             Route::MessageWrongMethod => {
                 Reply::text(405, "messages are sent with POST").with_header("Allow", "POST")
             }
@@ -411,7 +433,7 @@ impl Service {
             Err(BodyFailure::Reply(reply)) => return self.answer(request, reply, "message", ready),
             Err(BodyFailure::TimedOut) => return request.drop_connection(),
         };
-        let Some(handler) = &self.handler else {
+        let Serves::Messages(handler) = &self.serves else {
             return self.answer(request, Reply::text(404, "not found"), "message", ready);
         };
         // The slot is held until the answer is written: a stop waits for it.
@@ -550,7 +572,8 @@ mod test {
         let addr = server.listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
         let stopper = Arc::clone(&shutdown);
-        let running = std::thread::spawn(move || server.run(Some(Arc::new(Panics)), shutdown));
+        let running =
+            std::thread::spawn(move || server.run(Serves::Messages(Arc::new(Panics)), shutdown));
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
             .write_all(
@@ -572,23 +595,41 @@ mod test {
 
     #[test]
     fn routes() {
-        assert_eq!(route(&Method::Get, "/healthz", true), Route::Health);
-        assert_eq!(route(&Method::Head, "/readyz?x", false), Route::Ready);
-        assert_eq!(route(&Method::Get, "/metrics", false), Route::Metrics);
+        struct Nothing;
+        impl MessageHandler for Nothing {
+            fn handle(&self, _: &Message) -> Reply {
+                Reply::text(200, "")
+            }
+        }
+        impl Pages for Nothing {
+            fn page(&self, _: &str) -> Option<Reply> {
+                None
+            }
+        }
+        let messages = Serves::Messages(Arc::new(Nothing));
+        let pages = Serves::Pages(Arc::new(Nothing));
+        assert_eq!(route(&Method::Get, "/healthz", &messages), Route::Health);
+        assert_eq!(route(&Method::Head, "/readyz?x", &pages), Route::Ready);
+        assert_eq!(route(&Method::Get, "/metrics", &pages), Route::Metrics);
         assert_eq!(
-            route(&Method::Post, "/metrics", true),
+            route(&Method::Post, "/metrics", &messages),
             Route::ReservedWrongMethod
         );
         assert_eq!(
-            route(&Method::Post, "/healthz", true),
+            route(&Method::Post, "/healthz", &messages),
             Route::ReservedWrongMethod
         );
-        assert_eq!(route(&Method::Post, "/relay.php", true), Route::Message);
-        assert_eq!(route(&Method::Post, "/", true), Route::Message);
         assert_eq!(
-            route(&Method::Get, "/relay.php", true),
+            route(&Method::Post, "/relay.php", &messages),
+            Route::Message
+        );
+        assert_eq!(route(&Method::Post, "/", &messages), Route::Message);
+        assert_eq!(
+            route(&Method::Get, "/relay.php", &messages),
             Route::MessageWrongMethod
         );
-        assert_eq!(route(&Method::Post, "/relay.php", false), Route::NotFound);
+        assert_eq!(route(&Method::Get, "/", &pages), Route::Page);
+        assert_eq!(route(&Method::Get, "/flow", &pages), Route::Page);
+        assert_eq!(route(&Method::Post, "/relay.php", &pages), Route::NotFound);
     }
 }

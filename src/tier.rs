@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::identity;
 use crate::logger::Logger;
 use crate::metrics::Metrics;
-use crate::server::{MessageHandler, Server};
+use crate::server::{MessageHandler, Server, Serves};
 use crate::shutdown::{handle_signals, Shutdown};
 use crate::Error;
 
@@ -75,5 +75,5 @@ pub fn serve<H: MessageHandler>(
 ) -> Result<(), Error> {
     let (tier, server) = Tier::start(config)?;
     let handler: Arc<dyn MessageHandler> = make_handler(&tier);
-    server.run(Some(handler), tier.shutdown)
+    server.run(Serves::Messages(handler), tier.shutdown)
 }

@@ -40,6 +40,10 @@ pub struct UpstreamReply {
     pub url: String,
     /// Its `X-…` headers (lower-case names), those with safe values only.
     pub headers: Vec<(String, String)>,
+    /// The address that answered.
+    pub addr: IpAddr,
+    /// Addresses that refused a connection before this one answered (failover).
+    pub refused: Vec<IpAddr>,
 }
 
 impl UpstreamReply {
@@ -48,6 +52,14 @@ impl UpstreamReply {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name` (any case), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 }
@@ -59,6 +71,8 @@ pub enum PostError {
     Unreachable {
         /// One "url: reason" per attempt.
         attempts: Vec<String>,
+        /// The addresses that refused.
+        refused: Vec<IpAddr>,
     },
     /// The hop's timeout ran out.
     Timeout {
@@ -66,6 +80,8 @@ pub enum PostError {
         url: String,
         /// The timeout.
         after: Duration,
+        /// The address being tried, if one was.
+        addr: Option<IpAddr>,
     },
     /// The exchange failed after connecting; the message may have arrived.
     Failed {
@@ -73,10 +89,21 @@ pub enum PostError {
         url: String,
         /// What went wrong.
         reason: String,
+        /// The address that failed.
+        addr: IpAddr,
     },
 }
 
 impl PostError {
+    /// The addresses that failed: refused, timed out or broke.
+    pub fn failed_addrs(&self) -> Vec<IpAddr> {
+        match self {
+            PostError::Unreachable { refused, .. } => refused.clone(),
+            PostError::Timeout { addr, .. } => addr.iter().copied().collect(),
+            PostError::Failed { addr, .. } => vec![*addr],
+        }
+    }
+
     /// The metric label for this failure.
     pub fn reason(&self) -> FailureReason {
         match self {
@@ -90,13 +117,13 @@ impl PostError {
 impl fmt::Display for PostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PostError::Unreachable { attempts } => {
+            PostError::Unreachable { attempts, .. } => {
                 write!(f, "unreachable: {}", attempts.join("; "))
             }
-            PostError::Timeout { url, after } => {
+            PostError::Timeout { url, after, .. } => {
                 write!(f, "{url}: timed out after {}ms", after.as_millis())
             }
-            PostError::Failed { url, reason } => write!(f, "{url}: {reason}"),
+            PostError::Failed { url, reason, .. } => write!(f, "{url}: {reason}"),
         }
     }
 }
@@ -141,58 +168,96 @@ impl Upstream {
     pub fn post(&self, body: &str, headers: &[(&str, &str)]) -> Result<UpstreamReply, PostError> {
         let deadline = Instant::now() + self.timeout;
         let first = self.next_target.fetch_add(1, Ordering::Relaxed);
-        let mut attempts = Vec::new();
+        let mut tries = Tries::default();
         for i in 0..self.targets.len() {
             let target = &self.targets[first.wrapping_add(i) % self.targets.len()];
-            let url = target.url.to_string();
-            let addrs = match resolve(&target.url, deadline) {
-                Ok(addrs) => addrs,
-                Err(Resolve::TimedOut) => return Err(self.timed_out(url)),
-                Err(Resolve::Failed(e)) => {
-                    attempts.push(format!("{url}: cannot resolve {}: {e}", target.url.host));
-                    continue;
-                }
-            };
-            let start = target.next_addr.fetch_add(1, Ordering::Relaxed);
-            for j in 0..addrs.len() {
-                let addr = addrs[start.wrapping_add(j) % addrs.len()];
-                if Instant::now() >= deadline {
-                    return Err(self.timed_out(url));
-                }
-                let exchange = Exchange {
-                    addr,
-                    host: &target.host_header,
-                    path: &target.url.path,
-                    body,
-                    headers,
-                    deadline,
-                };
-                match self.client.post(&exchange) {
-                    Ok(reply) => {
-                        return Ok(UpstreamReply {
-                            status: reply.status,
-                            body: String::from_utf8_lossy(&reply.body).into_owned(),
-                            url,
-                            headers: reply.headers,
-                        })
-                    }
-                    Err(Failure::NotConnected(reason)) => {
-                        attempts.push(format!("{url} ({addr}): {reason}"))
-                    }
-                    Err(Failure::TimedOut) => return Err(self.timed_out(url)),
-                    Err(Failure::Failed(reason)) => return Err(PostError::Failed { url, reason }),
-                }
+            if let Some(outcome) = self.post_to_target(target, body, headers, deadline, &mut tries)
+            {
+                return outcome;
             }
         }
-        Err(PostError::Unreachable { attempts })
+        Err(PostError::Unreachable {
+            attempts: tries.attempts,
+            refused: tries.refused,
+        })
     }
 
-    fn timed_out(&self, url: String) -> PostError {
+    /// Tries `target`'s addresses in turn; `None` when none could be connected to.
+    fn post_to_target(
+        &self,
+        target: &Target,
+        body: &str,
+        headers: &[(&str, &str)],
+        deadline: Instant,
+        tries: &mut Tries,
+    ) -> Option<Result<UpstreamReply, PostError>> {
+        let url = target.url.to_string();
+        let addrs = match resolve(&target.url, deadline) {
+            Ok(addrs) => addrs,
+            Err(Resolve::TimedOut) => return Some(Err(self.timed_out(url, None))),
+            Err(Resolve::Failed(e)) => {
+                tries
+                    .attempts
+                    .push(format!("{url}: cannot resolve {}: {e}", target.url.host));
+                return None;
+            }
+        };
+        let start = target.next_addr.fetch_add(1, Ordering::Relaxed);
+        for j in 0..addrs.len() {
+            let addr = addrs[start.wrapping_add(j) % addrs.len()];
+            if Instant::now() >= deadline {
+                return Some(Err(self.timed_out(url, Some(addr.ip()))));
+            }
+            let exchange = Exchange {
+                addr,
+                host: &target.host_header,
+                path: &target.url.path,
+                body,
+                headers,
+                deadline,
+            };
+            let outcome = match self.client.post(&exchange) {
+                Ok(reply) => Ok(UpstreamReply {
+                    status: reply.status,
+                    body: String::from_utf8_lossy(&reply.body).into_owned(),
+                    url,
+                    headers: reply.headers,
+                    addr: addr.ip(),
+                    refused: std::mem::take(&mut tries.refused),
+                }),
+                Err(Failure::NotConnected(reason)) => {
+                    tries.attempts.push(format!("{url} ({addr}): {reason}"));
+                    tries.refused.push(addr.ip());
+                    continue;
+                }
+                Err(Failure::TimedOut) => Err(self.timed_out(url, Some(addr.ip()))),
+                Err(Failure::Failed(reason)) => Err(PostError::Failed {
+                    url,
+                    reason,
+                    addr: addr.ip(),
+                }),
+            };
+            return Some(outcome);
+        }
+        None
+    }
+
+    fn timed_out(&self, url: String, addr: Option<IpAddr>) -> PostError {
         PostError::Timeout {
             url,
             after: self.timeout,
+            addr,
         }
     }
+}
+
+/// What a post met before its outcome.
+#[derive(Default)]
+struct Tries {
+    /// One "url: reason" per connection that could not be made.
+    attempts: Vec<String>,
+    /// The addresses that refused.
+    refused: Vec<IpAddr>,
 }
 
 /// Where a round-robin starts: varied per process, so that instances started
@@ -362,7 +427,7 @@ mod test {
         let (a, b) = (closed_port(), closed_port());
         let up = Upstream::new(&peer(&format!("{a}/x,{b}/y"), Duration::from_secs(5)));
         match up.post("hello", &[]) {
-            Err(PostError::Unreachable { attempts }) => {
+            Err(PostError::Unreachable { attempts, .. }) => {
                 assert_eq!(attempts.len(), 2);
                 let text = attempts.join(" ");
                 assert!(
@@ -383,7 +448,7 @@ mod test {
         let up = Upstream::new(&peer(&format!("{addr}/"), Duration::from_millis(300)));
         let started = Instant::now();
         match up.post("hello", &[]) {
-            Err(PostError::Timeout { url, after }) => {
+            Err(PostError::Timeout { url, after, .. }) => {
                 assert_eq!(url, format!("http://{addr}/"));
                 assert_eq!(after, Duration::from_millis(300));
             }

@@ -30,6 +30,9 @@ fn every_endpoint_is_in_the_readme() {
         "`GET /healthz`",
         "`GET /readyz`",
         "`POST /<any other path>`",
+        "`GET /`",
+        "`GET /flow`",
+        "`GET /metrics`",
     ] {
         assert!(README.contains(route), "README.md does not list {route}");
     }

@@ -10,6 +10,8 @@ mod util;
 mod bad_input;
 // The message record through a full disk, log rotation and lost replies.
 mod durable;
+// The sender's flow page, in Debian's chromium.
+mod flow_page;
 // Hostile framing (smuggling, bad lengths, cut-off bodies) on raw sockets.
 mod framing;
 // Connection floods, clients that never read, slow uploads, a thread per message.

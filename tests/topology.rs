@@ -200,11 +200,7 @@ fn sinks_and_relays() -> (Vec<Tier>, Vec<Tier>, String) {
             )
         })
         .collect();
-    let sink_url = sinks
-        .iter()
-        .map(|s| s.url("/sink.php"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let sink_url = Tier::url_list(&sinks, "/sink.php");
     let relays: Vec<Tier> = (1..=2)
         .map(|i| {
             let env = [
@@ -214,11 +210,7 @@ fn sinks_and_relays() -> (Vec<Tier>, Vec<Tier>, String) {
             Tier::start("relay", &format!("relay-{i}"), &env)
         })
         .collect();
-    let relay_url = relays
-        .iter()
-        .map(|r| r.url("/relay.php"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let relay_url = Tier::url_list(&relays, "/relay.php");
     (sinks, relays, relay_url)
 }
 

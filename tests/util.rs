@@ -165,6 +165,15 @@ impl Tier {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The tiers' URLs for `path`, comma-separated, as `SINK_URL` or `RELAY_URL`.
+    pub fn url_list(tiers: &[Tier], path: &str) -> String {
+        tiers
+            .iter()
+            .map(|t| t.url(path))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Every line so far.
     pub fn lines(&self) -> Vec<String> {
         self.lines.0.lock().unwrap().clone()
