@@ -91,12 +91,11 @@ pub struct RawReply {
 pub struct Client {
     agent: Agent,
     pool: Arc<Pool>,
-    max_requests: u32,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Client(max_requests={})", self.max_requests)
+        write!(f, "Client(max_requests={})", self.pool.max_requests)
     }
 }
 
@@ -125,7 +124,6 @@ impl Client {
         Client {
             agent: Agent::with_parts(config, connector, IpResolver),
             pool,
-            max_requests,
         }
     }
 
@@ -150,7 +148,7 @@ impl Client {
             .post(format!("http://{}{}", exchange.addr, exchange.path))
             .header("Host", exchange.host)
             .header("Content-Type", "text/plain; charset=utf-8");
-        if uses + 1 >= self.max_requests {
+        if uses + 1 >= self.pool.max_requests {
             // The last request on this connection: the server closes it.
             request = request.header("Connection", "close");
         }
@@ -434,7 +432,8 @@ impl Conn {
         self.idle.as_mut().ok_or(ureq::Error::ConnectionFailed)
     }
 
-    /// The time left, after setting a socket timeout (read or write) that ends by the deadline.
+    /// Sets the socket timeout (read or write) so the next call ends by the
+    /// deadline; `Err` once the deadline has passed.
     fn arm(&mut self, write: bool) -> Result<(), ureq::Error> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

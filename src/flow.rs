@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::logger::{json_string, rfc3339};
+use crate::logger::{json_opt, json_string, rfc3339};
 use crate::server::{Pages, Reply};
 
 /// Messages kept for the page.
@@ -81,6 +81,11 @@ impl Counts {
         } else {
             self.failed += 1;
         }
+    }
+
+    fn merge(&mut self, other: Counts) {
+        self.ok += other.ok;
+        self.failed += other.failed;
     }
 }
 
@@ -147,9 +152,22 @@ impl Flow {
         self.attempt_at(attempt, Instant::now());
     }
 
+    /// The index of the bucket `now` falls in.
+    fn bucket_index(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.started).as_secs() / BUCKET.as_secs()
+    }
+
     fn attempt_at(&self, attempt: Attempt, now: Instant) {
-        let index = now.saturating_duration_since(self.started).as_secs() / BUCKET.as_secs();
+        let index = self.bucket_index(now);
         let mut state = self.lock();
+        // Buckets out of the window are never shown again.
+        while state
+            .buckets
+            .front()
+            .is_some_and(|b| !in_window(b.index, index))
+        {
+            state.buckets.pop_front();
+        }
         if state.buckets.back().is_none_or(|b| b.index != index) {
             state.buckets.push_back(Bucket {
                 index,
@@ -157,17 +175,7 @@ impl Flow {
                 other: Counts::default(),
             });
         }
-        let keep = WINDOW.as_secs() / BUCKET.as_secs() + 1;
-        while state
-            .buckets
-            .front()
-            .is_some_and(|b| b.index + keep <= index)
-        {
-            state.buckets.pop_front();
-        }
-        let Some(bucket) = state.buckets.back_mut() else {
-            return;
-        };
+        let bucket = state.buckets.back_mut().expect("a bucket was just pushed");
         let relay = attempt.relay.unwrap_or("?");
         bucket.add(
             "sender",
@@ -196,18 +204,14 @@ impl Flow {
 
     fn to_json_at(&self, now: Instant) -> String {
         let state = self.lock();
-        let index = now.saturating_duration_since(self.started).as_secs() / BUCKET.as_secs();
-        let keep = WINDOW.as_secs() / BUCKET.as_secs();
+        let index = self.bucket_index(now);
         let mut edges: BTreeMap<&(String, String), Counts> = BTreeMap::new();
         let mut other = Counts::default();
-        for bucket in state.buckets.iter().filter(|b| b.index + keep > index) {
+        for bucket in state.buckets.iter().filter(|b| in_window(b.index, index)) {
             for (key, counts) in &bucket.edges {
-                let total = edges.entry(key).or_default();
-                total.ok += counts.ok;
-                total.failed += counts.failed;
+                edges.entry(key).or_default().merge(*counts);
             }
-            other.ok += bucket.other.ok;
-            other.failed += bucket.other.failed;
+            other.merge(bucket.other);
         }
         let mut out = String::with_capacity(512 + 200 * state.messages.len());
         out.push_str("{\"sender\":{\"ip\":");
@@ -268,22 +272,20 @@ impl Pages for Flow {
     }
 }
 
-fn opt_string(out: &mut String, value: Option<&str>) {
-    match value {
-        Some(v) => json_string(out, v),
-        None => out.push_str("null"),
-    }
+/// Whether bucket `index` is within [`WINDOW`] of the current bucket `now`.
+fn in_window(index: u64, now: u64) -> bool {
+    index + WINDOW.as_secs() / BUCKET.as_secs() > now
 }
 
 fn entry_json(out: &mut String, e: &Entry) {
     out.push_str("{\"id\":");
     json_string(out, &e.id);
     out.push_str(",\"sent\":");
-    opt_string(out, e.sent.map(rfc3339).as_deref());
+    json_opt(out, e.sent.map(rfc3339).as_deref());
     out.push_str(",\"relay\":");
-    opt_string(out, e.relay.as_deref());
+    json_opt(out, e.relay.as_deref());
     out.push_str(",\"sink\":");
-    opt_string(out, e.sink.as_deref());
+    json_opt(out, e.sink.as_deref());
     match e.status {
         Some(status) => {
             let _ = write!(out, ",\"status\":{status}");
@@ -303,7 +305,7 @@ fn entry_json(out: &mut String, e: &Entry) {
         json_string(out, sink);
     }
     out.push_str("],\"error\":");
-    opt_string(out, e.error.as_deref());
+    json_opt(out, e.error.as_deref());
     out.push('}');
 }
 
@@ -387,6 +389,9 @@ mod test {
         let json: serde_json::Value =
             serde_json::from_str(&flow.to_json_at(t0 + Duration::from_secs(95))).unwrap();
         assert!(json["edges"].as_array().unwrap().is_empty(), "{json}");
+        // What is out of the window is dropped by the next attempt: memory stays bounded.
+        flow.attempt_at(ok, t0 + Duration::from_secs(95));
+        assert_eq!(flow.lock().buckets.len(), 1);
     }
 
     #[test]

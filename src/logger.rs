@@ -314,7 +314,8 @@ fn write_stdout(line: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-fn json_opt(out: &mut String, value: Option<&str>) {
+/// Appends `value` as a JSON string, or `null`.
+pub(crate) fn json_opt(out: &mut String, value: Option<&str>) {
     match value {
         Some(v) => json_string(out, v),
         None => out.push_str("null"),

@@ -179,9 +179,8 @@ fn classify(line: &str) -> Kind<'_> {
     // line: a second record prefix inside the line. (A message that quotes such
     // a prefix reads as damaged too, which errs on the safe side.)
     let glued = line
-        .char_indices()
-        .skip(1)
-        .any(|(i, _)| line[i..].starts_with("From ") && starts_a_record(&line[i..]));
+        .match_indices("From ")
+        .any(|(i, _)| i > 0 && starts_a_record(&line[i..]));
     if glued {
         Kind::Glued(id)
     } else {
@@ -281,11 +280,7 @@ pub fn run(paths: &[String]) -> Result<bool, Error> {
             }
             if line.pop() != Some(b'\n') {
                 // The last line ended without a newline: cut off mid-write.
-                report.damaged.push(Damaged {
-                    source: path.clone(),
-                    line: number,
-                    reason: "the last line is incomplete",
-                });
+                report.damage(path, number, "the last line is incomplete");
                 break;
             }
             report.add_line(path, number, &line, strict);

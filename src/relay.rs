@@ -72,7 +72,7 @@ impl MessageHandler for Relay {
             .post(&message.body, &[(request_id::HEADER, id.as_str())]);
         let took = started.elapsed();
         let mut reply = match outcome {
-            Ok(reply) if passes_on(reply.status) => self.passed_on(&reply, took),
+            Ok(reply) if passes_on(reply.status) => self.passed_on(reply, took),
             Ok(reply) => {
                 let text = format!(
                     "relay: sink {} answered {}, which the relay does not pass on (it follows no redirects)",
@@ -96,14 +96,14 @@ impl MessageHandler for Relay {
 
 impl Relay {
     /// The sink's answer, as it is, with its lineage and any sink failed over from.
-    fn passed_on(&self, reply: &UpstreamReply, took: Duration) -> Reply {
+    fn passed_on(&self, reply: UpstreamReply, took: Duration) -> Reply {
         let ok = (200..300).contains(&reply.status);
         self.metrics
             .downstream(took, (!ok).then_some(FailureReason::Status));
         if ok {
             self.metrics.message();
         }
-        let mut answer = Reply::text(reply.status, reply.body.clone());
+        let mut answer = Reply::text(reply.status, String::new());
         for name in [lineage::SINK_IP, lineage::SINK_HOST] {
             if let Some(value) = reply.header(name) {
                 answer = answer.with_header(name, value);
@@ -112,6 +112,7 @@ impl Relay {
         for refused in &reply.refused {
             answer = answer.with_header(lineage::SINK_FAILOVER, refused.to_string());
         }
+        answer.body = reply.body;
         answer
     }
 

@@ -79,7 +79,8 @@ pub fn run(config: Config) -> Result<(), Error> {
         flow: &flow,
     };
     let loop_result = sending.run();
-    // No Service routes to a sender: once sending is over, stop at once.
+    // Nothing is in flight on the sender's server (it serves pages and
+    // probes only): once sending is over, stop at once, without a drain.
     tier.shutdown.stop();
     let served = server_thread
         .join()
@@ -202,6 +203,7 @@ impl Sending<'_> {
         self.tier.metrics.downstream(took, failure);
         let reply = outcome.as_ref().ok();
         let header = |name| reply.and_then(|r: &UpstreamReply| r.header(name));
+        let (relay, sink) = (header(lineage::RELAY_IP), header(lineage::SINK_IP));
         let failed_sinks: Vec<String> = reply
             .into_iter()
             .flat_map(|r| {
@@ -211,13 +213,13 @@ impl Sending<'_> {
             .map(String::from)
             .collect();
         self.flow.attempt(flow::Attempt {
-            relay: header(lineage::RELAY_IP),
-            sink: header(lineage::SINK_IP),
+            relay,
+            sink,
             failed_sinks: &failed_sinks,
             ok: failure.is_none(),
         });
-        entry.relay = header(lineage::RELAY_IP).map(String::from);
-        entry.sink = header(lineage::SINK_IP).map(String::from);
+        entry.relay = relay.map(String::from);
+        entry.sink = sink.map(String::from);
         entry.status = reply.map(|r| r.status);
         entry.failed_sinks.extend(failed_sinks);
         match outcome {

@@ -153,20 +153,21 @@ pub fn deepest_connection_stack(pid: u32) -> usize {
 /// How often connections closed by timeouts and limits are reported.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-/// Where a request goes, decided from its method and path alone.
-#[derive(Debug, PartialEq, Eq)]
-enum Route {
+/// Where a request goes, decided from its method and path alone; a message
+/// or a page carries what serves it.
+enum Route<'s, 'u> {
     Health,
     Ready,
     Metrics,
     ReservedWrongMethod,
-    Message,
+    Message(&'s dyn MessageHandler),
     MessageWrongMethod,
-    Page,
+    /// The pages, and the path without its query.
+    Page(&'s dyn Pages, &'u str),
     NotFound,
 }
 
-fn route(method: &Method, url: &str, serves: &Serves) -> Route {
+fn route<'s, 'u>(method: &Method, url: &'u str, serves: &'s Serves) -> Route<'s, 'u> {
     let path = url.split('?').next().unwrap_or(url);
     let is_get = matches!(method, Method::Get | Method::Head);
     match (path, serves) {
@@ -174,9 +175,9 @@ fn route(method: &Method, url: &str, serves: &Serves) -> Route {
         ("/readyz", _) if is_get => Route::Ready,
         ("/metrics", _) if is_get => Route::Metrics,
         ("/healthz" | "/readyz" | "/metrics", _) => Route::ReservedWrongMethod,
-        (_, Serves::Messages(_)) if *method == Method::Post => Route::Message,
+        (_, Serves::Messages(handler)) if *method == Method::Post => Route::Message(&**handler),
         (_, Serves::Messages(_)) => Route::MessageWrongMethod,
-        (_, Serves::Pages(_)) if is_get => Route::Page,
+        (_, Serves::Pages(pages)) if is_get => Route::Page(&**pages, path),
         (_, Serves::Pages(_)) => Route::NotFound,
     }
 }
@@ -187,8 +188,8 @@ fn path_class(route: &Route) -> &'static str {
         Route::Health => "healthz",
         Route::Ready => "readyz",
         Route::Metrics => "metrics",
-        Route::Message | Route::MessageWrongMethod => "message",
-        Route::Page => "page",
+        Route::Message(_) | Route::MessageWrongMethod => "message",
+        Route::Page(..) => "page",
         Route::ReservedWrongMethod | Route::NotFound => "other",
     }
 }
@@ -379,19 +380,13 @@ impl tiny_http::Handler for Service {
                 Reply::text(405, "use GET").with_header("Allow", "GET, HEAD")
             }
             Route::NotFound => Reply::text(404, "not found"),
-            Route::Page => match &self.serves {
-                Serves::Pages(pages) => {
-                    let path = request.url().split('?').next().unwrap_or("/");
-                    pages
-                        .page(path)
-                        .unwrap_or_else(|| Reply::text(404, "not found"))
-                }
-                Serves::Messages(_) => Reply::text(404, "not found"),
-            },
+            Route::Page(pages, path) => pages
+                .page(path)
+                .unwrap_or_else(|| Reply::text(404, "not found")),
             Route::MessageWrongMethod => {
                 Reply::text(405, "messages are sent with POST").with_header("Allow", "POST")
             }
-            Route::Message => return self.message(request, ready),
+            Route::Message(handler) => return self.message(request, handler, ready),
         };
         self.answer(request, reply, class, ready);
     }
@@ -427,14 +422,11 @@ enum BodyFailure {
 
 impl Service {
     /// Reads, admits and handles a message, then answers it.
-    fn message(&self, mut request: Request, ready: bool) {
+    fn message(&self, mut request: Request, handler: &dyn MessageHandler, ready: bool) {
         let message = match self.read_message(&mut request) {
             Ok(message) => message,
             Err(BodyFailure::Reply(reply)) => return self.answer(request, reply, "message", ready),
             Err(BodyFailure::TimedOut) => return request.drop_connection(),
-        };
-        let Serves::Messages(handler) = &self.serves else {
-            return self.answer(request, Reply::text(404, "not found"), "message", ready);
         };
         // The slot is held until the answer is written: a stop waits for it.
         let Some(_slot) = self.in_flight.try_admit() else {
@@ -606,30 +598,55 @@ mod test {
                 None
             }
         }
+        /// The route's name, and the path a page route carries.
+        fn named(route: Route) -> String {
+            match route {
+                Route::Health => "health".into(),
+                Route::Ready => "ready".into(),
+                Route::Metrics => "metrics".into(),
+                Route::ReservedWrongMethod => "reserved, wrong method".into(),
+                Route::Message(_) => "message".into(),
+                Route::MessageWrongMethod => "message, wrong method".into(),
+                Route::Page(_, path) => format!("page {path}"),
+                Route::NotFound => "not found".into(),
+            }
+        }
         let messages = Serves::Messages(Arc::new(Nothing));
         let pages = Serves::Pages(Arc::new(Nothing));
-        assert_eq!(route(&Method::Get, "/healthz", &messages), Route::Health);
-        assert_eq!(route(&Method::Head, "/readyz?x", &pages), Route::Ready);
-        assert_eq!(route(&Method::Get, "/metrics", &pages), Route::Metrics);
-        assert_eq!(
-            route(&Method::Post, "/metrics", &messages),
-            Route::ReservedWrongMethod
-        );
-        assert_eq!(
-            route(&Method::Post, "/healthz", &messages),
-            Route::ReservedWrongMethod
-        );
-        assert_eq!(
-            route(&Method::Post, "/relay.php", &messages),
-            Route::Message
-        );
-        assert_eq!(route(&Method::Post, "/", &messages), Route::Message);
-        assert_eq!(
-            route(&Method::Get, "/relay.php", &messages),
-            Route::MessageWrongMethod
-        );
-        assert_eq!(route(&Method::Get, "/", &pages), Route::Page);
-        assert_eq!(route(&Method::Get, "/flow", &pages), Route::Page);
-        assert_eq!(route(&Method::Post, "/relay.php", &pages), Route::NotFound);
+        let cases = [
+            (Method::Get, "/healthz", &messages, "health"),
+            (Method::Head, "/readyz?x", &pages, "ready"),
+            (Method::Get, "/metrics", &pages, "metrics"),
+            (
+                Method::Post,
+                "/metrics",
+                &messages,
+                "reserved, wrong method",
+            ),
+            (
+                Method::Post,
+                "/healthz",
+                &messages,
+                "reserved, wrong method",
+            ),
+            (Method::Post, "/relay.php", &messages, "message"),
+            (Method::Post, "/", &messages, "message"),
+            (
+                Method::Get,
+                "/relay.php",
+                &messages,
+                "message, wrong method",
+            ),
+            (Method::Get, "/", &pages, "page /"),
+            (Method::Get, "/flow?x=1", &pages, "page /flow"),
+            (Method::Post, "/relay.php", &pages, "not found"),
+        ];
+        for (method, url, serves, expected) in cases {
+            assert_eq!(
+                named(route(&method, url, serves)),
+                expected,
+                "{method} {url}"
+            );
+        }
     }
 }

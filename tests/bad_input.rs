@@ -3,17 +3,7 @@
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 
-use crate::util::{exchange, get, post, read_answer, text_of, Tier, PATIENCE};
-
-fn assert_healthy(tier: &Tier) {
-    let answer = get(tier.addr, "/healthz").unwrap();
-    assert_eq!(
-        (answer.status, answer.body.as_str()),
-        (200, "ok"),
-        "{}",
-        tier.output()
-    );
-}
+use crate::util::{assert_healthy, exchange, get, post, read_answer, text_of, Tier, PATIENCE};
 
 #[test]
 fn sink_answers_a_message_with_the_seed_text_and_logs_it() {

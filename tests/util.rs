@@ -344,6 +344,17 @@ pub fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// Requires `/healthz` on a fresh connection to answer 200 `ok`.
+pub fn assert_healthy(tier: &Tier) {
+    let answer = get(tier.addr, "/healthz").unwrap();
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "ok"),
+        "{}",
+        tier.output()
+    );
+}
+
 /// Runs `command` with `input` on its stdin; returns its exit status and stdout.
 pub fn run_with_stdin(command: &mut Command, input: &str) -> (ExitStatus, String) {
     let mut child = command
