@@ -74,8 +74,15 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn is_token(s: &[u8]) -> bool {
+/// A header name, method or other `token`: one or more `tchar`.
+pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|b| is_tchar(*b))
+}
+
+/// Header value bytes this server reads and writes: visible ASCII, spaces and
+/// tabs (no line break, which would let a value inject headers).
+pub(crate) fn is_field_value(s: &[u8]) -> bool {
+    s.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
 }
 
 /// Strips the CR that must end every line; a bare LF or a CR elsewhere is refused.
@@ -172,7 +179,7 @@ pub(crate) fn header_line(line: &[u8]) -> Result<Header, Rejection> {
     if !is_token(name) {
         return Err(reject(400, "malformed header name"));
     }
-    if !raw.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)) {
+    if !is_field_value(raw) {
         return Err(reject(400, "control or non-ASCII byte in a header value"));
     }
     let value = trim_ows(raw);

@@ -39,7 +39,7 @@ pub(crate) struct Slot {
 impl Slot {
     /// Marks the connection idle (waiting for a request) from now.
     pub fn set_idle(&self, registry: &Registry) {
-        let since = registry.epoch.elapsed().as_millis() as u64 + 1;
+        let since = registry.idle_now();
         let _ = self
             .state
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
@@ -115,6 +115,11 @@ impl Registry {
         }
     }
 
+    /// The state of a connection that goes idle now.
+    fn idle_now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
     fn lock(&self) -> MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -148,7 +153,7 @@ impl Registry {
         let slot = Arc::new(Slot {
             id,
             stream: Arc::new(stream),
-            state: AtomicU64::new(self.epoch.elapsed().as_millis() as u64 + 1),
+            state: AtomicU64::new(self.idle_now()),
         });
         slots.by_id.insert(id, Arc::clone(&slot));
         Admission::Admitted { slot, evicted }

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::common::{Header, StatusCode};
+use crate::parse;
 
 /// An HTTP response to a [`crate::Request`].
 #[derive(Debug, Clone)]
@@ -83,14 +84,7 @@ impl Response {
     /// itself (`Content-Length`, `Transfer-Encoding`, `Trailer`, `Upgrade`,
     /// other `Connection` values) are ignored.
     pub fn add_header_text(&mut self, name: &str, value: &str) -> Result<(), InvalidHeader> {
-        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if name.is_empty() || !name.bytes().all(token) {
-            return Err(InvalidHeader);
-        }
-        if !value
-            .bytes()
-            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-        {
+        if !parse::is_token(name.as_bytes()) || !parse::is_field_value(value.as_bytes()) {
             return Err(InvalidHeader);
         }
         let is = |other: &str| name.eq_ignore_ascii_case(other);

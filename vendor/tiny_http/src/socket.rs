@@ -24,6 +24,13 @@ const INITIAL_BUFFER: usize = 2 * 1024;
 /// Largest input buffer: one request or header line of the maximum size with room around it.
 pub(crate) const MAX_BUFFER: usize = 16 * 1024 + 256;
 
+/// Which way a socket call goes, for its timeout option.
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
 /// The socket of one connection, with its read deadline.
 pub(crate) struct Socket {
     pub stream: Arc<TcpStream>,
@@ -62,20 +69,7 @@ impl Socket {
     /// Reads into `buf`, failing with `TimedOut` once the deadline has passed.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.timed_out = true;
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "read deadline passed",
-                ));
-            }
-            // SO_RCVTIMEO cannot be zero (that means "no timeout").
-            let left = left.max(Duration::from_millis(1));
-            if self.read_timeout.is_none_or(|set| set > left + SLACK) {
-                self.stream.set_read_timeout(Some(left))?;
-                self.read_timeout = Some(left);
-            }
+            self.arm(self.deadline, Direction::Read)?;
             match (&*self.stream).read(buf) {
                 // The option fired before the deadline: set it anew and go on.
                 Err(e)
@@ -92,6 +86,35 @@ impl Socket {
         }
     }
 
+    /// Sets `SO_RCVTIMEO` or `SO_SNDTIMEO` so that the next call ends by
+    /// `deadline` (only when the time left drops below the option, or the
+    /// option is unknown); `TimedOut` once the deadline has passed.
+    fn arm(&mut self, deadline: Instant, direction: Direction) -> io::Result<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.timed_out = true;
+            let what = match direction {
+                Direction::Read => "read deadline passed",
+                Direction::Write => "write deadline passed",
+            };
+            return Err(io::Error::new(io::ErrorKind::TimedOut, what));
+        }
+        // A socket timeout cannot be zero (that means "no timeout").
+        let left = left.max(Duration::from_millis(1));
+        let set = match direction {
+            Direction::Read => &mut self.read_timeout,
+            Direction::Write => &mut self.write_timeout,
+        };
+        if set.is_none_or(|set| set > left + SLACK) {
+            match direction {
+                Direction::Read => self.stream.set_read_timeout(Some(left))?,
+                Direction::Write => self.stream.set_write_timeout(Some(left))?,
+            }
+            *set = Some(left);
+        }
+        Ok(())
+    }
+
     /// Writes all of `bytes` within the write limit, however many `write`
     /// calls it takes (each is bounded by `SO_SNDTIMEO`, so partial writes
     /// shorten it to what is left).
@@ -103,19 +126,7 @@ impl Socket {
 
     fn write_until(&mut self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
         while !bytes.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.timed_out = true;
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "write deadline passed",
-                ));
-            }
-            let left = left.max(Duration::from_millis(1));
-            if self.write_timeout.is_none_or(|set| set > left + SLACK) {
-                self.stream.set_write_timeout(Some(left))?;
-                self.write_timeout = Some(left);
-            }
+            self.arm(deadline, Direction::Write)?;
             match (&*self.stream).write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => bytes = &bytes[n..],
