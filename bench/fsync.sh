@@ -20,15 +20,6 @@ for round in $(seq "$rounds"); do
     echo "$fsync $(LOG_DIR=$dir LOG_FSYNC=$fsync bash bench/resources.sh | awk '/^row:/ {print $2, $3, $4}')" >> "$out"
   done
 done
-python3 - "$out" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    mode, rps, relay, sink = line.split()
-    rows.setdefault(mode, []).append((float(rps), float(relay), float(sink)))
-print("| LOG_FSYNC | req/s | relay µs/message | sink µs/message |")
-print("|---|---|---|---|")
-for mode in ("off", "on"):
-    med = [statistics.median(col) for col in zip(*rows[mode])]
-    print(f"| {mode} | {med[0]:,.0f} | {med[1]:.0f} | {med[2]:.0f} |")
-PY
+echo "| LOG_FSYNC | req/s | relay µs/message | sink µs/message |"
+echo "|---|---|---|---|"
+python3 bench/medians.py "$out" | awk -F '\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}'

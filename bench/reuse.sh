@@ -18,15 +18,6 @@ for round in $(seq "$rounds"); do
     echo "$n $(UPSTREAM_MAX_REQUESTS=$n bash bench/resources.sh | awk '/^row:/ {print $2, $3, $4}')" >> "$out"
   done
 done
-python3 - "$out" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    n, rps, relay, sink = line.split()
-    rows.setdefault(int(n), []).append((float(rps), float(relay), float(sink)))
-print("| UPSTREAM_MAX_REQUESTS | new connections per message | req/s | relay µs/message | sink µs/message |")
-print("|---|---|---|---|---|")
-for n, runs in sorted(rows.items()):
-    med = [statistics.median(col) for col in zip(*runs)]
-    print(f"| {n} | {1 / n:.2f} | {med[0]:,.0f} | {med[1]:.0f} | {med[2]:.0f} |")
-PY
+echo "| UPSTREAM_MAX_REQUESTS | new connections per message | req/s | relay µs/message | sink µs/message |"
+echo "|---|---|---|---|---|"
+python3 bench/medians.py "$out" | awk -F '\t' '{printf "| %s | %.2f | %s | %s | %s |\n", $1, 1 / $1, $2, $3, $4}'

@@ -20,17 +20,8 @@ target_dir=${MUSL_TARGET_DIR:-$PWD/target/musl}
 native=$target_dir/native
 mkdir -p "$native"
 
-packages=(rustc-web cargo-web rust-web-src libstd-rust-web-dev musl-tools binutils)
-missing=()
-for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2> /dev/null || true)
-  [ "$status" = "install ok installed" ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
-fi
+source scripts/lib/apt.sh
+apt_install_missing rustc-web cargo-web rust-web-src libstd-rust-web-dev musl-tools binutils
 rustc=/usr/bin/rustc cargo=/usr/bin/cargo
 version=$("$rustc" --version | awk '{print $2}')
 [ "$version" = "$RUST_VERSION" ] || { echo "build-musl: $rustc is $version, the recipe wants $RUST_VERSION" >&2; exit 1; }

@@ -7,8 +7,8 @@
 # servers.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/apt.sh
 
-export DEBIAN_FRONTEND=noninteractive
 # curl: the seed's own sender script in tests/seed; hostname: its `hostname -I`;
 # prometheus: promtool, which checks every tier's /metrics in the tests;
 # podman, runc, the CNI plugins and dnsname: scripts/test-containers.sh
@@ -21,25 +21,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(curl hostname bash sed prometheus podman runc catatonit containernetworking-plugins
   golang-github-containernetworking-plugin-dnsname binutils python3 python3-venv iptables util-linux
   docker-registry apache2-utils chromium)
-missing=()
-for p in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-  [ "$status" = "install ok installed" ] || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  # Keep package scripts from starting system services (prometheus would):
-  # a policy-rc.d that answers 101 is the Debian way. Restored afterwards.
-  policy=/usr/sbin/policy-rc.d
-  made_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod +x "$policy"
-    made_policy=1
-  fi
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi
-fi
+apt_install_missing "${packages[@]}"
 # Python tools in a venv of their own (checkov pins versions that would clash
 # with other tools installed system-wide); kept between runs, updated when
 # missing. scripts/test.sh puts it first on PATH.
