@@ -8,6 +8,11 @@ exits 1 if the tier's pod could not hold it: peak RSS 48 MiB or more (the pod
 limit is 64Mi), threads at or above MAX_CONNECTIONS + 16, or /healthz slower
 than 1 s or not 200.
 
+Then a burst: 1,000 connections opened at once against a freshly started
+tier, and the time until /healthz on one more is answered: the accept thread
+starts a thread for each of the 1,000 first. Median of 7 bursts, each against
+a new process (a kept thread would make the next burst cheaper).
+
     python3 bench/flood.py                    # sink and relay, target/release
     python3 bench/flood.py --bin DIR sink     # binaries from DIR (e.g. the musl build)
 """
@@ -22,6 +27,8 @@ import sys
 import time
 
 CONNECTIONS = 5000
+BURST = 1000
+BURST_ROUNDS = 7
 MAX_CONNECTIONS = 1024
 RSS_LIMIT_KB = 48 * 1024
 
@@ -86,6 +93,27 @@ def flood(binary, tier, port):
     return failures
 
 
+def burst(binary, tier, port):
+    took = []
+    for _ in range(BURST_ROUNDS):
+        proc = start(binary, tier, port)
+        held = []
+        try:
+            held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(BURST)]
+            code, t = healthz(port)
+            if code != 200:
+                return [f"/healthz answered {code} after a burst of {BURST}"]
+            took.append(t)
+        finally:
+            for s in held:
+                s.close()
+            proc.terminate()
+            proc.wait(timeout=30)
+    took.sort()
+    print(f"| {tier} | {BURST} | {took[len(took) // 2] * 1000:.1f} | {took[-1] * 1000:.1f} |")
+    return [f"/healthz took {took[-1]:.3f} s after a burst"] if took[-1] >= 1.0 else []
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", default="target/release", help="folder with the tier binaries")
@@ -98,6 +126,11 @@ def main():
     failures = []
     for n, tier in enumerate(args.tiers):
         failures += [f"{tier}: {f}" for f in flood(os.path.join(args.bin, tier), tier, 18750 + n)]
+    print()
+    print(f"| tier | opened at once | /healthz after, median of {BURST_ROUNDS} ms | slowest ms |")
+    print("|---|---|---|---|")
+    for n, tier in enumerate(args.tiers):
+        failures += [f"{tier}: {f}" for f in burst(os.path.join(args.bin, tier), tier, 18760 + n)]
     for f in failures:
         print(f"flood: FAIL: {f}", file=sys.stderr)
     sys.exit(1 if failures else 0)

@@ -102,6 +102,8 @@ pub struct Metrics {
     messages: AtomicU64,
     failures: [AtomicU64; 4],
     closed: [AtomicU64; 3],
+    /// Inbound connections open, as last sampled by the server.
+    open: AtomicU64,
     downstream: Histogram,
 }
 
@@ -116,6 +118,7 @@ impl Metrics {
             messages: AtomicU64::new(0),
             failures: Default::default(),
             closed: Default::default(),
+            open: AtomicU64::new(0),
             downstream: Histogram::default(),
         }
     }
@@ -147,6 +150,11 @@ impl Metrics {
     pub fn connections_closed(&self, reason: ClosedReason, n: u64) {
         let i = CLOSED.iter().position(|(r, _)| *r == reason).unwrap_or(0);
         self.closed[i].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records how many inbound connections are open now (the server samples it each second).
+    pub fn connections_open(&self, n: usize) {
+        self.open.store(n as u64, Ordering::Relaxed);
     }
 
     /// The exposition text; `in_flight` is read by the caller.
@@ -194,6 +202,12 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_connections_open Inbound connections open, sampled each second; MAX_CONNECTIONS bounds it.\n\
+             # TYPE three_tier_connections_open gauge\nthree_tier_connections_open {}",
+            self.open.load(Ordering::Relaxed)
+        );
         let (name, help) = match self.role {
             Role::Sender => (
                 "three_tier_messages_sent_total",
@@ -260,7 +274,9 @@ mod test {
         assert!(text.contains("three_tier_sink_request_duration_seconds_count 2\n"));
         assert!(text.contains("three_tier_build_info{tier=\"relay\""));
         m.connections_closed(ClosedReason::Evicted, 3);
+        m.connections_open(7);
         let text = m.render(0);
+        assert!(text.contains("three_tier_connections_open 7\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"evicted\"} 3\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"timeout\"} 0\n"));
     }

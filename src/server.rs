@@ -150,7 +150,7 @@ pub fn deepest_connection_stack(pid: u32) -> usize {
     deepest
 }
 
-/// How often connections closed by timeouts and limits are reported.
+/// How often connections closed by timeouts and limits are reported, and open ones counted.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Where a request goes, decided from its method and path alone; a message
@@ -263,7 +263,7 @@ impl Server {
             max_connections: self.max_connections,
         };
         while !shutdown.wait_for(Phase::Stopping, REPORT_EVERY) {
-            report.connections(http.take_counts());
+            report.connections(&http);
         }
         http.stop_accepting();
         let closed = http.close_idle();
@@ -275,7 +275,7 @@ impl Server {
             ),
         );
         let left = service.in_flight.wait_idle(self.config.shutdown_timeout);
-        report.connections(http.take_counts());
+        report.connections(&http);
         if left > 0 {
             return Err(Error::ShutdownTimeout { in_flight: left });
         }
@@ -322,7 +322,8 @@ fn connection_limit(configured: usize, outbound: bool, logger: &Logger) -> usize
     allowed as usize
 }
 
-/// Reports connections closed by `CLIENT_TIMEOUT` and `MAX_CONNECTIONS`, as counts.
+/// Reports connections closed by `CLIENT_TIMEOUT` and `MAX_CONNECTIONS`, as
+/// counts, and how many are open.
 struct Report<'a> {
     logger: &'a Logger,
     metrics: &'a Metrics,
@@ -331,7 +332,9 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    fn connections(&self, counts: tiny_http::Counts) {
+    fn connections(&self, http: &tiny_http::Server) {
+        self.metrics.connections_open(http.connections());
+        let counts = http.take_counts();
         let timeout = self.client_timeout.as_millis();
         let max = self.max_connections;
         let lines = [

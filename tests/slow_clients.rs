@@ -4,7 +4,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::util::{get, heavy_load, post, raise_open_file_limit, Tier};
+use crate::util::{get, heavy_load, metric_in, post, raise_open_file_limit, Tier};
 
 const CLIENTS: usize = 1000;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -26,8 +26,13 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
         stream.set_nonblocking(true).unwrap();
         clients.push((stream, Instant::now(), None));
     }
+    // The accept thread starts a thread per connection, so a burst of 1000 keeps
+    // it busy for tens of milliseconds (bench/flood.py measures /healthz during
+    // bursts). Here /healthz is measured while the sink holds them all.
+    wait_until_open(&sink, CLIENTS);
 
     let mut slowest_health = Duration::ZERO;
+    let mut answered_while_all_held = 0;
     let mut sent = 0;
     let give_up = Instant::now() + CLIENT_TIMEOUT + LATE + Duration::from_secs(5);
     while clients.iter().any(|c| c.2.is_none()) && Instant::now() < give_up {
@@ -45,6 +50,9 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
             let answer = get(sink.addr, "/healthz").expect("healthz answered");
             assert_eq!(answer.status, 200);
             slowest_health = slowest_health.max(asked.elapsed());
+            if clients.iter().all(|c| c.2.is_none()) {
+                answered_while_all_held += 1;
+            }
             for (stream, _, closed) in clients.iter_mut().filter(|c| c.2.is_none()) {
                 let mut buf = [0u8; 64];
                 match stream.read(&mut buf) {
@@ -60,6 +68,10 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
             );
         }
     }
+    assert!(
+        answered_while_all_held >= 2,
+        "/healthz was answered {answered_while_all_held} time(s) while all {CLIENTS} clients were held"
+    );
     assert!(
         sent < request.len(),
         "the test must stop before any request is complete"
@@ -84,6 +96,25 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
     sink.wait_line(|l| l.starts_with("closed ") && l.contains("CLIENT_TIMEOUT=2000ms"))
         .unwrap_or_else(|| panic!("closing is not logged\n{}", sink.output()));
     assert_eq!(post(sink.addr, "/sink.php", "after").unwrap().status, 200);
+}
+
+/// Waits (at most 10 s) until the tier reports at least `n` connections open.
+fn wait_until_open(tier: &Tier, n: usize) {
+    let series = "three_tier_connections_open";
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = get(tier.addr, "/metrics").expect("metrics answered").body;
+        let open = metric_in(&metrics, series).unwrap_or_else(|| panic!("no {series}:\n{metrics}"));
+        if open >= n as f64 {
+            return;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "{series} is {open}, not {n}, after 10 s"
+        );
+        // The gauge is sampled once a second; ask again a little later.
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 
-use crate::util::{get, run_with_stdin, Tier};
+use crate::util::{get, metric_in, run_with_stdin, Tier};
 
 const PER_SENDER: usize = 20;
 
@@ -222,15 +222,7 @@ fn metric(tier: &Tier, series: &str) -> u64 {
         .header("Content-Type")
         .is_some_and(|v| v.starts_with("text/plain; version=0.0.4")));
     promtool_check(&answer.body);
-    answer
-        .body
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(series)?
-                .strip_prefix(' ')?
-                .parse::<f64>()
-                .ok()
-        })
+    metric_in(&answer.body, series)
         .unwrap_or_else(|| panic!("{} has no {series}:\n{}", tier.name, answer.body)) as u64
 }
 

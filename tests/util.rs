@@ -456,6 +456,13 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
     )
 }
 
+/// The value of `series` (name and labels, as printed) in a `/metrics` exposition.
+pub fn metric_in(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// The message part of a seed log line (`... : <message>`, before a `\trequest_id=` suffix).
 pub fn message_of(line: &str) -> &str {
     let message = line.split_once(" : ").map_or("", |(_, m)| m);
