@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use crate::util::{get, signal_stop, Tier};
+use crate::util::{get, signal_stop, sinks_and_relays, Tier};
 
 /// Runs tests/browser/flow.mjs with `args`; returns its JSON.
 fn browser(args: &[&str]) -> serde_json::Value {
@@ -27,44 +27,11 @@ fn browser(args: &[&str]) -> serde_json::Value {
     value
 }
 
-/// A tier listening on its own address, as a pod does.
-fn pod(bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> Tier {
-    let mut env = env.to_vec();
-    env.push(("POD_IP", ip.to_string()));
-    env.push(("LISTEN_ADDR", format!("{ip}:0")));
-    Tier::start(bin, name, &env)
-}
-
 #[test]
 fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
-    let sinks: Vec<Tier> = (1..=3)
-        .map(|i| {
-            pod(
-                "sink",
-                &format!("sink-{i}"),
-                &format!("127.0.2.{}", 20 + i),
-                &[],
-            )
-        })
-        .collect();
-    let sink_url = Tier::url_list(&sinks, "/sink.php");
-    let relays: Vec<Tier> = (1..=2)
-        .map(|i| {
-            let env = [
-                ("SINK_URL", sink_url.clone()),
-                ("SINK_TIMEOUT", "500ms".into()),
-            ];
-            pod(
-                "relay",
-                &format!("relay-{i}"),
-                &format!("127.0.1.{}", 20 + i),
-                &env,
-            )
-        })
-        .collect();
-    let relay_url = Tier::url_list(&relays, "/relay.php");
+    let (sinks, _relays, relay_url) = sinks_and_relays(&[("SINK_TIMEOUT", "500ms".into())]);
     let env = [("RELAY_URL", relay_url), ("SEND_INTERVAL", "100ms".into())];
-    let sender = pod("sender", "sender", "127.0.0.21", &env);
+    let sender = Tier::pod("sender", "sender", "127.0.0.21", &env);
     let page = sender.url("/");
 
     let shot = std::env::temp_dir().join(format!("three-tier-flow-{}.png", std::process::id()));
@@ -140,7 +107,7 @@ fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
     // failing, with the messages it cost, within a few seconds.
     let stopped = &sinks[1];
     signal_stop(stopped.pid, true);
-    let failing = browser(&["sink-error", &page, "127.0.2.22"]);
+    let failing = browser(&["sink-error", &page, &stopped.addr.ip().to_string()]);
     signal_stop(stopped.pid, false);
     assert!(failing["seconds"].as_f64().unwrap() < 10.0, "{failing}");
     assert!(

@@ -3,14 +3,14 @@
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 
-use crate::util::{get, metric_in, run_with_stdin, Tier};
+use crate::util::{get, metric_in, run_with_stdin, sinks_and_relays, Tier};
 
 const PER_SENDER: usize = 20;
 
 #[test]
 fn three_two_three_delivers_every_message_once_through_every_instance() {
     // Distinct identities (POD_IP), so lineage and ids tell the instances apart.
-    let (sinks, relays, relay_url) = sinks_and_relays();
+    let (sinks, relays, relay_url) = sinks_and_relays(&[]);
     let mut senders: Vec<Tier> = (1..=3)
         .map(|i| {
             let env = [
@@ -138,7 +138,7 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
 fn counters_add_up_across_the_three_tiers() {
     // 3/2/3 again, with senders that stay up: one message each, the next a
     // minute later, so every tier can be scraped once the messages arrived.
-    let (sinks, relays, relay_url) = sinks_and_relays();
+    let (sinks, relays, relay_url) = sinks_and_relays(&[]);
     let senders: Vec<Tier> = (1..=3)
         .map(|i| {
             let env = [
@@ -186,32 +186,6 @@ fn sender_metrics_count_every_message_and_pass_promtool() {
     assert_eq!(metric(&relay, "three_tier_messages_relayed_total"), 1);
     assert_eq!(metric(&sink, "three_tier_messages_logged_total"), 1);
     assert_eq!(metric(&sink, "three_tier_http_requests_in_flight"), 0);
-}
-
-/// Starts 3 sinks (POD_IP 127.0.2.1-3) and 2 relays (127.0.1.1-2) with the sinks
-/// as SINK_URL; returns them and the relays' URLs as a RELAY_URL list.
-fn sinks_and_relays() -> (Vec<Tier>, Vec<Tier>, String) {
-    let sinks: Vec<Tier> = (1..=3)
-        .map(|i| {
-            Tier::start(
-                "sink",
-                &format!("sink-{i}"),
-                &[("POD_IP", format!("127.0.2.{i}"))],
-            )
-        })
-        .collect();
-    let sink_url = Tier::url_list(&sinks, "/sink.php");
-    let relays: Vec<Tier> = (1..=2)
-        .map(|i| {
-            let env = [
-                ("SINK_URL", sink_url.clone()),
-                ("POD_IP", format!("127.0.1.{i}")),
-            ];
-            Tier::start("relay", &format!("relay-{i}"), &env)
-        })
-        .collect();
-    let relay_url = Tier::url_list(&relays, "/relay.php");
-    (sinks, relays, relay_url)
 }
 
 /// Scrapes `/metrics`, checks it with promtool, and returns the value of `series`.

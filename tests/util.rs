@@ -82,6 +82,14 @@ impl Tier {
     /// Starts `bin` under `wrapper` (a command that ends by exec'ing its
     /// arguments, such as `prlimit --nofile=256:256 --`, so the PID is the
     /// tier's), and waits for its `listening on` line.
+    /// Starts `bin` as a pod: `ip` is its POD_IP and the address it listens on.
+    pub fn pod(bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> Tier {
+        let mut env = env.to_vec();
+        env.push(("POD_IP", ip.to_string()));
+        env.push(("LISTEN_ADDR", format!("{ip}:0")));
+        Tier::start(bin, name, &env)
+    }
+
     pub fn start_wrapped(wrapper: &[&str], bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
         let mut tier = Tier::spawn_wrapped(wrapper, bin, name, env);
         tier.wait_listening();
@@ -270,6 +278,30 @@ pub fn signal_stop(pid: u32, stop: bool) {
 fn signal(pid: u32, sig: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(pid as i32).expect("child pid is positive");
     let _ = rustix::process::kill_process(pid, sig);
+}
+
+/// The middle of the seed's 3/2/3 as pods: 3 sinks (127.0.2.1-3) and 2 relays
+/// (127.0.1.1-2) with the sinks as SINK_URL and `relay_env` added; returns
+/// them and the relays' URLs as a RELAY_URL list.
+pub fn sinks_and_relays(relay_env: &[(&str, String)]) -> (Vec<Tier>, Vec<Tier>, String) {
+    let sinks: Vec<Tier> = (1..=3)
+        .map(|i| Tier::pod("sink", &format!("sink-{i}"), &format!("127.0.2.{i}"), &[]))
+        .collect();
+    let sink_url = Tier::url_list(&sinks, "/sink.php");
+    let relays: Vec<Tier> = (1..=2)
+        .map(|i| {
+            let mut env = relay_env.to_vec();
+            env.push(("SINK_URL", sink_url.clone()));
+            Tier::pod(
+                "relay",
+                &format!("relay-{i}"),
+                &format!("127.0.1.{i}"),
+                &env,
+            )
+        })
+        .collect();
+    let relay_url = Tier::url_list(&relays, "/relay.php");
+    (sinks, relays, relay_url)
 }
 
 /// A loopback address no other tier of this test run has, for `POD_IP`.
