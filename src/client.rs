@@ -5,7 +5,7 @@
 //! Cargo.toml):
 //!
 //! - **A resolver that never starts a thread.** Addresses come to ureq as IP
-//!   literals ([`crate::upstream`] resolves names itself); ureq's default
+//!   literals ([`crate::dns`] looks names up, off the message path); ureq's default
 //!   resolver started a thread for every request that had a timeout.
 //! - **Our own pool, with bounded reuse.** A connection carries at most
 //!   `UPSTREAM_MAX_REQUESTS` requests and is not reused once `UPSTREAM_MAX_AGE`

@@ -47,6 +47,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
     Setting { name: "UPSTREAM_MAX_REQUESTS", default: "10", roles: PEERS, help: "requests per connection to the next tier before it is closed and a new one opened (1: a new connection per message); bounded reuse lets a Service spread connections over pods" },
     Setting { name: "UPSTREAM_MAX_AGE", default: "4s", roles: PEERS, help: "a connection to the next tier is not reused once this old (keep it below the next tier's CLIENT_TIMEOUT)" },
+    Setting { name: "DNS_REFRESH", default: "5s", roles: PEERS, help: "a host name in RELAY_URL or SINK_URL is looked up again at most this often, off the message path; a failed lookup keeps the last answer" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
     Setting { name: "LOG_FSYNC", default: "off", roles: LOGGING, help: "on: flush each message line in LOG_DIR to disk before the message is acknowledged (off: the kernel writes it back)" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
@@ -132,6 +133,8 @@ pub struct PeerConfig {
     pub max_requests: u32,
     /// `UPSTREAM_MAX_AGE`: no reuse of a connection this old.
     pub max_age: Duration,
+    /// `DNS_REFRESH`: how often a host name is looked up again.
+    pub dns_refresh: Duration,
 }
 
 /// The sender's own settings.
@@ -331,6 +334,7 @@ impl Vars<'_> {
                 parse::number_in(t, 1, 1_000_000)
             })? as u32,
             max_age: self.get("UPSTREAM_MAX_AGE", positive_duration)?,
+            dns_refresh: self.get("DNS_REFRESH", positive_duration)?,
         })
     }
 }

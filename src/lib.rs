@@ -16,6 +16,7 @@
 pub mod cli;
 mod client;
 pub mod config;
+mod dns;
 mod error;
 mod escape;
 mod flow;

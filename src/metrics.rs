@@ -104,6 +104,9 @@ pub struct Metrics {
     closed: [AtomicU64; 3],
     /// Inbound connections open, as last sampled by the server.
     open: AtomicU64,
+    /// Host name lookups of the next tier, and those that failed.
+    dns_lookups: AtomicU64,
+    dns_failures: AtomicU64,
     downstream: Histogram,
 }
 
@@ -119,6 +122,8 @@ impl Metrics {
             failures: Default::default(),
             closed: Default::default(),
             open: AtomicU64::new(0),
+            dns_lookups: AtomicU64::new(0),
+            dns_failures: AtomicU64::new(0),
             downstream: Histogram::default(),
         }
     }
@@ -150,6 +155,16 @@ impl Metrics {
     pub fn connections_closed(&self, reason: ClosedReason, n: u64) {
         let i = CLOSED.iter().position(|(r, _)| *r == reason).unwrap_or(0);
         self.closed[i].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one lookup of a next tier's host name.
+    pub fn dns_lookup(&self) {
+        self.dns_lookups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one lookup that failed or was not answered within the hop's timeout.
+    pub fn dns_failure(&self) {
+        self.dns_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records how many inbound connections are open now (the server samples it each second).
@@ -245,6 +260,15 @@ impl Metrics {
             &mut out,
             histogram,
             &format!("Duration of one call to the {peer}, retries excluded."),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_dns_lookups_total Lookups of the {peer}'s host names (at most one per name each DNS_REFRESH).\n\
+             # TYPE three_tier_dns_lookups_total counter\nthree_tier_dns_lookups_total {}\n\
+             # HELP three_tier_dns_failures_total Lookups of the {peer}'s host names that failed or took longer than the hop's timeout; the last answer stays in use.\n\
+             # TYPE three_tier_dns_failures_total counter\nthree_tier_dns_failures_total {}",
+            self.dns_lookups.load(Ordering::Relaxed),
+            self.dns_failures.load(Ordering::Relaxed)
         );
         out
     }

@@ -48,7 +48,7 @@ impl Relay {
                 tier.ip,
                 &tier.host,
             ),
-            sink: Upstream::new(sink),
+            sink: Upstream::new(sink, &tier.logger, &tier.metrics),
         }
     }
 }

@@ -71,7 +71,7 @@ pub fn run(config: Config) -> Result<(), Error> {
         .spawn(move || server.run(Serves::Pages(pages), shutdown))
         .map_err(|e| Error::io("starting the server", e))?;
 
-    let relay = Upstream::new(&peer);
+    let relay = Upstream::new(&peer, &tier.logger, &tier.metrics);
     let sending = Sending {
         tier: &tier,
         relay: &relay,

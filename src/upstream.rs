@@ -2,9 +2,10 @@
 //!
 //! `RELAY_URL` and `SINK_URL` may list several URLs, and a host name may resolve
 //! to several addresses (a headless Service, a podman network alias, DNS round
-//! robin). Each post starts at the next URL in turn, and within a URL at the next
-//! of its addresses, because resolvers return addresses in a fixed order and
-//! always taking the first would pin every message to one pod. A connection
+//! robin). Names are looked up off the message path (see [`crate::dns`]). Each
+//! post starts at the next URL in turn, and within a URL at the next of its
+//! addresses, because resolvers return addresses in a fixed order and always
+//! taking the first would pin every message to one pod. A connection
 //! that cannot be made moves on to the next address, then the next URL: nothing
 //! was sent, so that is safe. Any other failure ends the attempt, since the
 //! message may have arrived. All attempts share the hop's timeout.
@@ -17,16 +18,16 @@
 //! stays in the cluster.
 
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, Exchange, Failure};
 use crate::config::PeerConfig;
-use crate::metrics::FailureReason;
+use crate::dns::{Host, Lookups, Unresolved};
+use crate::logger::Logger;
+use crate::metrics::{FailureReason, Metrics};
 use crate::parse::Url;
 
 /// The next tier's answer.
@@ -132,7 +133,10 @@ impl fmt::Display for PostError {
 #[derive(Debug)]
 struct Target {
     url: Url,
+    /// `url` as text, for replies and errors.
+    text: String,
     host_header: String,
+    host: Host,
     next_addr: AtomicUsize,
 }
 
@@ -146,15 +150,25 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// An upstream for `peer`'s URLs, timeout and reuse bounds.
-    pub fn new(peer: &PeerConfig) -> Upstream {
+    /// An upstream for `peer`'s URLs, timeout and reuse bounds; names are
+    /// looked up from now on, their failures logged and counted.
+    pub fn new(peer: &PeerConfig, logger: &Arc<Logger>, metrics: &Arc<Metrics>) -> Upstream {
+        let lookups = Lookups {
+            variable: peer.variable,
+            refresh: peer.dns_refresh,
+            timeout: peer.timeout,
+            logger: Arc::clone(logger),
+            metrics: Arc::clone(metrics),
+        };
         Upstream {
             targets: peer
                 .urls
                 .iter()
                 .map(|url| Target {
                     url: url.clone(),
+                    text: url.to_string(),
                     host_header: url.host_header(),
+                    host: Host::new(&url.host, url.port, &lookups),
                     next_addr: AtomicUsize::new(rotation_start()),
                 })
                 .collect(),
@@ -191,11 +205,11 @@ impl Upstream {
         deadline: Instant,
         tries: &mut Tries,
     ) -> Option<Result<UpstreamReply, PostError>> {
-        let url = target.url.to_string();
-        let addrs = match resolve(&target.url, deadline) {
+        let url = &target.text;
+        let addrs = match target.host.addrs(deadline) {
             Ok(addrs) => addrs,
-            Err(Resolve::TimedOut) => return Some(Err(self.timed_out(url, None))),
-            Err(Resolve::Failed(e)) => {
+            Err(Unresolved::TimedOut) => return Some(Err(self.timed_out(url.clone(), None))),
+            Err(Unresolved::Failed(e)) => {
                 tries
                     .attempts
                     .push(format!("{url}: cannot resolve {}: {e}", target.url.host));
@@ -206,7 +220,7 @@ impl Upstream {
         for j in 0..addrs.len() {
             let addr = addrs[start.wrapping_add(j) % addrs.len()];
             if Instant::now() >= deadline {
-                return Some(Err(self.timed_out(url, Some(addr.ip()))));
+                return Some(Err(self.timed_out(url.clone(), Some(addr.ip()))));
             }
             let exchange = Exchange {
                 addr,
@@ -220,7 +234,7 @@ impl Upstream {
                 Ok(reply) => Ok(UpstreamReply {
                     status: reply.status,
                     body: String::from_utf8_lossy(&reply.body).into_owned(),
-                    url,
+                    url: url.clone(),
                     headers: reply.headers,
                     addr: addr.ip(),
                     refused: std::mem::take(&mut tries.refused),
@@ -230,15 +244,17 @@ impl Upstream {
                     tries.refused.push(addr.ip());
                     continue;
                 }
-                Err(Failure::TimedOut) => Err(self.timed_out(url, Some(addr.ip()))),
+                Err(Failure::TimedOut) => Err(self.timed_out(url.clone(), Some(addr.ip()))),
                 Err(Failure::Failed(reason)) => Err(PostError::Failed {
-                    url,
+                    url: url.clone(),
                     reason,
                     addr: addr.ip(),
                 }),
             };
             return Some(outcome);
         }
+        // Every address refused: the pods may have moved.
+        target.host.all_refused();
         None
     }
 
@@ -269,51 +285,12 @@ fn rotation_start() -> usize {
     nanos ^ std::process::id() as usize
 }
 
-/// `addrs` sorted and without duplicates, whatever order the resolver used.
-fn in_fixed_order(mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    addrs.sort_unstable();
-    addrs.dedup();
-    addrs
-}
-
-enum Resolve {
-    TimedOut,
-    Failed(io::Error),
-}
-
-/// The addresses of `url`'s host, within the deadline.
-///
-/// An IP address needs no lookup. A name is resolved on a helper thread so
-/// that a slow resolver cannot hold the hop past its deadline. The addresses
-/// come back sorted and without duplicates.
-fn resolve(url: &Url, deadline: Instant) -> Result<Vec<SocketAddr>, Resolve> {
-    if let Ok(ip) = url.host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, url.port)]);
-    }
-    let (tx, rx) = mpsc::channel();
-    let host = (url.host.clone(), url.port);
-    thread::Builder::new()
-        .name("resolve".into())
-        .spawn(move || {
-            let _ = tx.send(host.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
-        })
-        .map_err(Resolve::Failed)?;
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        // Sorted, so that only our counter rotates: a resolver that rotates its
-        // answers itself (dnsmasq does) would otherwise cancel our rotation out
-        // and send every message to the same address.
-        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(in_fixed_order(addrs)),
-        Ok(Ok(_)) => Err(Resolve::Failed(io::Error::other("no addresses"))),
-        Ok(Err(e)) => Err(Resolve::Failed(e)),
-        Err(_) => Err(Resolve::TimedOut),
-    }
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
+    use std::net::{SocketAddr, TcpListener};
+    use std::thread;
 
     fn peer(urls: &str, timeout: Duration) -> PeerConfig {
         PeerConfig {
@@ -322,7 +299,13 @@ mod test {
             timeout,
             max_requests: 1,
             max_age: Duration::from_secs(4),
+            dns_refresh: Duration::from_secs(5),
         }
+    }
+
+    fn upstream(peer: &PeerConfig) -> Upstream {
+        let (logger, metrics) = crate::dns::test::watchers();
+        Upstream::new(peer, &logger, &metrics)
     }
 
     /// A one-shot HTTP server on loopback that answers `status` and records the request head.
@@ -360,7 +343,7 @@ mod test {
     #[test]
     fn non_2xx_status_and_body_come_back() {
         let (addr, server) = one_shot(503);
-        let up = Upstream::new(&peer(&format!("{addr}/sink.php"), Duration::from_secs(5)));
+        let up = upstream(&peer(&format!("{addr}/sink.php"), Duration::from_secs(5)));
         let reply = up.post("hello", &[("X-Test", "1")]).unwrap();
         assert_eq!((reply.status, reply.body.as_str()), (503, "body"));
         let head = server.join().unwrap();
@@ -405,7 +388,7 @@ mod test {
         });
         let mut config = peer(&format!("{addr}/"), Duration::from_secs(3));
         config.max_requests = 10;
-        let up = Upstream::new(&config);
+        let up = upstream(&config);
         assert_eq!(up.post("one", &[]).unwrap().status, 200);
         assert_eq!(up.post("two", &[]).unwrap().status, 200);
         server.join().unwrap();
@@ -415,7 +398,7 @@ mod test {
     fn refused_url_fails_over_to_the_next() {
         let dead = closed_port();
         let (addr, server) = one_shot(200);
-        let up = Upstream::new(&peer(&format!("{dead}/,{addr}/"), Duration::from_secs(5)));
+        let up = upstream(&peer(&format!("{dead}/,{addr}/"), Duration::from_secs(5)));
         let reply = up.post("hello", &[]).unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(reply.url, format!("http://{addr}/"));
@@ -425,7 +408,7 @@ mod test {
     #[test]
     fn all_refused_is_unreachable_naming_each_url() {
         let (a, b) = (closed_port(), closed_port());
-        let up = Upstream::new(&peer(&format!("{a}/x,{b}/y"), Duration::from_secs(5)));
+        let up = upstream(&peer(&format!("{a}/x,{b}/y"), Duration::from_secs(5)));
         match up.post("hello", &[]) {
             Err(PostError::Unreachable { attempts, .. }) => {
                 assert_eq!(attempts.len(), 2);
@@ -445,7 +428,7 @@ mod test {
     fn silent_server_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let up = Upstream::new(&peer(&format!("{addr}/"), Duration::from_millis(300)));
+        let up = upstream(&peer(&format!("{addr}/"), Duration::from_millis(300)));
         let started = Instant::now();
         match up.post("hello", &[]) {
             Err(PostError::Timeout { url, after, .. }) => {
@@ -460,32 +443,12 @@ mod test {
 
     #[test]
     fn round_robin_alternates_between_urls() {
-        let up = Upstream::new(&peer("127.0.0.1:1/,127.0.0.1:2/", Duration::from_secs(1)));
+        let up = upstream(&peer("127.0.0.1:1/,127.0.0.1:2/", Duration::from_secs(1)));
         let firsts: Vec<usize> = (0..4)
             .map(|_| up.next_target.fetch_add(1, Ordering::Relaxed) % 2)
             .collect();
         assert_ne!(firsts[0], firsts[1]);
         assert_eq!(firsts[0], firsts[2]);
         assert_eq!(firsts[1], firsts[3]);
-    }
-
-    #[test]
-    fn resolver_order_does_not_matter() {
-        let a: SocketAddr = "10.89.1.5:8080".parse().unwrap();
-        let b: SocketAddr = "10.89.1.6:8080".parse().unwrap();
-        // A resolver that rotates its answers, and one that repeats them.
-        assert_eq!(in_fixed_order(vec![b, a]), vec![a, b]);
-        assert_eq!(in_fixed_order(vec![a, b]), vec![a, b]);
-        assert_eq!(in_fixed_order(vec![b, a, b]), vec![a, b]);
-    }
-
-    #[test]
-    fn names_resolve_through_the_system_resolver() {
-        // localhost comes from /etc/hosts: no query leaves the machine.
-        let url = &crate::parse::url_list("localhost:9/").unwrap()[0];
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let addrs = resolve(url, deadline).ok().unwrap();
-        assert!(!addrs.is_empty());
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
     }
 }
