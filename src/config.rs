@@ -37,7 +37,7 @@ const PEERS: &[Role] = &[Role::Sender, Role::Relay];
 
 /// Every variable any tier reads.
 pub const SETTINGS: &[Setting] = &[
-    Setting { name: "LISTEN_ADDR", default: "0.0.0.0:8080", roles: ALL, help: "address and port to serve on (the sender serves its flow page, /flow and the probes)" },
+    Setting { name: "LISTEN_ADDR", default: "[::]:8080", roles: ALL, help: "address and port to serve on; the default takes IPv6 and IPv4 on one socket (0.0.0.0:8080 where the kernel has no IPv6); the sender serves its flow page, /flow and the probes" },
     Setting { name: "RELAY_URL", default: "", roles: SENDER, help: "required: where to post messages; comma-separated URLs are used round-robin" },
     Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, help: "time between messages, give or take a tenth at random (250ms, 5s, 1m or whole seconds)" },
     Setting { name: "SEND_COUNT", default: "", roles: SENDER, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
@@ -106,6 +106,8 @@ pub fn help(role: Role) -> String {
 pub struct ServerConfig {
     /// `LISTEN_ADDR`.
     pub listen_addr: SocketAddr,
+    /// `LISTEN_ADDR` was not set: without IPv6 in the kernel, listen on `0.0.0.0` instead.
+    pub listen_fallback: bool,
     /// `MAX_CONNECTIONS`, as configured (the server may lower it to fit `RLIMIT_NOFILE`).
     pub max_connections: usize,
     /// `MAX_IN_FLIGHT`.
@@ -193,6 +195,7 @@ impl Config {
                     "an IP address and port such as 0.0.0.0:8080 or [::]:8080".to_string()
                 })
             })?,
+            listen_fallback: lookup("LISTEN_ADDR").is_none(),
             max_connections: vars.get("MAX_CONNECTIONS", |t| parse::number_in(t, 1, 1_000_000))?
                 as usize,
             max_in_flight: vars.get("MAX_IN_FLIGHT", |t| parse::number_in(t, 1, 100_000))? as usize,
@@ -365,7 +368,8 @@ mod test {
     #[test]
     fn every_default_parses_for_every_role() {
         let sender = load(Role::Sender, &[("RELAY_URL", "relay-svc/relay.php")]).unwrap();
-        assert_eq!(sender.server.listen_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(sender.server.listen_addr, "[::]:8080".parse().unwrap());
+        assert!(sender.server.listen_fallback);
         assert_eq!(sender.server.max_in_flight, 256);
         assert_eq!(sender.server.max_connections, 1024);
         assert_eq!(sender.server.max_body_bytes, 16384);

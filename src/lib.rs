@@ -23,6 +23,7 @@ mod flow;
 mod identity;
 mod in_flight;
 mod lineage;
+mod listen;
 mod logger;
 pub mod loss_report;
 mod metrics;

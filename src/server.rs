@@ -111,8 +111,6 @@ pub enum Serves {
     Pages(Arc<dyn Pages>),
 }
 
-/// Connections the kernel queues until they are accepted.
-const LISTEN_BACKLOG: i32 = 1024;
 /// Descriptors kept for all but inbound connections: the listener, stdio, the
 /// log file, the signal pipe, and room to spare.
 const RESERVED_FDS: u64 = 32;
@@ -214,19 +212,25 @@ impl Server {
         logger: Arc<Logger>,
         metrics: Arc<Metrics>,
     ) -> Result<Server, Error> {
-        let listener = TcpListener::bind(config.listen_addr).map_err(|source| Error::Bind {
-            addr: config.listen_addr,
-            source,
-        })?;
-        // std listens with a small backlog; a burst of connections then waits for
-        // SYN retransmits (1 s, 3 s) before it is even accepted. Calling
-        // listen() again on Linux raises the backlog (capped by net.core.somaxconn).
-        rustix::net::listen(&listener, LISTEN_BACKLOG)
-            .map_err(|e| Error::io("setting the listen backlog", e.into()))?;
+        let bound =
+            crate::listen::bind(config.listen_addr, config.listen_fallback).map_err(|source| {
+                Error::Bind {
+                    addr: config.listen_addr,
+                    source,
+                }
+            })?;
+        let listener = bound.listener;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
         logger.event("listening", &format!("listening on {addr}"));
+        if let Some(e) = bound.fell_back {
+            let text = format!(
+                "IPv6 is not available ({e}): listening on IPv4 only, not on the default {}",
+                config.listen_addr
+            );
+            logger.log(&Event::new("limit", &text).warn());
+        }
         let max_connections = connection_limit(config.max_connections, outbound, &logger);
         Ok(Server {
             listener,
