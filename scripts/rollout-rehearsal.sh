@@ -5,9 +5,11 @@
 # probes, a propagation delay before a deleted pod leaves its Service, and
 # the Deployment's surge-then-delete steps with the rendered base's settings
 # (scripts/rollout/rehearsal.py has the details). Everything runs in a network
-# namespace made here, whose /etc/hosts names the Services; nothing touches
-# the machine's own network or /etc/hosts. Needs root, iptables, python3 with
-# PyYAML (scripts/setup-tests.sh installs them).
+# namespace made here, whose resolv.conf is a pod's: the tiers look the
+# Services up, with the rendered manifests' URLs, through a cluster DNS
+# (scripts/lib/clusterdns.sh); nothing touches the machine's own network or
+# resolver. Needs root, iptables, dnsmasq, python3 with PyYAML
+# (scripts/setup-tests.sh installs them).
 #
 #   bash scripts/rollout-rehearsal.sh                 # CI-sized: one pod per tier
 #   bash scripts/rollout-rehearsal.sh --full          # the manifests' replicas (2 relays, 3 sinks)
@@ -35,6 +37,7 @@ done
 
 cargo build --quiet --release --bins
 source scripts/kubectl.sh
+source scripts/lib/clusterdns.sh
 work=$(mktemp -d)
 namespaces=()
 remove_namespace() {
@@ -50,7 +53,7 @@ trap cleanup EXIT
 "$kubectl" kustomize kustomize/base > "$work/base.yaml"
 
 # rehearse NAME [args for rehearsal.py]: one rehearsal in a network namespace
-# of its own (its /etc/hosts names the Services); the outcome is $work/NAME.json.
+# of its own (with a pod's resolv.conf); the outcome is $work/NAME.json.
 rehearse() {
   local name=$1 ns="tt-rollout-$$-$1"
   shift
@@ -58,7 +61,7 @@ rehearse() {
   namespaces+=("$ns")
   ip netns add "$ns"
   mkdir -p "/etc/netns/$ns" "$work/$name"
-  printf '127.0.0.1 localhost\n10.96.0.10 relay-svc\n10.96.0.20 sink-svc\n' > "/etc/netns/$ns/hosts"
+  clusterdns_resolv "$ns" tt 10.96.0.10
   ip netns exec "$ns" "$python" scripts/rollout/rehearsal.py --bin target/release \
     --manifests "$work/base.yaml" --logdir "$work/$name" --json "$work/$name.json" "${replicas[@]}" "$@"
   remove_namespace "$ns"

@@ -17,10 +17,12 @@ source scripts/lib/apt.sh
 # prlimit): the ClusterIP spread test and the descriptor-limit flood test;
 # docker-registry and apache2-utils (htpasswd): scripts/test-registry.sh;
 # chromium: the flow page's browser test (Node.js and its npm come with the
-# machine; Debian's npm package would conflict with them).
+# machine; Debian's npm package would conflict with them); dnsmasq-base and
+# iproute2: the cluster DNS and network namespaces of tests/world.rs and the
+# rollout rehearsal.
 packages=(curl hostname bash sed prometheus podman runc catatonit containernetworking-plugins
   golang-github-containernetworking-plugin-dnsname binutils python3 python3-venv iptables util-linux
-  docker-registry apache2-utils chromium)
+  docker-registry apache2-utils chromium dnsmasq-base iproute2)
 apt_install_missing "${packages[@]}"
 # Python tools in a venv of their own (checkov pins versions that would clash
 # with other tools installed system-wide); kept between runs, updated when
@@ -38,6 +40,6 @@ export PATH="$venv/bin:$PATH"
 if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
-for tool in node chromium promtool podman runc catatonit readelf iptables-restore unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy; do
+for tool in node chromium promtool podman runc catatonit readelf iptables-restore ip6tables-restore ip dnsmasq unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy; do
   command -v "$tool" > /dev/null || { echo "setup-tests: $tool missing after install" >&2; exit 1; }
 done

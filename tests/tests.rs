@@ -5,13 +5,19 @@
 
 // Process and HTTP helpers shared by the scenarios.
 mod util;
+// A cluster in a network namespace: pods, ClusterIP Services, cluster DNS.
+mod world;
 
 // Rejections: 400, 404, 405, 413, 503, and the server still healthy afterwards.
 mod bad_input;
+// Service names through the cluster DNS: looked up off the message path, kept through outages.
+mod dns;
 // The message record through a full disk, log rotation and lost replies.
 mod durable;
 // The sender's flow page, in Debian's chromium.
 mod flow_page;
+// One socket for IPv4 and IPv6 by default; the 3/2/3 in an IPv6-only cluster.
+mod ipv6;
 // Hostile framing (smuggling, bad lengths, cut-off bodies) on raw sockets.
 mod framing;
 // Connection floods, clients that never read, slow uploads, a thread per message.

@@ -96,10 +96,29 @@ impl Tier {
         tier
     }
 
+    /// Starts `bin` with `env` and no LISTEN_ADDR at all: on the tier's own default.
+    pub fn start_on_default_address(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
+        let mut tier = Tier::spawn_with(&[], bin, name, env, false);
+        tier.wait_listening();
+        tier
+    }
+
     fn spawn_wrapped(wrapper: &[&str], bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
+        Tier::spawn_with(wrapper, bin, name, env, true)
+    }
+
+    fn spawn_with(
+        wrapper: &[&str],
+        bin: &str,
+        name: &str,
+        env: &[(&str, String)],
+        loopback: bool,
+    ) -> Tier {
         let path = binary(bin);
         let mut vars: HashMap<&str, String> = HashMap::new();
-        vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
+        if loopback {
+            vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
+        }
         // An identity of its own, as a pod has: it names the LOG_DIR file,
         // which only one process may write.
         vars.insert("POD_IP", unique_pod_ip());
@@ -263,6 +282,23 @@ impl Drop for Tier {
 /// Sends SIGHUP to `pid` (a tier started by the test).
 pub fn signal_hup(pid: u32) {
     signal(pid, rustix::process::Signal::HUP);
+}
+
+/// Kills `pid` (a process the test started) with SIGKILL.
+pub fn signal_kill(pid: u32) {
+    signal(pid, rustix::process::Signal::KILL);
+}
+
+/// Runs `sink --loss-report` on `files`; returns its exit code and report.
+pub fn loss_report(files: &[std::path::PathBuf]) -> (i32, String) {
+    let out = Command::new(binary("sink"))
+        .arg("--loss-report")
+        .args(files)
+        .output()
+        .expect("sink --loss-report");
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), report)
 }
 
 /// Stops (SIGSTOP) or continues (SIGCONT) `pid` (a tier started by the test).

@@ -7,6 +7,7 @@
 #   clusterip_init                                   # once per namespace
 #   clusterip_set sink-svc 10.96.0.20 80 127.0.0.2:8080 127.0.0.3:8080
 #   clusterip_set sink-svc 10.96.0.20 80 127.0.0.3:8080   # atomic replace
+#   clusterip_set sink-svc fd00:10:96::20 80 '[fd00:10:244::2]:8080'   # IPv6: ip6tables
 #
 # Each Service is a chain KUBE-SVC-<NAME> reached from KUBE-SERVICES for its
 # VIP:PORT; it picks one endpoint chain KUBE-SEP-<NAME>-<n> per new
@@ -19,25 +20,29 @@
 
 clusterip_init() {
   ip link set lo up
-  iptables-restore --noflush <<'RULES'
+  local restore
+  for restore in iptables-restore ip6tables-restore; do
+    "$restore" --noflush <<'RULES'
 *nat
 :KUBE-SERVICES - [0:0]
 -A OUTPUT -j KUBE-SERVICES
 COMMIT
 RULES
+  done
 }
 
 # clusterip_set NAME VIP PORT [IP:PORT ...]
 clusterip_set() {
   local name=$1 vip=$2 port=$3
   shift 3
-  local svc="KUBE-SVC-${name^^}" rules n=$# i=0 old stale=""
+  local svc="KUBE-SVC-${name^^}" rules n=$# i=0 old stale="" ipt=iptables prefix=32
+  if [[ $vip == *:* ]]; then ipt=ip6tables prefix=128; fi
   # The VIP is a local address of the namespace (its packets then need no
   # route), and KUBE-SERVICES sends its port to the Service chain.
-  if ! ip -o addr show dev lo | grep -q " $vip/32 "; then
-    ip addr add "$vip/32" dev lo
+  if ! ip -o addr show dev lo | grep -q " $vip/$prefix "; then
+    ip addr add "$vip/$prefix" dev lo
   fi
-  old=$(iptables -t nat -S | awk -v p="^-N KUBE-SEP-${name^^}-" '$0 ~ p {print $2}')
+  old=$($ipt -t nat -S | awk -v p="^-N KUBE-SEP-${name^^}-" '$0 ~ p {print $2}')
   # Declaring a chain in the input flushes it: the Service chain, its
   # endpoint chains, and endpoint chains left over from a larger set, which
   # are then deleted, all in the same step.
@@ -53,9 +58,9 @@ clusterip_set() {
 :KUBE-SEP-${name^^}-$i - [0:0]"
     i=$((i + 1))
   done
-  if ! iptables -t nat -C KUBE-SERVICES -d "$vip/32" -p tcp -m tcp --dport "$port" -j "$svc" 2> /dev/null; then
+  if ! $ipt -t nat -C KUBE-SERVICES -d "$vip/$prefix" -p tcp -m tcp --dport "$port" -j "$svc" 2> /dev/null; then
     rules+="
--A KUBE-SERVICES -d $vip/32 -p tcp -m tcp --dport $port -j $svc"
+-A KUBE-SERVICES -d $vip/$prefix -p tcp -m tcp --dport $port -j $svc"
   fi
   i=0
   for endpoint in "$@"; do
@@ -74,5 +79,5 @@ clusterip_set() {
 -X $chain"; done
   rules+="
 COMMIT"
-  iptables-restore --noflush <<< "$rules"
+  "$ipt-restore" --noflush <<< "$rules"
 }

@@ -2,8 +2,10 @@
 """A rolling update under load, rehearsed the way Kubernetes does it.
 
 Run by scripts/rollout-rehearsal.sh inside a network namespace of its own,
-whose /etc/hosts (bind-mounted from /etc/netns/<ns>/hosts) names the Services.
-It plays the parts of a cluster that decide whether a rollout loses messages:
+whose /etc/resolv.conf (bind-mounted from /etc/netns/<ns>/resolv.conf) is a
+pod's: the cluster DNS (scripts/lib/clusterdns.sh, started here) answers
+relay-svc and sink-svc with their ClusterIPs, as CoreDNS does. It plays the
+parts of a cluster that decide whether a rollout loses messages:
 
 - pods: each replica is a process with an address of its own (POD_IP,
   LISTEN_ADDR <ip>:8080) and the rendered base's env (RELAY_URL, SINK_URL
@@ -37,7 +39,9 @@ import sys
 import threading
 import time
 
-SERVICES = {"relays": ("relay-svc", "10.96.0.10"), "sinks": ("sink-svc", "10.96.0.20")}
+SERVICES = {"relays": ("relay-svc", "10.96.0.30"), "sinks": ("sink-svc", "10.96.0.20")}
+# The cluster DNS (kube-dns's usual ClusterIP) and the namespace the pods' resolv.conf searches.
+DNS_IP, NAMESPACE = "10.96.0.10", "tt"
 SENDER_INTERVAL = 0.05
 # What each retried or failed attempt met, for the report.
 REASONS = []
@@ -90,6 +94,11 @@ class Pod:
         log(f"{self.name}: exited {self.proc.returncode}, {time.monotonic() - self.deleted_at:.1f}s after SIGTERM")
 
 
+def clusterdns(function, *args):
+    """Calls a function of scripts/lib/clusterdns.sh (the cluster DNS) with `args`."""
+    subprocess.run(["bash", "-c", f'source scripts/lib/clusterdns.sh && {function} "$@"', "_", *args], check=True)
+
+
 class Cluster:
     """Pods, their endpoints in the Services, and the loop that keeps those in step."""
 
@@ -102,7 +111,10 @@ class Cluster:
         self.lock = threading.Lock()
         self.stopping = False
         subprocess.run(["bash", "-c", "source scripts/lib/clusterip.sh && clusterip_init"], check=True)
-        for deployment in SERVICES:
+        self.dns_dir = os.path.join(args.logdir, "dns")
+        clusterdns("clusterdns_start", self.dns_dir, NAMESPACE, DNS_IP)
+        for deployment, (name, vip) in SERVICES.items():
+            clusterdns("clusterdns_set", self.dns_dir, name, vip)
             self.apply(deployment, [])
 
     def start_pod(self, deployment, extra_env=None):
@@ -385,6 +397,7 @@ def main():
     loader.join()
     rows = outcome(cluster, client, (window_start, window_end))
     cluster.stopping = True
+    clusterdns("clusterdns_stop", cluster.dns_dir)
     # The outcome is in; what is still running is of no further interest.
     for pod in (p for ps in cluster.pods.values() for p in ps):
         if pod.proc.poll() is None:
