@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
-# The benchmark: this project's relay and sink next to the seed's Apache+PHP
-# and nginx, through the shared harness (../shared/baseline, see its README):
-# req/s and p50/p99 at 16 connections and at 1, CPU per message per tier, cold
-# start, idle and peak RSS/PSS, and the delivery check. The harness takes one
-# custom variant per call, so each of ours runs in a call of its own with
-# nginx beside it (rounds interleaved, so each is compared with nginx on the
-# same machine at the same time; nginx's rounds add up across calls):
-#   three-tier            the defaults (relay-to-sink connections reused for
-#                         at most UPSTREAM_MAX_REQUESTS=10 requests)
-#   three-tier-no-reuse   UPSTREAM_MAX_REQUESTS=1, a new connection per message
-#   three-tier-musl       the defaults, built as the images are: static musl
-#                         (scripts/build-musl.sh), whose malloc is not glibc's
-# Apache runs once, in the first call. Also reports the image sizes and a
-# table of the targets of the one-thread-per-message issue (ratios to nginx).
+# The benchmark, run as deployed: this project's relay and sink next to the
+# seed's Apache+PHP and nginx, through the shared harness (../shared/baseline,
+# see its README), inside a network namespace whose resolver is a pod's
+# (scripts/lib/clusterdns.sh: search path, ndots:5, dnsmasq answering as
+# CoreDNS does, sink-svc -> 127.0.0.1). Measured: req/s and p50/p99 at 16
+# connections and at 1, CPU per message per tier, cold start, idle and peak
+# RSS/PSS, and the delivery check. The harness takes one custom variant per
+# call, so each of ours runs in a call of its own with nginx beside it
+# (rounds interleaved, so each is compared with nginx on the same machine at
+# the same time; nginx's rounds add up across calls; nginx keeps its upstream
+# by address, as it resolves a name once at start anyway):
+#   three-tier-musl-svc   what ships: the static musl build the images hold
+#                         (scripts/build-musl.sh), SINK_URL=sink-svc:<port>/,
+#                         a Service name looked up through the cluster DNS
+#   three-tier-musl       the same build, SINK_URL an IP literal
+#   three-tier            the glibc build (cargo build --release), IP literal
+#   yardstick             ../shared/yardstick built as the images are: the
+#                         design's floor (std only, no limits, stdout only)
+# Apache runs once, in the first call. Also reports the image sizes and the
+# targets as ratios (bench/targets.py).
 #
-#   bash bench/run.sh                 # REPEATS=3, DURATION=10s: about 10 minutes
-#   QUICK=1 bash bench/run.sh         # seconds; what CI runs so this does not rot
+#   bash bench/run.sh                 # REPEATS=3, DURATION=10s: about 15 minutes
+#   QUICK=1 bash bench/run.sh         # a minute or two; what CI runs so this does not rot
 #
 # Writes bench/results/<date>.md and bench/results/<date>.svg (QUICK=1 writes
-# to a temporary folder and leaves bench/results alone). Needs root for the
-# harness's apt install (once); any harness knob (REPEATS, DURATION, CONNS, ...)
-# passes through.
+# to a temporary folder and leaves bench/results alone). Needs root (the
+# harness's apt install, once; the network namespace); any harness knob
+# (REPEATS, DURATION, CONNS, ...) passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 baseline=$(cd "${BASELINE:-../shared/baseline}" && pwd)
+yardstick_src=$(cd "${YARDSTICK_SRC:-../shared/yardstick}" && pwd)
 date=$(date -u +%Y-%m-%d)
 if [ -n "${QUICK:-}" ]; then
   export REPEATS=1 DURATION=1s LAT_DURATION=1s WARMUP=0 SETTLE=0
@@ -33,44 +40,77 @@ else
   mkdir -p "$out"
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"; if [ -n "${QUICK:-}" ]; then rm -rf "$out"; fi' EXIT
+ns="tt-bench-$$"
+source scripts/lib/clusterdns.sh
+cleanup() {
+  clusterdns_stop "$work/dns"
+  for pid in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$pid" 2> /dev/null || true; done
+  ip netns del "$ns" 2> /dev/null || true
+  rm -rf "/etc/netns/$ns" "$work"
+  if [ -n "${QUICK:-}" ]; then rm -rf "$out"; fi
+}
+trap cleanup EXIT
 
-echo "== harness set-up (apache2, mod_php, nginx, wrk)"
+echo "== harness set-up (apache2, mod_php, nginx, wrk), dnsmasq"
 bash "$baseline/setup.sh" > "$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
-echo "== build"
+source scripts/lib/apt.sh
+apt_install_missing dnsmasq-base
+echo "== build (glibc, static musl, the yardstick as static musl)"
 cargo build --quiet --release --locked --bins
 bash scripts/build-musl.sh > /dev/null
+MUSL_TARGET_DIR=$PWD/target/yardstick-musl bash scripts/build-musl.sh --manifest-path "$yardstick_src/Cargo.toml"
 glibc=$PWD/target/release
 musl=$PWD/target/musl/x86_64-unknown-linux-musl/release
+yardstick=$PWD/target/yardstick-musl/x86_64-unknown-linux-musl/release/yardstick
 
-run() { # label bin-dir "VAR=value ..." variants...
-  local label=$1 bin=$2 settings=$3
-  shift 3
-  echo "== harness: $* custom ($label${settings:+, $settings})"
-  CUSTOM_LABEL=$label \
-  CUSTOM_SINK_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 $bin/sink" \
-  CUSTOM_RELAY_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 $settings $bin/relay" \
-  RESULTS_DIR="$work/$label" bash "$baseline/bench.sh" "$@" custom > "$work/$label.log" 2>&1 \
-    || { cat "$work/$label.log"; exit 1; }
+echo "== a pod's network: namespace $ns, cluster DNS answering sink-svc"
+ip netns add "$ns"
+clusterdns_resolv "$ns" tt 10.96.0.10
+ip netns exec "$ns" bash -c 'source scripts/lib/clusterdns.sh && clusterdns_start "$1" tt 10.96.0.10 && clusterdns_set "$1" sink-svc 127.0.0.1' _ "$work/dns"
+
+harness() { # label variants... (CUSTOM_* set by the caller)
+  local label=$1
+  shift
+  echo "== harness: $* custom ($label)"
+  CUSTOM_LABEL=$label RESULTS_DIR="$work/$label" ip netns exec "$ns" bash "$baseline/bench.sh" "$@" custom \
+    > "$work/$label.log" 2>&1 || { cat "$work/$label.log"; exit 1; }
 }
-run three-tier "$glibc" "" apache nginx
-run three-tier-no-reuse "$glibc" "UPSTREAM_MAX_REQUESTS=1" nginx
-run three-tier-musl "$musl" "" nginx
+ours() { # label bin-dir sink-host variants...
+  local label=$1 bin=$2 host=$3
+  shift 3
+  CUSTOM_SINK_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 $bin/sink" \
+  CUSTOM_RELAY_CMD="env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 SINK_URL=$host:\$SINK_PORT/ $bin/relay" \
+    harness "$label" "$@"
+}
+ours three-tier-musl-svc "$musl" sink-svc apache nginx
+ours three-tier-musl "$musl" 127.0.0.1 nginx
+ours three-tier "$glibc" 127.0.0.1 nginx
+# The yardstick logs to stdout only, which the harness keeps in $LOG_DIR/custom-<tier>.out.
+YARDSTICK=$yardstick CUSTOM_SINK_CMD="$yardstick_src/bin/sink" CUSTOM_RELAY_CMD="$yardstick_src/bin/relay" \
+  CUSTOM_SINK_COUNT_CMD='cat "$LOG_DIR/custom-sink.out" | wc -l' \
+  CUSTOM_RELAY_COUNT_CMD='cat "$LOG_DIR/custom-relay.out" | wc -l' \
+  harness yardstick nginx
+variants=(three-tier-musl-svc three-tier-musl three-tier yardstick)
 
-# One table over both runs: the harness's own summarizer on the merged rows.
-{ cat "$work/three-tier/results.tsv"; for v in three-tier-no-reuse three-tier-musl; do tail -n +2 "$work/$v/results.tsv"; done; } > "$work/all.tsv"
-python3 "$baseline/lib/summarize.py" "$work/all.tsv" "$work/three-tier/env.txt" > "$work/summary.md"
+# One table over every call: the harness's own summarizer on the merged rows.
+{
+  cat "$work/${variants[0]}/results.tsv"
+  for v in "${variants[@]:1}"; do tail -n +2 "$work/$v/results.tsv"; done
+} > "$work/all.tsv"
+python3 "$baseline/lib/summarize.py" "$work/all.tsv" "$work/${variants[0]}/env.txt" > "$work/summary.md"
 python3 bench/chart.py "$work/all.tsv" > "$out/$date.svg"
 
 {
   echo "# Benchmark $date"
   echo
-  echo "Command: \`${QUICK:+QUICK=1 }bash bench/run.sh\` (harness: \`../shared/baseline/bench.sh\`, called"
-  echo "once per variant of ours, each time beside nginx: \`three-tier\` is the default policy,"
-  echo "relay-to-sink connections reused for at most 10 requests; \`three-tier-no-reuse\` sets"
-  echo "\`UPSTREAM_MAX_REQUESTS=1\`, a new connection per message; \`three-tier-musl\` is the default"
-  echo "policy built as the images are, static musl). The tiers and wrk share the"
-  echo "machine's cores; compare columns of one run, not numbers across machines."
+  echo "Command: \`${QUICK:+QUICK=1 }bash bench/run.sh\` (harness: \`../shared/baseline/bench.sh\`, run inside"
+  echo "a network namespace whose resolver is a pod's, called once per variant of ours, each time beside"
+  echo "nginx). \`three-tier-musl-svc\` is what ships: the static musl build the images hold, with"
+  echo "\`SINK_URL=sink-svc:<port>/\` looked up through the namespace's cluster DNS; \`three-tier-musl\`"
+  echo "is that build with an IP literal; \`three-tier\` the glibc build with an IP literal; \`yardstick\` is"
+  echo "\`../shared/yardstick\` built as static musl, the design's floor (it logs to stdout only, counted from"
+  echo "its output). All relay-to-sink connections at the defaults (at most 10 requests each). The"
+  echo "tiers and wrk share the machine's cores; compare columns of one run, not numbers across machines."
   echo
   echo "![req/s and CPU per message]($date.svg)"
   echo
@@ -87,21 +127,5 @@ python3 bench/chart.py "$work/all.tsv" > "$out/$date.svg"
   done
 } > "$out/$date.md"
 
-# The run must have measured every variant and lost nothing.
-python3 - "$work/all.tsv" "$out/$date.md" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-variants = {r["variant"] for r in rows}
-want = {"apache", "nginx", "three-tier", "three-tier-no-reuse", "three-tier-musl"}
-if variants != want:
-    sys.exit(f"bench: measured {sorted(variants)}, expected {sorted(want)}")
-report = open(sys.argv[2]).read()
-if "MISMATCH" in report:
-    sys.exit("bench: the harness reported a delivery MISMATCH")
-lost = [(r["variant"], r["metric"], r["value"]) for r in rows
-        if r["metric"].endswith(("lost_relay_to_sink", "ok_not_in_sink")) and float(r["value"] or 0) != 0]
-if lost:
-    sys.exit(f"bench: messages lost: {lost}")
-print(f"bench: {len(rows)} measurements over {len(variants)} variants, 0 lost")
-PY
+python3 bench/check.py "$work/all.tsv" "$out/$date.md" apache nginx "${variants[@]}"
 echo "bench: wrote $out/$date.md and $out/$date.svg"

@@ -8,6 +8,8 @@
 # flags are in scripts/musl/recipe.sh, shared with Containerfile.multi.
 #
 #   bash scripts/build-musl.sh        # -> target/musl/x86_64-unknown-linux-musl/release/{sender,relay,sink}
+#   MUSL_TARGET_DIR=$PWD/target/yardstick-musl bash scripts/build-musl.sh \
+#     --manifest-path ../shared/yardstick/Cargo.toml   # another crate, with the same recipe
 #
 # Installs what it needs itself (idempotently; apt as root). Builds into its
 # own target directory, so Debian's toolchain and rustup's never invalidate
@@ -45,6 +47,8 @@ RUSTC=$rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=mus
   GIT_REVISION=${GIT_REVISION:-$(git rev-parse --short HEAD 2> /dev/null || echo unknown)} \
   "$cargo" build --quiet --release --locked --bins --target "$target" --target-dir "$target_dir" \
   -Zbuild-std="$BUILD_STD" -Zbuild-std-features="$BUILD_STD_FEATURES" "$@"
-for tier in sender relay sink; do
-  echo "build-musl: $target_dir/$target/release/$tier $(stat -c %s "$target_dir/$target/release/$tier") bytes"
-done
+if [ "$#" = 0 ]; then
+  for tier in sender relay sink; do
+    echo "build-musl: $target_dir/$target/release/$tier $(stat -c %s "$target_dir/$target/release/$tier") bytes"
+  done
+fi
