@@ -23,8 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::body::Body;
-use crate::common::{Header, Method};
-use crate::parse::{self, HeadInfo, Rejection, RequestLine};
+use crate::common::{HTTPVersion, Method};
+use crate::head::Fields;
+use crate::parse::{self, HeadInfo, Rejection};
 use crate::registry::Slot;
 use crate::request::Request;
 use crate::response::Response;
@@ -55,6 +56,10 @@ pub(crate) struct Io {
     pub continue_pending: bool,
     /// `Some(close)` once the current request was answered (or dropped, `Some(true)`).
     pub answered: Option<bool>,
+    /// The head buffer, between requests: the next head is parsed into it.
+    pub spare: Fields,
+    /// The output buffer: each response is serialized into it and written from it.
+    pub out: Vec<u8>,
 }
 
 impl Conn {
@@ -70,8 +75,10 @@ impl Conn {
 
 /// A parsed request head.
 pub(crate) struct Head {
-    pub line: RequestLine,
-    pub headers: Vec<Header>,
+    pub method: Method,
+    pub version: HTTPVersion,
+    /// The target and header fields.
+    pub fields: Fields,
     pub info: HeadInfo,
 }
 
@@ -116,6 +123,8 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
             body: Body::Done,
             continue_pending: false,
             answered: None,
+            spare: Fields::default(),
+            out: Vec::new(),
         }),
     });
     loop {
@@ -133,7 +142,9 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
                 let mut io = conn.lock();
                 let response =
                     Response::from_string(rejection.reason).with_status_code(rejection.status);
-                let _ = io.socket.write_all(&response.serialize(false, true, false));
+                let mut out = std::mem::take(&mut io.out);
+                response.serialize_into(&mut out, false, true, false);
+                let _ = io.socket.write_all(&out);
                 close_gracefully(&mut io);
                 return;
             }
@@ -213,57 +224,61 @@ fn line_failed(error: LineError, socket: &Socket, too_long: Rejection) -> Next {
 }
 
 fn read_head(io: &mut Io) -> Next {
-    let line = match read_request_line(io) {
+    let mut fields = std::mem::take(&mut io.spare);
+    fields.clear();
+    let (method, version) = match read_request_line(io, &mut fields) {
         Ok(line) => line,
         Err(next) => return next,
     };
-    let with_line =
-        |r: Rejection| Next::Reject(r, Some((line.method.clone(), line.target.clone())));
-    let mut headers = Vec::with_capacity(8);
+    let with_line = |r: Rejection, fields: &Fields| {
+        Next::Reject(r, Some((method.clone(), fields.target().to_string())))
+    };
     let mut bytes = 0;
     loop {
         let len = match io.input.line(&mut io.socket, parse::MAX_HEADER_LINE) {
             Ok(len) => len,
             Err(e) => {
-                return match line_failed(e, &io.socket, parse::reject(431, "header line too long"))
-                {
-                    Next::Reject(r, _) => with_line(r),
+                let too_long = parse::reject(431, "header line too long");
+                return match line_failed(e, &io.socket, too_long) {
+                    Next::Reject(r, _) => with_line(r, &fields),
                     other => other,
-                }
+                };
             }
         };
         bytes += len;
         if bytes > parse::MAX_HEADER_BYTES {
-            return with_line(parse::reject(431, "header section too large"));
+            return with_line(parse::reject(431, "header section too large"), &fields);
         }
         let text = match parse::strip_cr(&io.input.data()[..len - 1]) {
             Ok(text) => text,
-            Err(r) => return with_line(r),
+            Err(r) => return with_line(r, &fields),
         };
         if text.is_empty() {
             io.input.consume(len);
             break;
         }
-        if headers.len() >= parse::MAX_HEADERS {
-            return with_line(parse::reject(431, "too many header lines"));
+        if fields.len() >= parse::MAX_HEADERS {
+            return with_line(parse::reject(431, "too many header lines"), &fields);
         }
         match parse::header_line(text) {
-            Ok(header) => headers.push(header),
-            Err(r) => return with_line(r),
+            Ok((name, value)) => fields.push(name, value),
+            Err(r) => return with_line(r, &fields),
         }
         io.input.consume(len);
     }
-    match parse::head_info(line.version, &headers) {
+    match parse::head_info(version, &fields) {
         Ok(info) => Next::Request(Head {
-            line,
-            headers,
+            method,
+            version,
+            fields,
             info,
         }),
-        Err(r) => with_line(r),
+        Err(r) => with_line(r, &fields),
     }
 }
 
-fn read_request_line(io: &mut Io) -> Result<RequestLine, Next> {
+/// Reads the request line, skipping a few empty lines before it; its target goes into `fields`.
+fn read_request_line(io: &mut Io, fields: &mut Fields) -> Result<(Method, HTTPVersion), Next> {
     for _ in 0..=EMPTY_LINES {
         let len = io
             .input
@@ -276,8 +291,10 @@ fn read_request_line(io: &mut Io) -> Result<RequestLine, Next> {
             continue;
         }
         let line = parse::request_line(text).map_err(|r| Next::Reject(r, None))?;
+        fields.set_target(line.target.as_bytes());
+        let parsed = (line.method, line.version);
         io.input.consume(len);
-        return Ok(line);
+        return Ok(parsed);
     }
     Err(Next::Reject(
         parse::reject(400, "empty lines instead of a request"),

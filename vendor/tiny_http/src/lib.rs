@@ -35,6 +35,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
+pub use head::Fields;
 pub use parse::Rejection;
 pub use request::{Body, Request};
 pub use response::{InvalidHeader, Response};
@@ -42,6 +43,7 @@ pub use response::{InvalidHeader, Response};
 mod body;
 mod common;
 mod conn;
+mod head;
 mod parse;
 mod registry;
 mod request;
@@ -266,6 +268,8 @@ fn refuse(stream: &TcpStream, reason: &'static str) {
     let mut buf = [0u8; 4096];
     let _ = stream.set_nonblocking(true);
     let _ = io::Read::read(&mut &*stream, &mut buf);
-    let _ = io::Write::write_all(&mut &*stream, &response.serialize(false, true, false));
+    let mut out = Vec::new();
+    response.serialize_into(&mut out, false, true, false);
+    let _ = io::Write::write_all(&mut &*stream, &out);
     let _ = stream.shutdown(Shutdown::Write);
 }

@@ -8,9 +8,10 @@
 //! `Host` on every HTTP/1.1 request. Whatever is not clearly valid is refused
 //! with a status, and the connection closes after it (see `conn.rs`).
 
-use ascii::AsciiString;
+use std::borrow::Cow;
 
-use crate::common::{HTTPVersion, Header, HeaderField, Method};
+use crate::common::{HTTPVersion, Method};
+use crate::head::Fields;
 
 /// Longest request line accepted; longer gets 414.
 pub(crate) const MAX_REQUEST_LINE: usize = 8 * 1024;
@@ -62,10 +63,11 @@ pub(crate) struct HeadInfo {
 
 /// A parsed request line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RequestLine {
+pub(crate) struct RequestLine<'a> {
     pub method: Method,
-    /// The request target in origin form (`/path?query`), or `*`.
-    pub target: String,
+    /// The request target in origin form (`/path?query`), or `*`; borrowed
+    /// from the line unless an absolute form was reduced to its path.
+    pub target: Cow<'a, str>,
     pub version: HTTPVersion,
 }
 
@@ -95,7 +97,7 @@ pub(crate) fn strip_cr(line: &[u8]) -> Result<&[u8], Rejection> {
 }
 
 /// Parses `method SP request-target SP HTTP-version` (the CR already stripped).
-pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine, Rejection> {
+pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine<'_>, Rejection> {
     if line.iter().any(|b| b.is_ascii_control()) {
         return Err(reject(400, "control character in the request line"));
     }
@@ -138,17 +140,17 @@ fn http_version(v: &[u8]) -> Result<HTTPVersion, Rejection> {
 
 /// The target as a path: origin form as sent, absolute form reduced to its
 /// path (RFC 9112 §3.2.2 says a server must accept it), `*` for OPTIONS.
-fn origin_form(target: &[u8], method: &Method) -> Result<String, Rejection> {
+fn origin_form<'a>(target: &'a [u8], method: &Method) -> Result<Cow<'a, str>, Rejection> {
     let bad = || reject(400, "malformed request target");
     if !target.iter().all(|b| b.is_ascii_graphic()) {
         return Err(bad());
     }
     let text = ascii(target);
     if text.starts_with('/') {
-        return Ok(text.to_string());
+        return Ok(Cow::Borrowed(text));
     }
     if text == "*" && *method == Method::Options {
-        return Ok(text.to_string());
+        return Ok(Cow::Borrowed(text));
     }
     let lower = text.get(..7).map(str::to_ascii_lowercase);
     if lower.as_deref() == Some("http://") {
@@ -158,16 +160,17 @@ fn origin_form(target: &[u8], method: &Method) -> Result<String, Rejection> {
             return Err(bad());
         }
         return Ok(match &rest[path_at..] {
-            "" => "/".to_string(),
-            p if p.starts_with('?') => format!("/{p}"),
-            p => p.to_string(),
+            "" => Cow::Borrowed("/"),
+            p if p.starts_with('?') => Cow::Owned(format!("/{p}")),
+            p => Cow::Borrowed(p),
         });
     }
     Err(bad())
 }
 
-/// Parses one header line `name ":" OWS value OWS` (the CR already stripped).
-pub(crate) fn header_line(line: &[u8]) -> Result<Header, Rejection> {
+/// Parses one header line `name ":" OWS value OWS` (the CR already stripped)
+/// into its name and its value without the whitespace around it.
+pub(crate) fn header_line(line: &[u8]) -> Result<(&[u8], &[u8]), Rejection> {
     if matches!(line.first(), Some(b' ' | b'\t')) {
         return Err(reject(400, "folded header line (obs-fold)"));
     }
@@ -182,14 +185,10 @@ pub(crate) fn header_line(line: &[u8]) -> Result<Header, Rejection> {
     if !is_field_value(raw) {
         return Err(reject(400, "control or non-ASCII byte in a header value"));
     }
-    let value = trim_ows(raw);
-    let field = HeaderField::from_bytes(name).map_err(|_| reject(400, "malformed header name"))?;
-    if field.equiv("Content-Length") && !is_content_length(raw) {
+    if name.eq_ignore_ascii_case(b"Content-Length") && !is_content_length(raw) {
         return Err(reject(400, "Content-Length must be digits only"));
     }
-    let value =
-        AsciiString::from_ascii(value).map_err(|_| reject(400, "non-ASCII header value"))?;
-    Ok(Header { field, value })
+    Ok((name, trim_ows(raw)))
 }
 
 /// `Content-Length` accepts `1*DIGIT` without a sign, list, padding or leading
@@ -219,14 +218,9 @@ fn ascii(bytes: &[u8]) -> &str {
 }
 
 /// Decides framing, persistence and `Expect` from the whole header list.
-pub(crate) fn head_info(version: HTTPVersion, headers: &[Header]) -> Result<HeadInfo, Rejection> {
-    let count = |name: &'static str| headers.iter().filter(|h| h.field.equiv(name)).count();
-    let value = |name: &'static str| {
-        headers
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .map(|h| h.value.as_str())
-    };
+pub(crate) fn head_info(version: HTTPVersion, fields: &Fields) -> Result<HeadInfo, Rejection> {
+    let count = |name: &'static str| fields.count(name);
+    let value = |name: &'static str| fields.get(name).map(ascii);
     let hosts = count("Host");
     if hosts > 1 || (hosts == 0 && version == HTTPVersion(1, 1)) {
         return Err(reject(
@@ -239,13 +233,13 @@ pub(crate) fn head_info(version: HTTPVersion, headers: &[Header]) -> Result<Head
     }
     let framing = framing(
         version,
-        headers,
+        fields,
         count("Content-Length"),
         count("Transfer-Encoding"),
     )?;
     let mut close = version == HTTPVersion(1, 0);
-    for h in headers.iter().filter(|h| h.field.equiv("Connection")) {
-        for option in h.value.as_str().split(',').map(str::trim) {
+    for connection in fields.all("Connection") {
+        for option in ascii(connection).split(',').map(str::trim) {
             if option.eq_ignore_ascii_case("close") {
                 close = true;
             } else if option.eq_ignore_ascii_case("keep-alive") && version == HTTPVersion(1, 0) {
@@ -254,8 +248,8 @@ pub(crate) fn head_info(version: HTTPVersion, headers: &[Header]) -> Result<Head
         }
     }
     let mut expect_continue = false;
-    for h in headers.iter().filter(|h| h.field.equiv("Expect")) {
-        if h.value.as_str().eq_ignore_ascii_case("100-continue") {
+    for expect in fields.all("Expect") {
+        if ascii(expect).eq_ignore_ascii_case("100-continue") {
             expect_continue = true;
         } else {
             return Err(reject(417, "only Expect: 100-continue is supported"));
@@ -270,7 +264,7 @@ pub(crate) fn head_info(version: HTTPVersion, headers: &[Header]) -> Result<Head
 
 fn framing(
     version: HTTPVersion,
-    headers: &[Header],
+    fields: &Fields,
     lengths: usize,
     encodings: usize,
 ) -> Result<Framing, Rejection> {
@@ -281,10 +275,7 @@ fn framing(
             "Content-Length together with Transfer-Encoding",
         )),
         (1, 0) => {
-            let digits = headers
-                .iter()
-                .find(|h| h.field.equiv("Content-Length"))
-                .map_or("", |h| h.value.as_str());
+            let digits = fields.get("Content-Length").map_or("", ascii);
             // Checked as digits by header_line; more than fit in a u64 saturate
             // and are refused as too large by the application.
             let n = digits.parse::<u64>().unwrap_or(u64::MAX);
@@ -299,10 +290,7 @@ fn framing(
             Err(reject(400, "Transfer-Encoding in an HTTP/1.0 request"))
         }
         (0, 1) => {
-            let coding = headers
-                .iter()
-                .find(|h| h.field.equiv("Transfer-Encoding"))
-                .map_or("", |h| h.value.as_str());
+            let coding = fields.get("Transfer-Encoding").map_or("", ascii);
             if coding.eq_ignore_ascii_case("chunked") {
                 Ok(Framing::Chunked)
             } else {
@@ -343,11 +331,13 @@ pub(crate) fn chunk_size(line: &[u8]) -> Result<u64, Rejection> {
 mod test {
     use super::*;
 
-    fn headers(lines: &[&str]) -> Vec<Header> {
-        lines
-            .iter()
-            .map(|l| header_line(l.as_bytes()).unwrap())
-            .collect()
+    fn headers(lines: &[&str]) -> Fields {
+        let mut fields = Fields::default();
+        for line in lines {
+            let (name, value) = header_line(line.as_bytes()).unwrap();
+            fields.push(name, value);
+        }
+        fields
     }
 
     fn info(version: HTTPVersion, lines: &[&str]) -> Result<HeadInfo, Rejection> {
@@ -360,7 +350,7 @@ mod test {
     fn request_lines() {
         let ok = request_line(b"POST /relay.php?x=1 HTTP/1.1").unwrap();
         assert_eq!(
-            (ok.method, ok.target.as_str()),
+            (ok.method, ok.target.as_ref()),
             (Method::Post, "/relay.php?x=1")
         );
         let abs = request_line(b"GET http://h:80 HTTP/1.0").unwrap();
@@ -401,11 +391,8 @@ mod test {
 
     #[test]
     fn header_lines() {
-        let h = header_line(b"X-A:  b c \t").unwrap();
-        assert_eq!(
-            (h.field.as_str().as_str(), h.value.as_str()),
-            ("X-A", "b c")
-        );
+        let (name, value) = header_line(b"X-A:  b c \t").unwrap();
+        assert_eq!((name, value), (&b"X-A"[..], &b"b c"[..]));
         for bad in [
             &b" folded: x"[..],
             b"X-A : b",

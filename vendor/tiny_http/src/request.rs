@@ -9,24 +9,26 @@
 //! application answered `Connection: close`, the server is stopping, or the
 //! body was not read to its end (whatever is left of it could otherwise be
 //! parsed as the next request). A request dropped without an answer gets 500.
+//! The head's buffer and the response buffer belong to the connection and
+//! are reused by its next request, so answering allocates nothing.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::common::{HTTPVersion, Header, Method};
+use crate::common::{HTTPVersion, Method};
 use crate::conn::{self, Conn, Head};
+use crate::head::Fields;
 use crate::parse::Framing;
-use crate::response::Response;
+use crate::response::{self, Response};
 
 /// An HTTP request made by a client, to be answered once with [`Request::respond`].
 pub struct Request {
     conn: Arc<Conn>,
     method: Method,
-    path: String,
     version: HTTPVersion,
-    headers: Vec<Header>,
+    fields: Fields,
     framing: Framing,
     client_close: bool,
     body: Body,
@@ -55,10 +57,9 @@ impl Request {
                 conn: Arc::clone(&conn),
             },
             conn,
-            method: head.line.method,
-            path: head.line.target,
-            version: head.line.version,
-            headers: head.headers,
+            method: head.method,
+            version: head.version,
+            fields: head.fields,
             framing: head.info.framing,
             client_close: head.info.close,
             answered: false,
@@ -72,12 +73,17 @@ impl Request {
 
     /// The request target as a path and query (`/relay.php?x`).
     pub fn url(&self) -> &str {
-        &self.path
+        self.fields.target()
     }
 
-    /// Every header as sent.
-    pub fn headers(&self) -> &[Header] {
-        &self.headers
+    /// Every header field as sent.
+    pub fn headers(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// The first value of header `name` (any case), as bytes.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.fields.get(name)
     }
 
     /// The HTTP version.
@@ -108,7 +114,31 @@ impl Request {
     /// Sends `response`, then keeps or closes the connection (see the module doc).
     pub fn respond(mut self, response: Response) -> io::Result<()> {
         self.answered = true;
-        self.write(&response)
+        self.write(|out, head_only, close, is_1_0| {
+            response.serialize_into(out, head_only, close, is_1_0)
+        })
+    }
+
+    /// Sends a response of `status` with `headers` and `body`, written
+    /// straight into the connection's buffer. Headers follow the rules of
+    /// [`Response::add_header_text`], except that nothing is replaced; one
+    /// that cannot be sent goes out with an empty value.
+    pub fn respond_with<'h>(
+        mut self,
+        status: u16,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        body: &[u8],
+    ) -> io::Result<()> {
+        self.answered = true;
+        self.write(|out, head_only, close, is_1_0| {
+            let head = response::Head {
+                status,
+                head_only,
+                close,
+                is_1_0,
+            };
+            response::serialize_parts(out, head, headers, body)
+        })
     }
 
     /// Closes the connection without answering: for a client that missed its
@@ -118,16 +148,24 @@ impl Request {
         self.conn.lock().answered = Some(true);
     }
 
-    fn write(&mut self, response: &Response) -> io::Result<()> {
+    /// Serializes the response with `fill` into the connection's buffer and
+    /// writes it. `fill` is given the buffer, whether to send the head only,
+    /// whether the server closes the connection after this response, and
+    /// whether the request is HTTP/1.0; it answers whether the response
+    /// closes it (the application may ask to).
+    fn write(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>, bool, bool, bool) -> bool,
+    ) -> io::Result<()> {
         let mut io = self.conn.lock();
         io.continue_pending = false;
-        let close = self.client_close
-            || response.wants_close()
-            || !io.body.is_done()
-            || self.conn.closing();
-        let keep_alive_1_0 = !close && self.version == HTTPVersion(1, 0);
-        let bytes = response.serialize(self.method == Method::Head, close, keep_alive_1_0);
-        let result = io.socket.write_all(&bytes);
+        let close = self.client_close || !io.body.is_done() || self.conn.closing();
+        let mut out = std::mem::take(&mut io.out);
+        out.clear();
+        let is_1_0 = self.version == HTTPVersion(1, 0);
+        let close = fill(&mut out, self.method == Method::Head, close, is_1_0);
+        let result = io.socket.write_all(&out);
+        io.out = out;
         io.answered = Some(close || result.is_err());
         result.or_else(|e| match e.kind() {
             // The client left; nothing to report.
@@ -144,7 +182,9 @@ impl fmt::Debug for Request {
         write!(
             f,
             "Request({} {} from {})",
-            self.method, self.path, self.conn.peer
+            self.method,
+            self.url(),
+            self.conn.peer
         )
     }
 }
@@ -152,7 +192,11 @@ impl fmt::Debug for Request {
 impl Drop for Request {
     fn drop(&mut self) {
         if !self.answered {
-            let _ = self.write(&Response::empty(500));
+            let _ = self.write(|out, head_only, close, is_1_0| {
+                Response::empty(500).serialize_into(out, head_only, close, is_1_0)
+            });
         }
+        // The head's buffer goes back to the connection, for its next request.
+        self.conn.lock().spare = std::mem::take(&mut self.fields);
     }
 }

@@ -4,14 +4,17 @@
 //! from the request's `TE` header, wrote the status line, each header and the
 //! body in separate small writes, and formatted the `Date` header anew for
 //! each response. Our bodies are small and always in memory, so a response is
-//! one buffer with a `Content-Length`, written with a single `write`, and the
-//! date string is formatted once a second per thread. `Connection: close` may
-//! be set by the application (it means "close after this response"); the
-//! other framing headers (`Transfer-Encoding`, `Content-Length`, `Trailer`,
-//! `Upgrade`, other `Connection` values) are the server's to write.
+//! serialized into the connection's own buffer (reused from one response to
+//! the next) with a `Content-Length`, and written with a single `write`; the
+//! date string is formatted once a second per thread. A [`Response`] holds
+//! its header lines as built; [`crate::Request::respond_with`] writes the
+//! application's headers straight into the buffer, under the same rules:
+//! `Connection: close` may be set by the application (it means "close after
+//! this response"); the other framing headers (`Transfer-Encoding`,
+//! `Content-Length`, `Trailer`, `Upgrade`, other `Connection` values) are the
+//! server's to write.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::common::{Header, StatusCode};
@@ -84,36 +87,24 @@ impl Response {
     /// itself (`Content-Length`, `Transfer-Encoding`, `Trailer`, `Upgrade`,
     /// other `Connection` values) are ignored.
     pub fn add_header_text(&mut self, name: &str, value: &str) -> Result<(), InvalidHeader> {
-        if !parse::is_token(name.as_bytes()) || !parse::is_field_value(value.as_bytes()) {
-            return Err(InvalidHeader);
-        }
-        let is = |other: &str| name.eq_ignore_ascii_case(other);
-        if is("Connection") {
-            self.close |= value.eq_ignore_ascii_case("close");
-            return Ok(());
-        }
-        if is("Content-Length") || is("Transfer-Encoding") || is("Trailer") || is("Upgrade") {
-            return Ok(());
-        }
-        if is("Content-Type") {
-            if let Some(old) = self.content_type.take() {
-                self.head.drain(old);
+        match kind(name, value)? {
+            Kind::Close => self.close = true,
+            Kind::Server => {}
+            Kind::ContentType => {
+                if let Some(old) = self.content_type.take() {
+                    self.head.drain(old);
+                }
+                let start = self.head.len();
+                push_line(&mut self.head, name, value);
+                self.content_type = Some(start..self.head.len());
             }
-            let start = self.head.len();
-            self.push_line(name, value);
-            self.content_type = Some(start..self.head.len());
-            return Ok(());
+            Kind::Date => {
+                self.has_date = true;
+                push_line(&mut self.head, name, value);
+            }
+            Kind::Other => push_line(&mut self.head, name, value),
         }
-        self.has_date |= is("Date");
-        self.push_line(name, value);
         Ok(())
-    }
-
-    fn push_line(&mut self, name: &str, value: &str) {
-        self.head.extend_from_slice(name.as_bytes());
-        self.head.extend_from_slice(b": ");
-        self.head.extend_from_slice(value.as_bytes());
-        self.head.extend_from_slice(b"\r\n");
     }
 
     /// The status code.
@@ -121,41 +112,170 @@ impl Response {
         self.status_code
     }
 
-    /// Whether the application asked to close the connection after this response.
-    pub(crate) fn wants_close(&self) -> bool {
-        self.close
+    /// Appends the bytes on the wire to `out` (see [`serialize_parts`]);
+    /// returns whether the connection closes after it.
+    pub(crate) fn serialize_into(
+        &self,
+        out: &mut Vec<u8>,
+        head_only: bool,
+        close: bool,
+        is_1_0: bool,
+    ) -> bool {
+        let head = Head {
+            status: self.status_code.0,
+            head_only,
+            close: close || self.close,
+            is_1_0,
+        };
+        write_head(out, head.status, |out| {
+            out.extend_from_slice(&self.head);
+            self.has_date
+        });
+        finish(out, &head, &self.body)
     }
 
-    /// The bytes on the wire: status line, headers, then the body unless `head_only`.
-    pub(crate) fn serialize(&self, head_only: bool, close: bool, keep_alive_1_0: bool) -> Vec<u8> {
-        let code = self.status_code.0;
-        let no_body = (100..200).contains(&code) || code == 204 || code == 304;
-        let mut out = Vec::with_capacity(128 + self.head.len() + self.body.len());
-        let _ = write!(
-            out,
-            "HTTP/1.1 {code} {}\r\n",
-            self.status_code.default_reason_phrase()
-        );
-        if !self.has_date {
-            out.extend_from_slice(b"Date: ");
-            with_date(|date| out.extend_from_slice(date.as_bytes()));
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(&self.head);
-        if !(100..200).contains(&code) && code != 204 {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
-        }
-        if close {
-            out.extend_from_slice(b"Connection: close\r\n");
-        } else if keep_alive_1_0 {
-            out.extend_from_slice(b"Connection: keep-alive\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        if !head_only && !no_body {
-            out.extend_from_slice(&self.body);
-        }
+    /// The bytes on the wire, in a buffer of their own.
+    #[cfg(test)]
+    fn serialize(&self, head_only: bool, close: bool, keep_alive_1_0: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.serialize_into(&mut out, head_only, close, keep_alive_1_0);
         out
     }
+}
+
+/// What the server decides about a response besides its headers and body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    /// The status code.
+    pub status: u16,
+    /// A `HEAD` request: the headers only.
+    pub head_only: bool,
+    /// The connection closes after this response.
+    pub close: bool,
+    /// The request was HTTP/1.0 (a kept connection says `keep-alive`).
+    pub is_1_0: bool,
+}
+
+/// How a header the application sets is treated.
+enum Kind {
+    /// `Connection: close`: close after this response.
+    Close,
+    /// Framing the server writes itself: ignored.
+    Server,
+    ContentType,
+    Date,
+    Other,
+}
+
+/// Checks a header: the name must be a token and the value visible ASCII,
+/// spaces and tabs (a line break would let a value inject headers).
+fn kind(name: &str, value: &str) -> Result<Kind, InvalidHeader> {
+    if !parse::is_token(name.as_bytes()) || !parse::is_field_value(value.as_bytes()) {
+        return Err(InvalidHeader);
+    }
+    let is = |other: &str| name.eq_ignore_ascii_case(other);
+    Ok(if is("Connection") {
+        if value.eq_ignore_ascii_case("close") {
+            Kind::Close
+        } else {
+            Kind::Server
+        }
+    } else if is("Content-Length") || is("Transfer-Encoding") || is("Trailer") || is("Upgrade") {
+        Kind::Server
+    } else if is("Content-Type") {
+        Kind::ContentType
+    } else if is("Date") {
+        Kind::Date
+    } else {
+        Kind::Other
+    })
+}
+
+fn push_line(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a response of `head.status` with `headers` (checked as
+/// [`Response::add_header_text`] checks them, one that cannot be sent going
+/// out with an empty value; none replaced) and `body` to `out`; returns
+/// whether the connection closes after it.
+pub(crate) fn serialize_parts<'h>(
+    out: &mut Vec<u8>,
+    mut head: Head,
+    headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+    body: &[u8],
+) -> bool {
+    write_head(out, head.status, |out| {
+        let mut has_date = false;
+        for (name, value) in headers {
+            match kind(name, value) {
+                Ok(Kind::Close) => head.close = true,
+                Ok(Kind::Server) => {}
+                Ok(kind) => {
+                    has_date |= matches!(kind, Kind::Date);
+                    push_line(out, name, value);
+                }
+                Err(InvalidHeader) if parse::is_token(name.as_bytes()) => push_line(out, name, ""),
+                Err(InvalidHeader) => {}
+            }
+        }
+        has_date
+    });
+    finish(out, &head, body)
+}
+
+/// The status line, the headers `headers` writes (it says whether one was
+/// `Date`), and a `Date` if not.
+fn write_head(out: &mut Vec<u8>, status: u16, headers: impl FnOnce(&mut Vec<u8>) -> bool) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_number(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(StatusCode(status).default_reason_phrase().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !headers(out) {
+        out.extend_from_slice(b"Date: ");
+        with_date(|date| out.extend_from_slice(date.as_bytes()));
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The framing headers, the blank line and the body; returns `head.close`.
+fn finish(out: &mut Vec<u8>, head: &Head, body: &[u8]) -> bool {
+    let code = head.status;
+    let no_body = (100..200).contains(&code) || code == 204 || code == 304;
+    if !(100..200).contains(&code) && code != 204 {
+        out.extend_from_slice(b"Content-Length: ");
+        push_number(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+    }
+    if head.close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if head.is_1_0 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head.head_only && !no_body {
+        out.extend_from_slice(body);
+    }
+    head.close
+}
+
+/// Appends `n` in decimal, without the formatting machinery.
+fn push_number(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 thread_local! {
@@ -191,10 +311,11 @@ mod test {
         r.add_header(Header::from_bytes(&b"Content-Length"[..], &b"99"[..]).unwrap());
         r.add_header(Header::from_bytes(&b"Transfer-Encoding"[..], &b"chunked"[..]).unwrap());
         let wire = text(r.serialize(false, true, false));
-        assert!(wire.starts_with("HTTP/1.1 201 Created\r\nDate: "), "{wire}");
-        assert!(wire.ends_with(
-            "\r\nContent-Type: text/plain; charset=UTF-8\r\nX-A: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
-        ), "{wire}");
+        assert!(wire.starts_with("HTTP/1.1 201 Created\r\nContent-Type: text/plain; charset=UTF-8\r\nX-A: 1\r\nDate: "), "{wire}");
+        assert!(
+            wire.ends_with(" GMT\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
+            "{wire}"
+        );
         assert!(!wire.contains("chunked"));
         let mut typed = Response::from_string("x");
         typed
@@ -234,14 +355,61 @@ mod test {
     #[test]
     fn connection_close_header_is_a_flag() {
         let mut r = Response::empty(204);
-        assert!(!r.wants_close());
-        r.add_header(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
+        let mut out = Vec::new();
+        assert!(!r.serialize_into(&mut out, false, false, false));
         r.add_header(Header::from_bytes(&b"Connection"[..], &b"upgrade"[..]).unwrap());
-        assert!(r.wants_close());
-        let wire = text(r.serialize(false, false, false));
+        r.add_header(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
+        out.clear();
+        assert!(r.serialize_into(&mut out, false, false, false), "closes");
+        let wire = text(out);
         assert!(
-            !wire.contains("Content-Length") && !wire.contains("Connection"),
+            !wire.contains("Content-Length") && !wire.contains("upgrade"),
             "{wire}"
+        );
+        assert!(
+            wire.ends_with("\r\nConnection: close\r\n\r\n"),
+            "one Connection line, the server's: {wire}"
+        );
+    }
+
+    #[test]
+    fn respond_with_writes_the_same_rules_without_a_response() {
+        let mut out = b"old".to_vec();
+        out.clear();
+        let head = Head {
+            status: 200,
+            head_only: false,
+            close: false,
+            is_1_0: true,
+        };
+        let headers = [
+            ("Content-Type", "text/plain"),
+            ("X-Id", "a\r\nInjected: 1"),
+            ("Bad Name", "x"),
+            ("Content-Length", "99"),
+            ("Date", "Tue, 01 Dec 2026 00:00:00 GMT"),
+        ];
+        assert!(!serialize_parts(&mut out, head, headers, b"ok"));
+        assert_eq!(
+            text(out),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Id: \r\nDate: Tue, 01 Dec 2026 00:00:00 GMT\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
+        );
+        let mut out = Vec::new();
+        let head = Head {
+            status: 503,
+            head_only: true,
+            close: false,
+            is_1_0: false,
+        };
+        assert!(serialize_parts(
+            &mut out,
+            head,
+            [("Connection", "close")],
+            b"busy"
+        ));
+        assert!(
+            text(out).ends_with("Content-Length: 4\r\nConnection: close\r\n\r\n"),
+            "head only"
         );
     }
 }
