@@ -30,10 +30,13 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ureq::config::AutoHeaderValue;
+use ureq::http::header::{CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
+use ureq::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
@@ -48,6 +51,12 @@ const BUFFER: usize = 16 * 1024;
 const MAX_REPLY_BYTES: u64 = 64 * 1024;
 /// How far past its deadline a read or write may block before the option is reset.
 const SLACK: Duration = Duration::from_millis(20);
+/// The request header every message carries its id in.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("three-tier/", env!("CARGO_PKG_VERSION")));
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
 
 /// How one exchange with one address ended, if not with a reply.
 #[derive(Debug)]
@@ -64,14 +73,14 @@ pub enum Failure {
 pub struct Exchange<'a> {
     /// The address to send to.
     pub addr: SocketAddr,
+    /// The URI (made once per URL: its host is the `Host`, not the address).
+    pub uri: &'a Uri,
     /// The `Host` header.
-    pub host: &'a str,
-    /// Path and query.
-    pub path: &'a str,
+    pub host: &'a HeaderValue,
     /// The text/plain body.
     pub body: &'a str,
-    /// Extra headers.
-    pub headers: &'a [(&'a str, &'a str)],
+    /// Its `X-Request-Id`.
+    pub request_id: &'a str,
     /// When the whole exchange must be over.
     pub deadline: Instant,
 }
@@ -81,8 +90,8 @@ pub struct Exchange<'a> {
 pub struct RawReply {
     /// The status code.
     pub status: u16,
-    /// Headers whose name starts with `x-` and whose value is a safe id (lower-case names).
-    pub headers: Vec<(String, String)>,
+    /// The headers, as ureq parsed them.
+    pub headers: HeaderMap,
     /// The body, at most 64 KiB.
     pub body: Vec<u8>,
 }
@@ -111,7 +120,9 @@ impl Client {
             .max_idle_connections_per_host(0)
             .input_buffer_size(BUFFER)
             .output_buffer_size(BUFFER)
-            .user_agent(concat!("three-tier/", env!("CARGO_PKG_VERSION")))
+            // Sent as constants with each request instead (no copy per request).
+            .user_agent(AutoHeaderValue::None)
+            .accept(AutoHeaderValue::None)
             .build();
         let pool = Arc::new(Pool {
             idle: Mutex::new(Vec::new()),
@@ -145,15 +156,14 @@ impl Client {
         let uses = lease.as_ref().map_or(0, |idle| idle.uses);
         let mut request = self
             .agent
-            .post(format!("http://{}{}", exchange.addr, exchange.path))
-            .header("Host", exchange.host)
-            .header("Content-Type", "text/plain; charset=utf-8");
+            .post(exchange.uri.clone())
+            .header(HOST, exchange.host.clone())
+            .header(CONTENT_TYPE, TEXT_PLAIN)
+            .header(USER_AGENT, AGENT)
+            .header(X_REQUEST_ID, exchange.request_id);
         if uses + 1 >= self.pool.max_requests {
             // The last request on this connection: the server closes it.
-            request = request.header("Connection", "close");
-        }
-        for (name, value) in exchange.headers {
-            request = request.header(*name, *value);
+            request = request.header(CONNECTION, CLOSE);
         }
         ATTEMPT.with(|a| {
             *a.borrow_mut() = Some(Attempt {
@@ -164,30 +174,16 @@ impl Client {
         });
         let sent = request.send(exchange.body);
         ATTEMPT.with(|a| a.borrow_mut().take());
-        let mut response = sent.map_err(|e| classify(e, uses > 0))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .filter(|(name, _)| name.as_str().starts_with("x-"))
-            .filter_map(|(name, value)| {
-                let value = value
-                    .to_str()
-                    .ok()
-                    .filter(|v| crate::request_id::is_valid(v))?;
-                Some((name.as_str().to_string(), value.to_string()))
-            })
-            .take(16)
-            .collect();
-        let body = response
-            .body_mut()
-            .with_config()
+        let response = sent.map_err(|e| classify(e, uses > 0))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .into_with_config()
             .limit(MAX_REPLY_BYTES)
             .read_to_vec()
             .map_err(|e| classify(e, false))?;
         Ok(RawReply {
-            status,
-            headers,
+            status: parts.status.as_u16(),
+            headers: parts.headers,
             body,
         })
     }
@@ -297,25 +293,22 @@ fn is_alive(stream: &TcpStream) -> bool {
     )
 }
 
-/// Resolves only IP literals, which is all this crate hands to ureq, without a thread.
+/// Resolves without a lookup and without a thread: the address is the one
+/// [`crate::upstream`] chose for this exchange (the URI names the host only
+/// for the `Host` header), which the connector takes from [`ATTEMPT`].
 #[derive(Debug)]
 struct IpResolver;
 
 impl Resolver for IpResolver {
     fn resolve(
         &self,
-        uri: &ureq::http::Uri,
+        _uri: &ureq::http::Uri,
         _config: &ureq::config::Config,
         _timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let host = uri.host().unwrap_or("");
-        let ip: IpAddr = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .map_err(|_| ureq::Error::HostNotFound)?;
+        let addr = ATTEMPT.with(|a| a.borrow().as_ref().map(|a| a.addr));
         let mut addrs = self.empty();
-        addrs.push(SocketAddr::new(ip, uri.port_u16().unwrap_or(80)));
+        addrs.push(addr.ok_or(ureq::Error::HostNotFound)?);
         Ok(addrs)
     }
 }
@@ -606,12 +599,14 @@ mod test {
     }
 
     fn exchange(addr: SocketAddr) -> Exchange<'static> {
+        static URI: std::sync::OnceLock<Uri> = std::sync::OnceLock::new();
+        static HOST: HeaderValue = HeaderValue::from_static("test");
         Exchange {
             addr,
-            host: "test",
-            path: "/",
+            uri: URI.get_or_init(|| Uri::from_static("http://test/")),
+            host: &HOST,
             body: "hello",
-            headers: &[],
+            request_id: "a-1",
             deadline: Instant::now() + Duration::from_secs(10),
         }
     }

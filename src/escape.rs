@@ -14,6 +14,16 @@ pub fn escape_message(message: &str) -> Cow<'_, str> {
         return Cow::Borrowed(message);
     }
     let mut out = String::with_capacity(message.len() + 8);
+    escape_into(&mut out, message);
+    Cow::Owned(out)
+}
+
+/// Appends `message`, escaped for a one-line log entry, to `out`.
+pub fn escape_into(out: &mut String, message: &str) {
+    if !message.chars().any(needs_escape) {
+        out.push_str(message);
+        return;
+    }
     for c in message.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -26,7 +36,6 @@ pub fn escape_message(message: &str) -> Cow<'_, str> {
             c => out.push(c),
         }
     }
-    Cow::Owned(out)
 }
 
 fn needs_escape(c: char) -> bool {

@@ -249,7 +249,7 @@ impl Flow {
 }
 
 impl Pages for Flow {
-    fn page(&self, path: &str) -> Option<Reply> {
+    fn page(&self, path: &str) -> Option<Reply<'_>> {
         match path {
             "/" => Some(
                 Reply::text(200, PAGE)

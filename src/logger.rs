@@ -15,6 +15,7 @@
 //! did not record. The file is opened at start-up, so a directory that cannot
 //! be written is a configuration error, not a lost message.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io;
 use std::net::IpAddr;
@@ -23,7 +24,7 @@ use std::path::Path;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::escape_message;
+use crate::escape::escape_into;
 use crate::record::{RecordFile, Rotation};
 use crate::{Error, Role};
 
@@ -45,12 +46,25 @@ pub enum Level {
     Warn,
 }
 
+/// What an event's text line says.
+#[derive(Debug, Clone, Copy)]
+enum Line<'a> {
+    /// This text, as it is.
+    Plain(&'a str),
+    /// The seed's message line, `<verb> <peer> at <date> : <message>` (the message escaped).
+    Seed {
+        verb: &'static str,
+        peer: IpAddr,
+        message: &'a str,
+    },
+}
+
 /// One thing that happened, with what is known about it.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     level: Level,
     event: &'static str,
-    text: &'a str,
+    line: Line<'a>,
     request_id: Option<&'a str>,
     peer: Option<IpAddr>,
     status: Option<u16>,
@@ -61,10 +75,35 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// An event named `event` whose text line is `text`.
     pub fn new(event: &'static str, text: &'a str) -> Event<'a> {
+        Event::with_line(event, Line::Plain(text))
+    }
+
+    /// A message event named `event`: the seed's line `<verb> <peer> at <date>
+    /// : <message>` (such as `From 10.0.0.1 at … : …`), with its peer and
+    /// message as fields.
+    pub fn seed(
+        event: &'static str,
+        verb: &'static str,
+        peer: IpAddr,
+        message: &'a str,
+    ) -> Event<'a> {
+        Event::with_line(
+            event,
+            Line::Seed {
+                verb,
+                peer,
+                message,
+            },
+        )
+        .peer(peer)
+        .message(message)
+    }
+
+    fn with_line(event: &'static str, line: Line<'a>) -> Event<'a> {
         Event {
             level: Level::Info,
             event,
-            text,
+            line,
             request_id: None,
             peer: None,
             status: None,
@@ -109,12 +148,59 @@ impl<'a> Event<'a> {
         self
     }
 
-    fn text_line(&self) -> String {
-        match self.request_id {
-            Some(id) => format!("{}\trequest_id={id}", self.text),
-            None => self.text.to_string(),
+    /// Appends the text line, without the request id, to `out`.
+    fn text_into(&self, out: &mut String) {
+        match self.line {
+            Line::Plain(text) => out.push_str(text),
+            Line::Seed {
+                verb,
+                peer,
+                message,
+            } => {
+                let _ = write!(out, "{verb} {peer} at ");
+                with_http_date(|date| out.push_str(date));
+                out.push_str(" : ");
+                escape_into(out, message);
+            }
         }
     }
+
+    /// Appends the text line and its `\trequest_id=` suffix to `out`.
+    fn text_line_into(&self, out: &mut String) {
+        self.text_into(out);
+        if let Some(id) = self.request_id {
+            out.push_str("\trequest_id=");
+            out.push_str(id);
+        }
+    }
+
+    /// The text line, without the request id, as a string of its own.
+    fn text(&self) -> std::borrow::Cow<'a, str> {
+        match self.line {
+            Line::Plain(text) => std::borrow::Cow::Borrowed(text),
+            Line::Seed { .. } => {
+                let mut out = String::new();
+                self.text_into(&mut out);
+                std::borrow::Cow::Owned(out)
+            }
+        }
+    }
+}
+
+/// Runs `f` with an empty string kept per thread for building lines, so a
+/// line allocates nothing once the buffer has grown; a nested call (a line
+/// written while another is built) gets a fresh one.
+fn with_line_buffer<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    thread_local! {
+        static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            f(&mut line)
+        }
+        Err(_) => f(&mut String::new()),
+    })
 }
 
 /// Writes log lines for one tier.
@@ -164,48 +250,68 @@ impl Logger {
     }
 
     fn write_stdout(&self, event: &Event) -> io::Result<()> {
-        let mut line = match self.format {
-            LogFormat::Text => event.text_line(),
-            LogFormat::Json => self.json(event),
-        };
-        line.push('\n');
-        write_stdout(line.as_bytes())
+        with_line_buffer(|line| {
+            self.format_into(event, line);
+            write_stdout(line.as_bytes())
+        })
+    }
+
+    /// Appends `event` as a stdout line, with its newline, to `out`.
+    fn format_into(&self, event: &Event, out: &mut String) {
+        match self.format {
+            LogFormat::Text => event.text_line_into(out),
+            LogFormat::Json => self.json_into(event, out),
+        }
+        out.push('\n');
     }
 
     /// Records a message event: with `LOG_DIR`, appends its text line to the
     /// file, then shows it on stdout; without, writes it to stdout, which is
     /// then the record. `Err` means the message was not recorded, and stdout
-    /// says so instead of showing the seed's line.
+    /// says so instead of showing the seed's line. The text line is built
+    /// once: the file and a text stdout get the same bytes.
     pub fn record(&self, event: &Event) -> io::Result<()> {
-        let result = match &self.file {
-            Some(file) => self.append(file, event),
-            None => self.write_stdout(event),
-        };
-        match &result {
-            Ok(()) if self.file.is_some() => self.log(event),
-            Ok(()) => {}
+        let result = with_line_buffer(|line| {
+            let Some(file) = &self.file else {
+                self.format_into(event, line);
+                return write_stdout(line.as_bytes()).map(|()| Rotation::None);
+            };
+            event.text_line_into(line);
+            line.push('\n');
+            let appended = file.append(line.as_bytes()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot append to {}: {e}", file.path().display()),
+                )
+            })?;
+            if self.format == LogFormat::Json {
+                line.clear();
+                self.format_into(event, line);
+            }
+            let _ = write_stdout(line.as_bytes());
+            Ok(appended)
+        });
+        match result {
+            Ok(rotation) => {
+                self.rotated(rotation);
+                Ok(())
+            }
             Err(e) => {
-                let text = format!("message not logged: {e}: {}", event.text);
+                let text = format!("message not logged: {e}: {}", event.text());
                 let mut failed = Event::new("not_logged", &text).warn();
                 failed.request_id = event.request_id;
                 failed.message = event.message;
                 self.log(&failed);
+                Err(e)
             }
         }
-        result
     }
 
-    fn append(&self, file: &RecordFile, event: &Event) -> io::Result<()> {
-        let mut line = event.text_line();
-        line.push('\n');
-        let appended = file.append(line.as_bytes()).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot append to {}: {e}", file.path().display()),
-            )
-        })?;
+    /// Says that the record file was followed to a new one, or could not be.
+    fn rotated(&self, rotation: Rotation) {
+        let Some(file) = &self.file else { return };
         let path = file.path().display();
-        match appended {
+        match rotation {
             Rotation::None => {}
             Rotation::Followed => self.event(
                 "reopened",
@@ -219,7 +325,6 @@ impl Logger {
                 .warn(),
             ),
         }
-        Ok(())
     }
 
     /// Reopens the `LOG_DIR` file at its path (SIGHUP, after log rotation) and says so.
@@ -243,13 +348,13 @@ impl Logger {
         }
     }
 
-    fn json(&self, e: &Event) -> String {
-        let mut out = String::with_capacity(256);
+    /// Appends `e` as one JSON object (no newline) to `out`.
+    fn json_into(&self, e: &Event, out: &mut String) {
         out.push_str("{\"ts\":");
-        json_string(&mut out, &rfc3339(SystemTime::now()));
+        json_string(out, &rfc3339(SystemTime::now()));
         out.push_str(",\"level\":");
         json_string(
-            &mut out,
+            out,
             if e.level == Level::Info {
                 "info"
             } else {
@@ -257,29 +362,42 @@ impl Logger {
             },
         );
         out.push_str(",\"tier\":");
-        json_string(&mut out, self.role.name());
+        json_string(out, self.role.name());
         out.push_str(",\"event\":");
-        json_string(&mut out, e.event);
+        json_string(out, e.event);
         out.push_str(",\"request_id\":");
-        json_opt(&mut out, e.request_id);
+        json_opt(out, e.request_id);
         out.push_str(",\"peer\":");
-        json_opt(&mut out, e.peer.map(|p| p.to_string()).as_deref());
-        let _ = write!(
-            out,
-            ",\"status\":{}",
-            e.status.map_or("null".to_string(), |s| s.to_string())
-        );
-        let _ = write!(
-            out,
-            ",\"duration_ms\":{}",
-            e.duration.map_or("null".to_string(), |d| format!(
-                "{:.3}",
-                d.as_secs_f64() * 1000.0
-            ))
-        );
+        match e.peer {
+            Some(peer) => {
+                let _ = write!(out, "\"{peer}\"");
+            }
+            None => out.push_str("null"),
+        }
+        match e.status {
+            Some(status) => {
+                let _ = write!(out, ",\"status\":{status}");
+            }
+            None => out.push_str(",\"status\":null"),
+        }
+        match e.duration {
+            Some(d) => {
+                let _ = write!(out, ",\"duration_ms\":{:.3}", d.as_secs_f64() * 1000.0);
+            }
+            None => out.push_str(",\"duration_ms\":null"),
+        }
         out.push_str(",\"message\":");
-        json_string(&mut out, e.message.unwrap_or(e.text));
+        match e.message {
+            Some(message) => json_string(out, message),
+            None => json_string(out, &e.text()),
+        }
         out.push('}');
+    }
+
+    #[cfg(test)]
+    fn json(&self, e: &Event) -> String {
+        let mut out = String::new();
+        self.json_into(e, &mut out);
         out
     }
 }
@@ -366,27 +484,27 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 }
 
 /// The seed's `<date>`: an HTTP date such as `Tue, 24 Nov 2026 23:48:17 GMT`.
-///
-/// Formatted once a second per thread: every message line carries one.
 pub fn now_http_date() -> String {
+    with_http_date(str::to_string)
+}
+
+/// Calls `f` with the current HTTP date, formatted at most once a second per
+/// thread: every message line carries one.
+pub fn with_http_date<T>(f: impl FnOnce(&str) -> T) -> T {
     thread_local! {
-        static CACHED: std::cell::RefCell<(u64, String)> =
-            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
     let now = SystemTime::now();
     let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     CACHED.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != second {
-            *cached = (second, httpdate::fmt_http_date(now));
+            cached.1.clear();
+            let _ = write!(cached.1, "{}", httpdate::HttpDate::from(now));
+            cached.0 = second;
         }
-        cached.1.clone()
+        f(&cached.1)
     })
-}
-
-/// A message line's text: the seed's prefix, then the escaped message.
-pub fn message_line(prefix: &str, message: &str) -> String {
-    format!("{prefix}{}", escape_message(message))
 }
 
 #[cfg(test)]

@@ -71,6 +71,13 @@ impl Url {
     }
 }
 
+impl Url {
+    /// The URI the client sends, `http://<host header><path>`.
+    pub fn uri(&self) -> Result<ureq::http::Uri, ureq::http::uri::InvalidUri> {
+        format!("http://{}{}", self.host_header(), self.path).parse()
+    }
+}
+
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let host = if self.host.contains(':') {
@@ -113,7 +120,10 @@ fn url(text: &str) -> Result<Url, &'static str> {
         return Err(URL_LIST_FORM);
     }
     let (host, port) = split_host_port(authority)?;
-    Ok(Url { host, port, path })
+    let url = Url { host, port, path };
+    // The client sends exactly this URI on every message: it must parse.
+    url.uri().map_err(|_| URL_LIST_FORM)?;
+    Ok(url)
 }
 
 fn split_host_port(authority: &str) -> Result<(String, u16), &'static str> {

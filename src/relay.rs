@@ -12,6 +12,7 @@
 //! naming the sink address; a sink that refused before another answered is
 //! named in `X-Sink-Failover` (see [`crate::lineage`]).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,10 +55,9 @@ impl Relay {
 }
 
 impl MessageHandler for Relay {
-    fn handle(&self, message: &Message) -> Reply {
-        let id = self.ids.keep_or_make(message.request_id.as_deref());
-        let text = message.seed_line("Relaying from");
-        let event = message.event("relaying", &text, &id);
+    fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a> {
+        let id = self.ids.keep_or_make(message.request_id);
+        let event = message.event("relaying", "Relaying from", &id);
         if let Err(e) = self.logger.record(&event) {
             // The relay's own log is a record, not the delivery: forward anyway.
             self.logger.log(
@@ -67,9 +67,7 @@ impl MessageHandler for Relay {
             );
         }
         let started = Instant::now();
-        let outcome = self
-            .sink
-            .post(&message.body, &[(request_id::HEADER, id.as_str())]);
+        let outcome = self.sink.post(message.body, &id);
         let took = started.elapsed();
         let mut reply = match outcome {
             Ok(reply) if passes_on(reply.status) => self.passed_on(reply, took),
@@ -89,14 +87,17 @@ impl MessageHandler for Relay {
                 self.failed(&id, e.reason(), status, text, &e.failed_addrs(), took)
             }
         };
-        reply.headers.extend(self.own_headers.iter().cloned());
+        let own = self.own_headers.iter();
+        reply
+            .headers
+            .extend(own.map(|(name, value)| (*name, Cow::Borrowed(value.as_str()))));
         reply.with_header(request_id::HEADER, id)
     }
 }
 
 impl Relay {
     /// The sink's answer, as it is, with its lineage and any sink failed over from.
-    fn passed_on(&self, reply: UpstreamReply, took: Duration) -> Reply {
+    fn passed_on(&self, reply: UpstreamReply, took: Duration) -> Reply<'static> {
         let ok = (200..300).contains(&reply.status);
         self.metrics
             .downstream(took, (!ok).then_some(FailureReason::Status));
@@ -106,13 +107,13 @@ impl Relay {
         let mut answer = Reply::text(reply.status, String::new());
         for name in [lineage::SINK_IP, lineage::SINK_HOST] {
             if let Some(value) = reply.header(name) {
-                answer = answer.with_header(name, value);
+                answer = answer.with_header(name, value.to_string());
             }
         }
         for refused in &reply.refused {
             answer = answer.with_header(lineage::SINK_FAILOVER, refused.to_string());
         }
-        answer.body = reply.body;
+        answer.body = Cow::Owned(reply.body);
         answer
     }
 
@@ -125,7 +126,7 @@ impl Relay {
         text: String,
         sinks: &[IpAddr],
         took: Duration,
-    ) -> Reply {
+    ) -> Reply<'static> {
         self.metrics.downstream(took, Some(reason));
         self.logger.log(
             &Event::new("sink_failed", &text)

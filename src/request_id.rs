@@ -49,11 +49,11 @@ impl IdSource {
         format!("{}-{}{n}", self.ip, self.prefix)
     }
 
-    /// `given` if it is a valid id, else a new one.
-    pub fn keep_or_make(&self, given: Option<&str>) -> String {
+    /// `given` if it is a valid id (borrowed), else a new one.
+    pub fn keep_or_make<'a>(&self, given: Option<&'a str>) -> std::borrow::Cow<'a, str> {
         match given {
-            Some(id) if is_valid(id) => id.to_string(),
-            _ => self.next_id(),
+            Some(id) if is_valid(id) => std::borrow::Cow::Borrowed(id),
+            _ => std::borrow::Cow::Owned(self.next_id()),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::flow::{self, Flow, Identity};
 use crate::lineage;
 use crate::logger::{now_http_date, Event};
 use crate::metrics::FailureReason;
-use crate::request_id::{self, IdSource};
+use crate::request_id::IdSource;
 use crate::server::{Pages, Serves};
 use crate::shutdown::Phase;
 use crate::tier::Tier;
@@ -191,9 +191,7 @@ impl Sending<'_> {
     /// Posts once, counts the outcome and records its path.
     fn attempt(&self, message: &Outgoing, entry: &mut flow::Entry) -> Tried {
         let call = Instant::now();
-        let outcome = self
-            .relay
-            .post(&message.text, &[(request_id::HEADER, message.id.as_str())]);
+        let outcome = self.relay.post(&message.text, &message.id);
         let took = call.elapsed();
         let failure = match &outcome {
             Ok(reply) if (200..300).contains(&reply.status) => None,

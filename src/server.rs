@@ -15,13 +15,15 @@
 //! of lines), then stops accepting, closes idle connections and waits for the
 //! messages in flight.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tiny_http::{Method, Rejection, Request, Response};
+use tiny_http::{Method, Rejection, Request};
 
 use crate::config::ServerConfig;
 use crate::in_flight::InFlight;
@@ -31,61 +33,50 @@ use crate::shutdown::{Phase, Shutdown};
 use crate::Error;
 
 /// A message: a POST to any path but the reserved ones, its body read and checked.
+///
+/// It borrows its body and request id from a buffer the connection's thread
+/// keeps, so a message costs no allocation of its own.
 #[derive(Debug)]
-pub struct Message {
+pub struct Message<'a> {
     /// The client's IP address.
     pub peer: IpAddr,
     /// The body, valid UTF-8, never empty.
-    pub body: String,
-    /// The `X-Request-Id` header as received, unchecked.
-    pub request_id: Option<String>,
+    pub body: &'a str,
+    /// The `X-Request-Id` header as received (when it is UTF-8), unchecked.
+    pub request_id: Option<&'a str>,
 }
 
-impl Message {
-    /// The seed's line for this message, e.g. `From <peer> at <date> : <message>` for `verb` "From".
-    pub fn seed_line(&self, verb: &str) -> String {
-        crate::logger::message_line(
-            &format!(
-                "{verb} {} at {} : ",
-                self.peer,
-                crate::logger::now_http_date()
-            ),
-            &self.body,
-        )
-    }
-
-    /// The log event `name` for this message, with its `text` line and request `id`.
-    pub fn event<'a>(&'a self, name: &'static str, text: &'a str, id: &'a str) -> Event<'a> {
-        Event::new(name, text)
-            .request_id(id)
-            .peer(self.peer)
-            .message(&self.body)
+impl<'a> Message<'a> {
+    /// The log event `name` for this message: the seed's line `<verb> <peer> at
+    /// <date> : <message>`, and request `id`.
+    pub fn event<'e>(&'e self, name: &'static str, verb: &'static str, id: &'e str) -> Event<'e> {
+        Event::seed(name, verb, self.peer, self.body).request_id(id)
     }
 }
 
-/// What a tier answers.
+/// What a tier answers; it may borrow from the message and the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub struct Reply<'a> {
     /// HTTP status code.
     pub status: u16,
     /// Plain-text body.
-    pub body: String,
+    pub body: Cow<'a, str>,
     /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'a, str>)>,
 }
 
-impl Reply {
+impl<'a> Reply<'a> {
     /// A plain-text reply.
-    pub fn text(status: u16, body: impl Into<String>) -> Reply {
+    pub fn text(status: u16, body: impl Into<Cow<'a, str>>) -> Reply<'a> {
         Reply {
             status,
             body: body.into(),
-            headers: Vec::new(),
+            headers: Vec::with_capacity(8),
         }
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Reply<'a> {
         self.headers.push((name, value.into()));
         self
     }
@@ -94,13 +85,13 @@ impl Reply {
 /// A tier's answer to a message.
 pub trait MessageHandler: Send + Sync + 'static {
     /// Handles one message and says what to answer.
-    fn handle(&self, message: &Message) -> Reply;
+    fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a>;
 }
 
 /// Pages a tier serves to `GET` besides the probes and `/metrics` (the sender's flow page).
 pub trait Pages: Send + Sync + 'static {
     /// The page at `path` (without the query), or `None` for 404.
-    fn page(&self, path: &str) -> Option<Reply>;
+    fn page(&self, path: &str) -> Option<Reply<'_>>;
 }
 
 /// What a tier serves besides the probes and `/metrics`.
@@ -395,7 +386,7 @@ impl tiny_http::Handler for Service {
             }
             Route::Message(handler) => return self.message(request, handler, ready),
         };
-        self.answer(request, reply, class, ready);
+        self.answer(request, &reply, class, ready);
     }
 
     fn rejected(&self, peer: SocketAddr, request: Option<(&Method, &str)>, rejection: Rejection) {
@@ -422,48 +413,67 @@ impl tiny_http::Handler for Service {
 /// Why a message's body gave no message.
 enum BodyFailure {
     /// Answer this.
-    Reply(Reply),
+    Reply(Reply<'static>),
     /// The client missed `CLIENT_TIMEOUT`: close without an answer.
     TimedOut,
+}
+
+/// Runs `f` with a byte buffer kept per thread (a message's body and request
+/// id go in it); a nested call gets a fresh one.
+fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            f(&mut buf)
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 impl Service {
     /// Reads, admits and handles a message, then answers it.
     fn message(&self, mut request: Request, handler: &dyn MessageHandler, ready: bool) {
-        let message = match self.read_message(&mut request) {
-            Ok(message) => message,
-            Err(BodyFailure::Reply(reply)) => return self.answer(request, reply, "message", ready),
-            Err(BodyFailure::TimedOut) => return request.drop_connection(),
-        };
-        // The slot is held until the answer is written: a stop waits for it.
-        let Some(_slot) = self.in_flight.try_admit() else {
-            let text = format!(
-                "busy: MAX_IN_FLIGHT={} requests in flight",
-                self.max_in_flight
-            );
-            let reply = Reply::text(503, text).with_header("Retry-After", "1");
-            return self.answer(request, reply, "message", ready);
-        };
-        let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&message)));
-        let reply =
-            handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
-        self.answer(request, reply, "message", ready);
+        with_message_buffer(|buf| {
+            let message = match self.read_message(&mut request, buf) {
+                Ok(message) => message,
+                Err(BodyFailure::Reply(reply)) => {
+                    return self.answer(request, &reply, "message", ready)
+                }
+                Err(BodyFailure::TimedOut) => return request.drop_connection(),
+            };
+            // The slot is held until the answer is written: a stop waits for it.
+            let Some(_slot) = self.in_flight.try_admit() else {
+                let text = format!(
+                    "busy: MAX_IN_FLIGHT={} requests in flight",
+                    self.max_in_flight
+                );
+                let reply = Reply::text(503, text).with_header("Retry-After", "1");
+                return self.answer(request, &reply, "message", ready);
+            };
+            let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&message)));
+            let reply =
+                handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
+            self.answer(request, &reply, "message", ready);
+        })
     }
 
-    /// The message a request carries: its body read whole, within `MAX_BODY_BYTES`, as text.
-    fn read_message(&self, request: &mut Request) -> Result<Message, BodyFailure> {
+    /// The message a request carries: its body read whole into `buf`, within
+    /// `MAX_BODY_BYTES`, as text, with its request id copied after it.
+    fn read_message<'b>(
+        &self,
+        request: &mut Request,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Message<'b>, BodyFailure> {
         let max = self.max_body_bytes;
         let too_large = || Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
         let announced = request.body_length();
         if announced.is_some_and(|n| n > max) {
             return Err(BodyFailure::Reply(too_large()));
         }
-        let mut body = Vec::with_capacity(announced.unwrap_or(1024).min(max));
-        match request
-            .as_reader()
-            .take(max as u64 + 1)
-            .read_to_end(&mut body)
-        {
+        match request.as_reader().take(max as u64 + 1).read_to_end(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(BodyFailure::TimedOut)
             }
@@ -471,47 +481,58 @@ impl Service {
                 let text = format!("message body could not be read: {e}");
                 return Err(BodyFailure::Reply(Reply::text(400, text)));
             }
-            Ok(_) if body.len() > max => return Err(BodyFailure::Reply(too_large())),
+            Ok(_) if buf.len() > max => return Err(BodyFailure::Reply(too_large())),
             Ok(_) => {}
         }
-        if body.is_empty() {
+        if buf.is_empty() {
             let reply = Reply::text(400, "empty message: send the text as the POST body");
             return Err(BodyFailure::Reply(reply));
         }
-        let body = String::from_utf8(body)
-            .map_err(|_| BodyFailure::Reply(Reply::text(400, "message is not valid UTF-8 text")))?;
+        if std::str::from_utf8(buf).is_err() {
+            return Err(BodyFailure::Reply(Reply::text(
+                400,
+                "message is not valid UTF-8 text",
+            )));
+        }
+        let body_len = buf.len();
+        let id = request
+            .header(crate::request_id::HEADER)
+            .filter(|id| std::str::from_utf8(id).is_ok());
+        if let Some(id) = id {
+            buf.extend_from_slice(id);
+        }
+        let has_id = id.is_some();
+        let (body, id) = buf.split_at(body_len);
+        let text = |bytes| std::str::from_utf8(bytes).unwrap_or_default();
         Ok(Message {
             peer: request
                 .remote_addr()
                 .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
-            body,
-            request_id: request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv(crate::request_id::HEADER))
-                .map(|h| h.value.to_string()),
+            body: text(body),
+            request_id: has_id.then(|| text(id)),
         })
     }
 
     /// Sends the reply and counts it; a rejection is logged. While draining,
     /// every reply closes its connection so that clients move to other pods.
-    fn answer(&self, request: Request, reply: Reply, class: &'static str, ready: bool) {
+    fn answer(&self, request: Request, reply: &Reply, class: &'static str, ready: bool) {
         self.metrics.request(class, reply.status);
         if reply.status >= 400 {
-            self.log_rejection(&request, &reply);
+            self.log_rejection(&request, reply);
         }
-        let mut response = Response::from_data(reply.body).with_status_code(reply.status);
-        let _ = response.add_header_text("Content-Type", "text/plain; charset=utf-8");
-        for (name, value) in &reply.headers {
-            // Names are ours; a value that cannot be sent goes out empty.
-            if response.add_header_text(name, value).is_err() {
-                let _ = response.add_header_text(name, "");
-            }
-        }
-        if !ready {
-            let _ = response.add_header_text("Connection", "close");
-        }
-        if let Err(e) = request.respond(response) {
+        let typed = reply
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("Content-Type"));
+        let default_type = (!typed).then_some(("Content-Type", "text/plain; charset=utf-8"));
+        let own = reply
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_ref()));
+        let closing = (!ready).then_some(("Connection", "close"));
+        // Names are ours; a value that cannot be sent goes out empty.
+        let headers = default_type.into_iter().chain(own).chain(closing);
+        if let Err(e) = request.respond_with(reply.status, headers, reply.body.as_bytes()) {
             let text = format!("could not send the response: {e}");
             self.logger.log(&Event::new("respond_failed", &text).warn());
         }
@@ -543,7 +564,7 @@ mod test {
     struct Panics;
 
     impl MessageHandler for Panics {
-        fn handle(&self, _: &Message) -> Reply {
+        fn handle<'a>(&'a self, _: &Message<'a>) -> Reply<'a> {
             // What a panic hook does at worst: capture and symbolise a backtrace.
             let trace = std::backtrace::Backtrace::force_capture().to_string();
             panic!("handler panicked, backtrace of {} bytes", trace.len());
@@ -596,12 +617,12 @@ mod test {
     fn routes() {
         struct Nothing;
         impl MessageHandler for Nothing {
-            fn handle(&self, _: &Message) -> Reply {
+            fn handle<'a>(&'a self, _: &Message<'a>) -> Reply<'a> {
                 Reply::text(200, "")
             }
         }
         impl Pages for Nothing {
-            fn page(&self, _: &str) -> Option<Reply> {
+            fn page(&self, _: &str) -> Option<Reply<'_>> {
                 None
             }
         }

@@ -6,6 +6,7 @@
 //! name (see [`crate::lineage`]). If the file cannot be written the sink answers
 //! 500 instead of claiming the message was logged.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -43,18 +44,20 @@ impl Sink {
 }
 
 impl MessageHandler for Sink {
-    fn handle(&self, message: &Message) -> Reply {
-        let id = self.ids.keep_or_make(message.request_id.as_deref());
-        let text = message.seed_line("From");
-        let event = message.event("logged", &text, &id);
-        let mut reply = match self.logger.record(&event) {
+    fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a> {
+        let id = self.ids.keep_or_make(message.request_id);
+        let recorded = self.logger.record(&message.event("logged", "From", &id));
+        let mut reply = match recorded {
             Ok(()) => {
                 self.metrics.message();
                 Reply::text(200, format!("Logged message from {}", message.peer))
             }
             Err(e) => Reply::text(500, format!("sink: message not logged: {e}")),
         };
-        reply.headers.extend(self.own_headers.iter().cloned());
+        let own = self.own_headers.iter();
+        reply
+            .headers
+            .extend(own.map(|(name, value)| (*name, Cow::Borrowed(value.as_str()))));
         reply.with_header(request_id::HEADER, id)
     }
 }

@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ureq::http::{HeaderMap, HeaderValue, Uri};
+
 use crate::client::{Client, Exchange, Failure};
 use crate::config::PeerConfig;
 use crate::dns::{Host, Lookups, Unresolved};
@@ -38,9 +40,9 @@ pub struct UpstreamReply {
     /// Its body (at most 64 KiB, lossily decoded as UTF-8).
     pub body: String,
     /// The URL that answered.
-    pub url: String,
-    /// Its `X-…` headers (lower-case names), those with safe values only.
-    pub headers: Vec<(String, String)>,
+    pub url: Arc<str>,
+    /// Its headers, as received (see [`UpstreamReply::header`]).
+    pub headers: HeaderMap,
     /// The address that answered.
     pub addr: IpAddr,
     /// Addresses that refused a connection before this one answered (failover).
@@ -48,20 +50,21 @@ pub struct UpstreamReply {
 }
 
 impl UpstreamReply {
-    /// The value of header `name` (any case), if the next tier sent it.
+    /// The value of header `name` (any case), if the next tier sent it and
+    /// it is a safe id (see [`crate::request_id::is_valid`]): these values
+    /// go into log lines and headers of our own.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        let value = self.headers.get(name)?.to_str().ok()?;
+        crate::request_id::is_valid(value).then_some(value)
     }
 
-    /// Every value of header `name` (any case), in order.
+    /// Every safe value of header `name` (any case), in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
+            .get_all(name)
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter_map(|v| v.to_str().ok())
+            .filter(|v| crate::request_id::is_valid(v))
     }
 }
 
@@ -134,8 +137,10 @@ impl fmt::Display for PostError {
 struct Target {
     url: Url,
     /// `url` as text, for replies and errors.
-    text: String,
-    host_header: String,
+    text: Arc<str>,
+    /// What the client sends: the URI and the `Host` header, made once.
+    uri: Uri,
+    host_header: HeaderValue,
     host: Host,
     next_addr: AtomicUsize,
 }
@@ -166,8 +171,11 @@ impl Upstream {
                 .iter()
                 .map(|url| Target {
                     url: url.clone(),
-                    text: url.to_string(),
-                    host_header: url.host_header(),
+                    text: url.to_string().into(),
+                    // Checked when the configuration was read.
+                    uri: url.uri().unwrap_or_default(),
+                    host_header: HeaderValue::from_str(&url.host_header())
+                        .unwrap_or(HeaderValue::from_static("invalid")),
                     host: Host::new(&url.host, url.port, &lookups),
                     next_addr: AtomicUsize::new(rotation_start()),
                 })
@@ -178,14 +186,15 @@ impl Upstream {
         }
     }
 
-    /// Posts `body` as text/plain with `headers`, trying URLs and addresses in turn.
-    pub fn post(&self, body: &str, headers: &[(&str, &str)]) -> Result<UpstreamReply, PostError> {
+    /// Posts `body` as text/plain with `X-Request-Id: request_id`, trying URLs and addresses in turn.
+    pub fn post(&self, body: &str, request_id: &str) -> Result<UpstreamReply, PostError> {
         let deadline = Instant::now() + self.timeout;
         let first = self.next_target.fetch_add(1, Ordering::Relaxed);
         let mut tries = Tries::default();
         for i in 0..self.targets.len() {
             let target = &self.targets[first.wrapping_add(i) % self.targets.len()];
-            if let Some(outcome) = self.post_to_target(target, body, headers, deadline, &mut tries)
+            if let Some(outcome) =
+                self.post_to_target(target, body, request_id, deadline, &mut tries)
             {
                 return outcome;
             }
@@ -201,14 +210,14 @@ impl Upstream {
         &self,
         target: &Target,
         body: &str,
-        headers: &[(&str, &str)],
+        request_id: &str,
         deadline: Instant,
         tries: &mut Tries,
     ) -> Option<Result<UpstreamReply, PostError>> {
         let url = &target.text;
         let addrs = match target.host.addrs(deadline) {
             Ok(addrs) => addrs,
-            Err(Unresolved::TimedOut) => return Some(Err(self.timed_out(url.clone(), None))),
+            Err(Unresolved::TimedOut) => return Some(Err(self.timed_out(url.to_string(), None))),
             Err(Unresolved::Failed(e)) => {
                 tries
                     .attempts
@@ -220,21 +229,22 @@ impl Upstream {
         for j in 0..addrs.len() {
             let addr = addrs[start.wrapping_add(j) % addrs.len()];
             if Instant::now() >= deadline {
-                return Some(Err(self.timed_out(url.clone(), Some(addr.ip()))));
+                return Some(Err(self.timed_out(url.to_string(), Some(addr.ip()))));
             }
             let exchange = Exchange {
                 addr,
+                uri: &target.uri,
                 host: &target.host_header,
-                path: &target.url.path,
                 body,
-                headers,
+                request_id,
                 deadline,
             };
             let outcome = match self.client.post(&exchange) {
                 Ok(reply) => Ok(UpstreamReply {
                     status: reply.status,
-                    body: String::from_utf8_lossy(&reply.body).into_owned(),
-                    url: url.clone(),
+                    body: String::from_utf8(reply.body)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    url: Arc::clone(url),
                     headers: reply.headers,
                     addr: addr.ip(),
                     refused: std::mem::take(&mut tries.refused),
@@ -244,9 +254,9 @@ impl Upstream {
                     tries.refused.push(addr.ip());
                     continue;
                 }
-                Err(Failure::TimedOut) => Err(self.timed_out(url.clone(), Some(addr.ip()))),
+                Err(Failure::TimedOut) => Err(self.timed_out(url.to_string(), Some(addr.ip()))),
                 Err(Failure::Failed(reason)) => Err(PostError::Failed {
-                    url: url.clone(),
+                    url: url.to_string(),
                     reason,
                     addr: addr.ip(),
                 }),
@@ -344,7 +354,7 @@ mod test {
     fn non_2xx_status_and_body_come_back() {
         let (addr, server) = one_shot(503);
         let up = upstream(&peer(&format!("{addr}/sink.php"), Duration::from_secs(5)));
-        let reply = up.post("hello", &[("X-Test", "1")]).unwrap();
+        let reply = up.post("hello", "a-1").unwrap();
         assert_eq!((reply.status, reply.body.as_str()), (503, "body"));
         let head = server.join().unwrap();
         assert!(head.starts_with("POST /sink.php HTTP/1.1\r\n"), "{head}");
@@ -354,7 +364,7 @@ mod test {
             "{head}"
         );
         assert!(
-            head.contains("X-Test: 1") || head.contains("x-test: 1"),
+            head.to_ascii_lowercase().contains("x-request-id: a-1\r\n"),
             "{head}"
         );
     }
@@ -389,8 +399,8 @@ mod test {
         let mut config = peer(&format!("{addr}/"), Duration::from_secs(3));
         config.max_requests = 10;
         let up = upstream(&config);
-        assert_eq!(up.post("one", &[]).unwrap().status, 200);
-        assert_eq!(up.post("two", &[]).unwrap().status, 200);
+        assert_eq!(up.post("one", "a-1").unwrap().status, 200);
+        assert_eq!(up.post("two", "a-1").unwrap().status, 200);
         server.join().unwrap();
     }
 
@@ -399,9 +409,9 @@ mod test {
         let dead = closed_port();
         let (addr, server) = one_shot(200);
         let up = upstream(&peer(&format!("{dead}/,{addr}/"), Duration::from_secs(5)));
-        let reply = up.post("hello", &[]).unwrap();
+        let reply = up.post("hello", "a-1").unwrap();
         assert_eq!(reply.status, 200);
-        assert_eq!(reply.url, format!("http://{addr}/"));
+        assert_eq!(&*reply.url, format!("http://{addr}/"));
         server.join().unwrap();
     }
 
@@ -409,7 +419,7 @@ mod test {
     fn all_refused_is_unreachable_naming_each_url() {
         let (a, b) = (closed_port(), closed_port());
         let up = upstream(&peer(&format!("{a}/x,{b}/y"), Duration::from_secs(5)));
-        match up.post("hello", &[]) {
+        match up.post("hello", "a-1") {
             Err(PostError::Unreachable { attempts, .. }) => {
                 assert_eq!(attempts.len(), 2);
                 let text = attempts.join(" ");
@@ -430,7 +440,7 @@ mod test {
         let addr = listener.local_addr().unwrap();
         let up = upstream(&peer(&format!("{addr}/"), Duration::from_millis(300)));
         let started = Instant::now();
-        match up.post("hello", &[]) {
+        match up.post("hello", "a-1") {
             Err(PostError::Timeout { url, after, .. }) => {
                 assert_eq!(url, format!("http://{addr}/"));
                 assert_eq!(after, Duration::from_millis(300));
