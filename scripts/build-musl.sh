@@ -43,6 +43,7 @@ musl-gcc -O2 -c scripts/musl/fprintf_chk.c -o "$native/fprintf_chk.o"
 # link-self-contained=no: musl-gcc brings musl's crt objects; the shim goes
 # last on the link line, after libunwind.a, which needs it.
 RUSTC=$rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=musl-gcc \
+  CC_x86_64_unknown_linux_musl=musl-gcc CFLAGS_x86_64_unknown_linux_musl="$MIMALLOC_CFLAGS_X86_64" \
   RUSTFLAGS="$STATIC_RUSTFLAGS -C link-self-contained=no -L native=$native -C link-arg=$native/fprintf_chk.o" \
   GIT_REVISION=${GIT_REVISION:-$(git rev-parse --short HEAD 2> /dev/null || echo unknown)} \
   "$cargo" build --quiet --release --locked --bins --target "$target" --target-dir "$target_dir" \

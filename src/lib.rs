@@ -39,6 +39,13 @@ pub mod sink;
 mod tier;
 mod upstream;
 
+/// The static musl build's allocator: musl's own serialises every allocation
+/// behind one lock (Cargo.toml has the measurements). The glibc build keeps
+/// glibc's, whose per-thread arenas do not.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use error::Error;
 pub use escape::escape_message;
 pub use role::Role;

@@ -43,14 +43,17 @@ fn both_builds_take_their_flags_from_the_recipe() {
             "$STATIC_RUSTFLAGS",
             "RUSTC_BOOTSTRAP=1",
             "--locked",
+            "CFLAGS_x86_64_unknown_linux_musl=\"$MIMALLOC_CFLAGS_X86_64\"",
         ] {
             assert!(text.contains(flag), "{name} does not use {flag}");
         }
     }
     assert!(CONTAINERFILE.contains(". /recipe.sh"));
     assert!(BUILD_MUSL.contains("source scripts/musl/recipe.sh"));
-    // Neither spells out its own std features or size flags.
+    assert!(CONTAINERFILE.contains("CFLAGS_aarch64_unknown_linux_musl=\"$MIMALLOC_CFLAGS_AARCH64\""));
+    // Neither spells out its own std features, size or allocator flags.
     for text in [CONTAINERFILE, BUILD_MUSL] {
         assert!(!text.contains("optimize_for_size") && !text.contains("noseparate-code"));
+        assert!(!text.contains("-mpopcnt") && !text.contains("outline-atomics"));
     }
 }

@@ -17,3 +17,10 @@ BUILD_STD_FEATURES=optimize_for_size
 # Static, non-PIE (no interpreter, no dynamic section); one segment for code
 # and data instead of page-aligned separate ones, which saves about 10 KB each.
 STATIC_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static -C link-arg=-z -C link-arg=noseparate-code"
+# mimalloc, the musl build's allocator (Cargo.toml says why), is C, compiled
+# with the target's C compiler. It must not call into libgcc, which neither
+# link includes: on x86-64 its bit counts become a libgcc call unless POPCNT
+# may be used (every x86-64 CPU since 2008-2011 has it: x86-64-v2); on
+# aarch64 GCC's default outline atomics are libgcc calls.
+MIMALLOC_CFLAGS_X86_64="-mpopcnt"
+MIMALLOC_CFLAGS_AARCH64="-mno-outline-atomics"
