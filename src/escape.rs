@@ -20,7 +20,10 @@ pub fn escape_message(message: &str) -> Cow<'_, str> {
 
 /// Appends `message`, escaped for a one-line log entry, to `out`.
 pub fn escape_into(out: &mut String, message: &str) {
-    if !message.chars().any(needs_escape) {
+    // Printable ASCII but the backslash needs nothing: checked bytewise, the
+    // common case costs no character decoding.
+    let printable = |b: &u8| (0x20..0x7f).contains(b) && *b != b'\\';
+    if message.as_bytes().iter().all(printable) || !message.chars().any(needs_escape) {
         out.push_str(message);
         return;
     }

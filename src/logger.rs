@@ -157,7 +157,10 @@ impl<'a> Event<'a> {
                 peer,
                 message,
             } => {
-                let _ = write!(out, "{verb} {peer} at ");
+                out.push_str(verb);
+                out.push(' ');
+                with_ip_text(peer, |ip| out.push_str(ip));
+                out.push_str(" at ");
                 with_http_date(|date| out.push_str(date));
                 out.push_str(" : ");
                 escape_into(out, message);
@@ -369,9 +372,7 @@ impl Logger {
         json_opt(out, e.request_id);
         out.push_str(",\"peer\":");
         match e.peer {
-            Some(peer) => {
-                let _ = write!(out, "\"{peer}\"");
-            }
+            Some(peer) => with_ip_text(peer, |ip| json_string(out, ip)),
             None => out.push_str("null"),
         }
         match e.status {
@@ -486,6 +487,23 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 /// The seed's `<date>`: an HTTP date such as `Tue, 24 Nov 2026 23:48:17 GMT`.
 pub fn now_http_date() -> String {
     with_http_date(str::to_string)
+}
+
+/// Calls `f` with `ip` as text, formatted once per thread for the last
+/// address it saw: a connection's thread serves one client, whose address
+/// is in every line and answer about its messages.
+pub fn with_ip_text<T>(ip: IpAddr, f: impl FnOnce(&str) -> T) -> T {
+    thread_local! {
+        static CACHED: RefCell<Option<(IpAddr, String)>> = const { RefCell::new(None) };
+    }
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match &mut *cached {
+            Some((last, _)) if *last == ip => {}
+            slot => *slot = Some((ip, ip.to_string())),
+        }
+        f(cached.as_ref().map_or("", |(_, text)| text.as_str()))
+    })
 }
 
 /// Calls `f` with the current HTTP date, formatted at most once a second per

@@ -488,28 +488,27 @@ impl Service {
             let reply = Reply::text(400, "empty message: send the text as the POST body");
             return Err(BodyFailure::Reply(reply));
         }
-        if std::str::from_utf8(buf).is_err() {
-            return Err(BodyFailure::Reply(Reply::text(
-                400,
-                "message is not valid UTF-8 text",
-            )));
-        }
         let body_len = buf.len();
         let id = request
             .header(crate::request_id::HEADER)
             .filter(|id| std::str::from_utf8(id).is_ok());
+        let has_id = id.is_some();
         if let Some(id) = id {
             buf.extend_from_slice(id);
         }
-        let has_id = id.is_some();
         let (body, id) = buf.split_at(body_len);
-        let text = |bytes| std::str::from_utf8(bytes).unwrap_or_default();
+        let Ok(body) = std::str::from_utf8(body) else {
+            return Err(BodyFailure::Reply(Reply::text(
+                400,
+                "message is not valid UTF-8 text",
+            )));
+        };
         Ok(Message {
             peer: request
                 .remote_addr()
                 .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
-            body: text(body),
-            request_id: has_id.then(|| text(id)),
+            body,
+            request_id: has_id.then(|| std::str::from_utf8(id).unwrap_or_default()),
         })
     }
 

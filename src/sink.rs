@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::lineage;
-use crate::logger::Logger;
+use crate::logger::{with_ip_text, Logger};
 use crate::metrics::Metrics;
 use crate::request_id::{self, IdSource};
 use crate::server::{Message, MessageHandler, Reply};
@@ -50,7 +50,8 @@ impl MessageHandler for Sink {
         let mut reply = match recorded {
             Ok(()) => {
                 self.metrics.message();
-                Reply::text(200, format!("Logged message from {}", message.peer))
+                let answer = with_ip_text(message.peer, |ip| ["Logged message from ", ip].concat());
+                Reply::text(200, answer)
             }
             Err(e) => Reply::text(500, format!("sink: message not logged: {e}")),
         };

@@ -71,14 +71,38 @@ pub(crate) struct RequestLine<'a> {
     pub version: HTTPVersion,
 }
 
-/// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+/// `tchar` of RFC 9110 §5.6.2, as a table: every header name is checked.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// A header name, method or other `token`: one or more `tchar`.
 pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|b| is_tchar(*b))
+    !s.is_empty() && s.iter().all(|b| TCHAR[usize::from(*b)])
 }
 
 /// Header value bytes this server reads and writes: visible ASCII, spaces and
@@ -217,65 +241,105 @@ fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("")
 }
 
+/// The header fields that decide framing and persistence, gathered in one
+/// pass: how many of each, and the first value.
+#[derive(Default)]
+struct Known<'a> {
+    hosts: usize,
+    host: Option<&'a [u8]>,
+    lengths: usize,
+    length: Option<&'a [u8]>,
+    encodings: usize,
+    encoding: Option<&'a [u8]>,
+    /// Whether some `Connection` option was `close`, or `keep-alive`.
+    close: bool,
+    keep_alive: bool,
+    /// Whether some `Expect` was `100-continue`, or something else.
+    expect_continue: bool,
+    expect_other: bool,
+}
+
+impl<'a> Known<'a> {
+    fn of(fields: &'a Fields) -> Known<'a> {
+        let mut known = Known::default();
+        for (name, value) in fields.iter() {
+            let is = |other: &str| name.eq_ignore_ascii_case(other);
+            let first = |slot: &mut Option<&'a [u8]>| {
+                slot.get_or_insert(value);
+            };
+            match name.len() {
+                4 if is("Host") => {
+                    known.hosts += 1;
+                    first(&mut known.host);
+                }
+                14 if is("Content-Length") => {
+                    known.lengths += 1;
+                    first(&mut known.length);
+                }
+                17 if is("Transfer-Encoding") => {
+                    known.encodings += 1;
+                    first(&mut known.encoding);
+                }
+                10 if is("Connection") => {
+                    for option in ascii(value).split(',').map(str::trim) {
+                        known.close |= option.eq_ignore_ascii_case("close");
+                        known.keep_alive |= option.eq_ignore_ascii_case("keep-alive");
+                    }
+                }
+                6 if is("Expect") => {
+                    if ascii(value).eq_ignore_ascii_case("100-continue") {
+                        known.expect_continue = true;
+                    } else {
+                        known.expect_other = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        known
+    }
+}
+
 /// Decides framing, persistence and `Expect` from the whole header list.
 pub(crate) fn head_info(version: HTTPVersion, fields: &Fields) -> Result<HeadInfo, Rejection> {
-    let count = |name: &'static str| fields.count(name);
-    let value = |name: &'static str| fields.get(name).map(ascii);
-    let hosts = count("Host");
-    if hosts > 1 || (hosts == 0 && version == HTTPVersion(1, 1)) {
+    let known = Known::of(fields);
+    if known.hosts > 1 || (known.hosts == 0 && version == HTTPVersion(1, 1)) {
         return Err(reject(
             400,
             "an HTTP/1.1 request needs exactly one Host header",
         ));
     }
-    if value("Host").is_some_and(|h| h.contains([' ', ',', '\t', '/'])) {
+    if known
+        .host
+        .is_some_and(|h| h.iter().any(|b| matches!(b, b' ' | b',' | b'\t' | b'/')))
+    {
         return Err(reject(400, "malformed Host header"));
     }
-    let framing = framing(
-        version,
-        fields,
-        count("Content-Length"),
-        count("Transfer-Encoding"),
-    )?;
-    let mut close = version == HTTPVersion(1, 0);
-    for connection in fields.all("Connection") {
-        for option in ascii(connection).split(',').map(str::trim) {
-            if option.eq_ignore_ascii_case("close") {
-                close = true;
-            } else if option.eq_ignore_ascii_case("keep-alive") && version == HTTPVersion(1, 0) {
-                close = false;
-            }
-        }
-    }
-    let mut expect_continue = false;
-    for expect in fields.all("Expect") {
-        if ascii(expect).eq_ignore_ascii_case("100-continue") {
-            expect_continue = true;
-        } else {
-            return Err(reject(417, "only Expect: 100-continue is supported"));
-        }
+    let framing = framing(version, &known)?;
+    let close = if version == HTTPVersion(1, 0) {
+        known.close || !known.keep_alive
+    } else {
+        known.close
+    };
+    if known.expect_other {
+        return Err(reject(417, "only Expect: 100-continue is supported"));
     }
     Ok(HeadInfo {
         framing,
         close,
-        expect_continue,
+        expect_continue: known.expect_continue,
     })
 }
 
-fn framing(
-    version: HTTPVersion,
-    fields: &Fields,
-    lengths: usize,
-    encodings: usize,
-) -> Result<Framing, Rejection> {
-    match (lengths, encodings) {
+fn framing(version: HTTPVersion, known: &Known<'_>) -> Result<Framing, Rejection> {
+    match (known.lengths, known.encodings) {
         (0, 0) => Ok(Framing::Empty),
-        (_, 1..) if lengths > 0 => Err(reject(
+        (_, 1..) if known.lengths > 0 => Err(reject(
             400,
             "Content-Length together with Transfer-Encoding",
         )),
         (1, 0) => {
-            let digits = fields.get("Content-Length").map_or("", ascii);
+            let digits = known.length.map_or("", ascii);
             // Checked as digits by header_line; more than fit in a u64 saturate
             // and are refused as too large by the application.
             let n = digits.parse::<u64>().unwrap_or(u64::MAX);
@@ -290,7 +354,7 @@ fn framing(
             Err(reject(400, "Transfer-Encoding in an HTTP/1.0 request"))
         }
         (0, 1) => {
-            let coding = fields.get("Transfer-Encoding").map_or("", ascii);
+            let coding = known.encoding.map_or("", ascii);
             if coding.eq_ignore_ascii_case("chunked") {
                 Ok(Framing::Chunked)
             } else {
