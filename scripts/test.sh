@@ -65,6 +65,10 @@ echo "== QUICK=1 bench/run.sh (the benchmark end to end at a tiny size)"
 QUICK=1 bash bench/run.sh > "$log" 2>&1 || { cat "$log"; echo "bench/run.sh failed"; exit 1; }
 tail -n 2 "$log"
 
+echo "== QUICK=1 bash bench/cost.sh (allocations, syscalls and instructions per message, at a tiny size)"
+QUICK=1 bash bench/cost.sh > "$log" 2>&1 || { cat "$log"; echo "bench/cost.sh failed"; exit 1; }
+grep '^| relay | three-tier \|^| sink | three-tier ' "$log"
+
 echo "== python3 bench/flood.py (5,000 connections against the release build: memory, threads, /healthz)"
 python3 bench/flood.py
 
