@@ -12,6 +12,8 @@ mod world;
 mod bad_input;
 // Service names through the cluster DNS: looked up off the message path, kept through outages.
 mod dns;
+// Requests the RFCs allow are served; refusals get the RFCs' statuses.
+mod conformance;
 // The message record through a full disk, log rotation and lost replies.
 mod durable;
 // The sender's flow page, in Debian's chromium.

@@ -196,7 +196,7 @@ fn next_line_len(
 ) -> io::Result<(Vec<u8>, usize)> {
     let len = match input.line(socket, max) {
         Ok(len) => len,
-        Err(LineError::TooLong) => return Err(invalid(too_long)),
+        Err(LineError::TooLong | LineError::Invalid) => return Err(invalid(too_long)),
         Err(LineError::Eof) => return Err(cut_off("body ended before its last chunk".into())),
         Err(LineError::Io(e)) => return Err(e),
     };

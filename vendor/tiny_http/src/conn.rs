@@ -143,7 +143,9 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
                 let response =
                     Response::from_string(rejection.reason).with_status_code(rejection.status);
                 let mut out = std::mem::take(&mut io.out);
-                response.serialize_into(&mut out, false, true, false);
+                // A refused HEAD is answered with the headers only (RFC 9110 §9.3.2).
+                let head_only = matches!(line, Some((Method::Head, _)));
+                response.serialize_into(&mut out, head_only, true, false);
                 let _ = io.socket.write_all(&out);
                 close_gracefully(&mut io);
                 return;
@@ -217,6 +219,7 @@ fn next_request(conn: &Conn, slot: &Slot) -> Next {
 fn line_failed(error: LineError, socket: &Socket, too_long: Rejection) -> Next {
     match error {
         LineError::TooLong => Next::Reject(too_long, None),
+        LineError::Invalid => Next::Reject(parse::reject(400, "not an HTTP request"), None),
         LineError::Io(_) if socket.timed_out => Next::TimedOut,
         // A client that closes mid-request gets nothing: it can no longer read.
         LineError::Eof | LineError::Io(_) => Next::Closed,
@@ -282,7 +285,11 @@ fn read_request_line(io: &mut Io, fields: &mut Fields) -> Result<(Method, HTTPVe
     for _ in 0..=EMPTY_LINES {
         let len = io
             .input
-            .line(&mut io.socket, parse::MAX_REQUEST_LINE)
+            .line_checked(
+                &mut io.socket,
+                parse::MAX_REQUEST_LINE,
+                parse::could_be_request_line,
+            )
             .map_err(|e| line_failed(e, &io.socket, parse::reject(414, "request line too long")))?;
         let text =
             parse::strip_cr(&io.input.data()[..len - 1]).map_err(|r| Next::Reject(r, None))?;

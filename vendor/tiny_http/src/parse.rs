@@ -105,10 +105,35 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|b| TCHAR[usize::from(*b)])
 }
 
-/// Header value bytes this server reads and writes: visible ASCII, spaces and
-/// tabs (no line break, which would let a value inject headers).
+/// Header value bytes this server writes: visible ASCII, spaces and tabs
+/// (no line break, which would let a value inject headers).
 pub(crate) fn is_field_value(s: &[u8]) -> bool {
     s.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
+}
+
+/// Header value bytes this server reads (RFC 9110 §5.5 field-content):
+/// visible ASCII, spaces, tabs and obs-text (0x80-0xff, kept as opaque
+/// bytes); no other control character.
+fn is_received_field_value(s: &[u8]) -> bool {
+    s.iter()
+        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b) || *b >= 0x80)
+}
+
+/// Whether `start`, the first bytes of a line that has not ended yet, can
+/// still become a request line (or an empty line before one): a method's
+/// token characters up to the first space. Anything else, such as the 0x16
+/// that starts a TLS handshake sent to this HTTP port, is refused at once
+/// instead of waiting for a line feed that never comes.
+pub(crate) fn could_be_request_line(start: &[u8]) -> bool {
+    match start {
+        [] | [b'\r'] => true,
+        _ => {
+            // A method is short; looking further would make a slow line quadratic.
+            let start = &start[..start.len().min(64)];
+            let method = start.iter().position(|b| *b == b' ').unwrap_or(start.len());
+            method > 0 && start[..method].iter().all(|b| TCHAR[usize::from(*b)])
+        }
+    }
 }
 
 /// Strips the CR that must end every line; a bare LF or a CR elsewhere is refused.
@@ -139,6 +164,10 @@ pub(crate) fn request_line(line: &[u8]) -> Result<RequestLine<'_>, Rejection> {
     let method = ascii(method)
         .parse::<Method>()
         .map_err(|_| reject(400, "malformed method"))?;
+    if method == Method::Connect {
+        // Its authority-form target is for proxies, which this server is not.
+        return Err(reject(501, "CONNECT is not supported"));
+    }
     let target = origin_form(target, &method)?;
     Ok(RequestLine {
         method,
@@ -162,8 +191,10 @@ fn http_version(v: &[u8]) -> Result<HTTPVersion, Rejection> {
     }
 }
 
-/// The target as a path: origin form as sent, absolute form reduced to its
-/// path (RFC 9112 §3.2.2 says a server must accept it), `*` for OPTIONS.
+/// The target as a path: origin form as sent, absolute form (`http://` or
+/// `https://`) reduced to its path (RFC 9112 §3.2.2: a server must accept
+/// it) unless its authority has userinfo (RFC 9110 §4.2.4: an error), `*`
+/// for OPTIONS.
 fn origin_form<'a>(target: &'a [u8], method: &Method) -> Result<Cow<'a, str>, Rejection> {
     let bad = || reject(400, "malformed request target");
     if !target.iter().all(|b| b.is_ascii_graphic()) {
@@ -176,12 +207,18 @@ fn origin_form<'a>(target: &'a [u8], method: &Method) -> Result<Cow<'a, str>, Re
     if text == "*" && *method == Method::Options {
         return Ok(Cow::Borrowed(text));
     }
-    let lower = text.get(..7).map(str::to_ascii_lowercase);
-    if lower.as_deref() == Some("http://") {
-        let rest = &text[7..];
+    let scheme = ["http://", "https://"].into_iter().find(|s| {
+        text.get(..s.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(s))
+    });
+    if let Some(scheme) = scheme {
+        let rest = &text[scheme.len()..];
         let path_at = rest.find(['/', '?']).unwrap_or(rest.len());
         if path_at == 0 {
             return Err(bad());
+        }
+        if rest[..path_at].contains('@') {
+            return Err(reject(400, "userinfo in the request target"));
         }
         return Ok(match &rest[path_at..] {
             "" => Cow::Borrowed("/"),
@@ -206,24 +243,21 @@ pub(crate) fn header_line(line: &[u8]) -> Result<(&[u8], &[u8]), Rejection> {
     if !is_token(name) {
         return Err(reject(400, "malformed header name"));
     }
-    if !is_field_value(raw) {
-        return Err(reject(400, "control or non-ASCII byte in a header value"));
+    if !is_received_field_value(raw) {
+        return Err(reject(400, "control character in a header value"));
     }
-    if name.eq_ignore_ascii_case(b"Content-Length") && !is_content_length(raw) {
+    let value = trim_ows(raw);
+    if name.eq_ignore_ascii_case(b"Content-Length") && !is_content_length(value) {
         return Err(reject(400, "Content-Length must be digits only"));
     }
-    Ok((name, trim_ows(raw)))
+    Ok((name, value))
 }
 
-/// `Content-Length` accepts `1*DIGIT` without a sign, list, padding or leading
-/// zero, after at most the one space that conventionally follows the colon.
-fn is_content_length(raw: &[u8]) -> bool {
-    let digits = raw.strip_prefix(b" ").unwrap_or(raw);
-    match digits {
-        [b'0'] => true,
-        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-        _ => false,
-    }
+/// `Content-Length` is `1*DIGIT` (RFC 9110 §8.6): no sign, list or exponent;
+/// leading zeros and the whitespace around the value (already trimmed) are
+/// allowed.
+fn is_content_length(value: &[u8]) -> bool {
+    !value.is_empty() && value.iter().all(u8::is_ascii_digit)
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -249,8 +283,11 @@ struct Known<'a> {
     host: Option<&'a [u8]>,
     lengths: usize,
     length: Option<&'a [u8]>,
+    /// `Transfer-Encoding` lines, and their codings as one list (RFC 9110
+    /// §5.3: several lines are one comma-separated list; empty elements are
+    /// ignored, §5.6.1).
     encodings: usize,
-    encoding: Option<&'a [u8]>,
+    codings: Codings,
     /// Whether some `Connection` option was `close`, or `keep-alive`.
     close: bool,
     keep_alive: bool,
@@ -278,7 +315,9 @@ impl<'a> Known<'a> {
                 }
                 17 if is("Transfer-Encoding") => {
                     known.encodings += 1;
-                    first(&mut known.encoding);
+                    for coding in ascii(value).split(',').map(str::trim) {
+                        known.codings.add(coding);
+                    }
                 }
                 10 if is("Connection") => {
                     for option in ascii(value).split(',').map(str::trim) {
@@ -334,7 +373,7 @@ pub(crate) fn head_info(version: HTTPVersion, fields: &Fields) -> Result<HeadInf
 fn framing(version: HTTPVersion, known: &Known<'_>) -> Result<Framing, Rejection> {
     match (known.lengths, known.encodings) {
         (0, 0) => Ok(Framing::Empty),
-        (_, 1..) if known.lengths > 0 => Err(reject(
+        (1.., 1..) => Err(reject(
             400,
             "Content-Length together with Transfer-Encoding",
         )),
@@ -350,18 +389,52 @@ fn framing(version: HTTPVersion, known: &Known<'_>) -> Result<Framing, Rejection
             })
         }
         (_, 0) => Err(reject(400, "repeated Content-Length")),
-        (0, 1) if version == HTTPVersion(1, 0) => {
+        (0, _) if version == HTTPVersion(1, 0) => {
             Err(reject(400, "Transfer-Encoding in an HTTP/1.0 request"))
         }
-        (0, 1) => {
-            let coding = known.encoding.map_or("", ascii);
-            if coding.eq_ignore_ascii_case("chunked") {
-                Ok(Framing::Chunked)
-            } else {
-                Err(reject(501, "only Transfer-Encoding: chunked is supported"))
-            }
+        (0, _) => known.codings.framing(),
+    }
+}
+
+/// The transfer codings of a request, in order, as far as framing needs them.
+#[derive(Default)]
+struct Codings {
+    /// How many codings were named.
+    count: usize,
+    /// How many of them were `chunked`.
+    chunked: usize,
+    /// Whether the last one was `chunked`.
+    last_chunked: bool,
+}
+
+impl Codings {
+    fn add(&mut self, coding: &str) {
+        if coding.is_empty() {
+            return;
         }
-        _ => Err(reject(400, "repeated Transfer-Encoding")),
+        let chunked = coding.eq_ignore_ascii_case("chunked");
+        self.count += 1;
+        self.chunked += usize::from(chunked);
+        self.last_chunked = chunked;
+    }
+
+    /// RFC 9112 §6.1 and §6.3: the body is chunked only if `chunked` is the
+    /// final coding, applied once; another final coding leaves its length
+    /// unknown (400); other codings before it are not supported (501).
+    fn framing(&self) -> Result<Framing, Rejection> {
+        if self.count == 0 {
+            return Err(reject(400, "Transfer-Encoding names no coding"));
+        }
+        if !self.last_chunked {
+            return Err(reject(400, "Transfer-Encoding does not end in chunked"));
+        }
+        if self.chunked > 1 {
+            return Err(reject(400, "chunked applied more than once"));
+        }
+        if self.count > 1 {
+            return Err(reject(501, "only Transfer-Encoding: chunked is supported"));
+        }
+        Ok(Framing::Chunked)
     }
 }
 
@@ -372,14 +445,8 @@ pub(crate) fn chunk_size(line: &[u8]) -> Result<u64, Rejection> {
     if digits == 0 {
         return Err(bad());
     }
-    let ext = &line[digits..];
-    // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): checked for
-    // shape only, since no extension means anything here.
-    let ext_ok = ext.is_empty()
-        || (ext.trim_ascii_start().first() == Some(&b';')
-            && ext.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)));
-    if !ext_ok {
-        return Err(bad());
+    if !is_chunk_ext(&line[digits..]) {
+        return Err(reject(400, "malformed chunk extension"));
     }
     let hex = ascii(&line[..digits]).trim_start_matches('0');
     if hex.len() > 16 {
@@ -389,6 +456,66 @@ pub(crate) fn chunk_size(line: &[u8]) -> Result<u64, Rejection> {
         return Ok(0);
     }
     u64::from_str_radix(hex, 16).map_err(|_| bad())
+}
+
+/// RFC 9112 §7.1.1: `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS
+/// chunk-ext-val ] )`, a name a token, a value a token or a quoted-string.
+/// Checked, not kept: no extension means anything here.
+fn is_chunk_ext(mut ext: &[u8]) -> bool {
+    let bws = |s: &mut &[u8]| {
+        while let [b' ' | b'\t', rest @ ..] = *s {
+            *s = rest;
+        }
+    };
+    let token = |s: &mut &[u8]| {
+        let n = s.iter().take_while(|b| TCHAR[usize::from(**b)]).count();
+        *s = &s[n..];
+        n > 0
+    };
+    loop {
+        bws(&mut ext);
+        let Some(rest) = ext.strip_prefix(b";") else {
+            return ext.is_empty();
+        };
+        ext = rest;
+        bws(&mut ext);
+        if !token(&mut ext) {
+            return false;
+        }
+        let mut after = ext;
+        bws(&mut after);
+        let Some(rest) = after.strip_prefix(b"=") else {
+            continue;
+        };
+        ext = rest;
+        bws(&mut ext);
+        if !(token(&mut ext) || quoted_string(&mut ext)) {
+            return false;
+        }
+    }
+}
+
+/// Consumes a quoted-string (`"` then qdtext or quoted-pairs, then `"`).
+fn quoted_string(s: &mut &[u8]) -> bool {
+    let [b'"', rest @ ..] = *s else {
+        return false;
+    };
+    let mut at = 0;
+    while let Some(&b) = rest.get(at) {
+        match b {
+            b'"' => {
+                *s = &rest[at + 1..];
+                return true;
+            }
+            b'\\' => match rest.get(at + 1) {
+                Some(&c) if c == b'\t' || c >= 0x20 && c != 0x7f => at += 2,
+                _ => return false,
+            },
+            b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => at += 1,
+            _ => return false,
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -436,6 +563,9 @@ mod test {
             (b"GET relay HTTP/1.1", 400),
             (b"GET * HTTP/1.1", 400),
             (b"GET /\xff HTTP/1.1", 400),
+            (b"GET http://user:pass@h/ HTTP/1.1", 400),
+            (b"GET https://@h/ HTTP/1.1", 400),
+            (b"CONNECT h:443 HTTP/1.1", 501),
         ] {
             assert_eq!(
                 request_line(line).map(|_| ()).unwrap_err().status,
@@ -444,6 +574,33 @@ mod test {
             );
         }
         assert!(request_line(b"OPTIONS * HTTP/1.1").is_ok());
+        let https = request_line(b"GET HTTPS://h:8443/sink.php?x HTTP/1.1").unwrap();
+        assert_eq!(https.target, "/sink.php?x");
+    }
+
+    #[test]
+    fn bytes_that_cannot_start_a_request_are_known_at_once() {
+        for ok in [
+            &b""[..],
+            b"\r",
+            b"G",
+            b"GET",
+            b"GET /",
+            b"M-SEARCH * HT",
+            &[b'X'; 100],
+        ] {
+            assert!(could_be_request_line(ok), "{ok:?}");
+        }
+        // A TLS ClientHello, a leading space, a control byte, a bad method byte.
+        for bad in [
+            &b"\x16\x03\x01\x02\x00"[..],
+            b" GET /",
+            b"G\x00T",
+            b"GE(T /",
+            b"\r\r",
+        ] {
+            assert!(!could_be_request_line(bad), "{bad:?}");
+        }
     }
 
     #[test]
@@ -464,26 +621,42 @@ mod test {
             b"no colon",
             b"X-A: a\x00b",
             b"X-A: a\x7fb",
-            b"X-A: \xc3\xa9",
+            b"X-A: a\x1bb",
             b": empty name",
         ] {
             assert_eq!(header_line(bad).unwrap_err().status, 400, "{bad:?}");
         }
+        // obs-text (RFC 9110 §5.5) is carried as opaque bytes.
+        let (_, value) = header_line("Test: D\u{fc}sseldorf \u{1f680}".as_bytes()).unwrap();
+        assert_eq!(value, "D\u{fc}sseldorf \u{1f680}".as_bytes());
+        assert_eq!(header_line(b"X-A: \xff\x80").unwrap().1, b"\xff\x80");
     }
 
     #[test]
     fn content_length_is_digits_only() {
-        for good in ["Content-Length: 5", "content-length:5", "Content-Length: 0"] {
-            assert!(header_line(good.as_bytes()).is_ok(), "{good}");
+        for (good, n) in [
+            ("Content-Length: 5", 5),
+            ("content-length:5", 5),
+            ("Content-Length: 0", 0),
+            ("Content-Length: 0005", 5),
+            ("Content-Length: 00", 0),
+            ("Content-Length:  42 ", 42),
+            ("Content-Length:\t7\t", 7),
+        ] {
+            let info = info(V11, &["Host: h", good]).unwrap();
+            let want = if n == 0 {
+                Framing::Empty
+            } else {
+                Framing::Length(n)
+            };
+            assert_eq!(info.framing, want, "{good}");
         }
         for bad in [
             "Content-Length: -1",
             "Content-Length: +5",
             "Content-Length: 1e3",
             "Content-Length: 5, 5",
-            "Content-Length: 0005",
-            "Content-Length:  5",
-            "Content-Length: 5 ",
+            "Content-Length: 5 5",
             "Content-Length: ",
             "Content-Length: 0x5",
         ] {
@@ -519,8 +692,21 @@ mod test {
             ),
             (&["Host: h", "Content-Length: 5", "Content-Length: 5"], 400),
             (&["Host: h", "Content-Length: 5", "Content-Length: 6"], 400),
-            (&["Host: h", "Transfer-Encoding: gzip"], 501),
+            // A final coding other than chunked leaves the length unknown (RFC 9112 §6.3).
+            (&["Host: h", "Transfer-Encoding: gzip"], 400),
+            (&["Host: h", "Transfer-Encoding: chunked, gzip"], 400),
+            // Codings before chunked are not supported (RFC 9112 §6.1), on one line or two.
             (&["Host: h", "Transfer-Encoding: gzip, chunked"], 501),
+            (
+                &[
+                    "Host: h",
+                    "Transfer-Encoding: deflate",
+                    "Transfer-Encoding: chunked",
+                ],
+                501,
+            ),
+            // chunked at most once, however it is written.
+            (&["Host: h", "Transfer-Encoding: chunked, chunked"], 400),
             (
                 &[
                     "Host: h",
@@ -529,12 +715,25 @@ mod test {
                 ],
                 400,
             ),
+            (&["Host: h", "Transfer-Encoding: ,"], 400),
             (&["Content-Length: 1"], 400),
             (&["Host: a", "Host: b"], 400),
             (&["Host: a b"], 400),
             (&["Host: h", "Expect: something"], 417),
         ] {
             assert_eq!(info(V11, lines).unwrap_err().status, status, "{lines:?}");
+        }
+        for list in [
+            "Transfer-Encoding: ,chunked",
+            "Transfer-Encoding: chunked ,",
+            "Transfer-Encoding: , chunked,,",
+        ] {
+            let info = info(V11, &["Host: h", list]).unwrap();
+            assert_eq!(
+                info.framing,
+                Framing::Chunked,
+                "empty list elements are ignored: {list}"
+            );
         }
         let old = HTTPVersion(1, 0);
         assert_eq!(
@@ -581,6 +780,8 @@ mod test {
         assert_eq!(chunk_size(b"000000000000000000000010"), Ok(16));
         assert_eq!(chunk_size(b"5;name=value"), Ok(5));
         assert_eq!(chunk_size(b"5 ; name"), Ok(5));
+        assert_eq!(chunk_size(b"5;a=1;b ; c = \"q\\\"uo ted\""), Ok(5));
+        assert_eq!(chunk_size(b"5;n=\"\""), Ok(5));
         for bad in [
             &b""[..],
             b"x",
@@ -588,6 +789,14 @@ mod test {
             b"-5",
             b"5;\x01",
             b"11111111111111111",
+            // RFC 9112 §7.1.1: an extension needs a name; a quoted value must close.
+            b"2;",
+            b"2; ;x",
+            b"2;=v",
+            b"2;n=\"unclosed",
+            b"2;n=",
+            b"2;n=a b",
+            b"2;n=\"a\x01\"",
         ] {
             assert_eq!(chunk_size(bad).unwrap_err().status, 400, "{bad:?}");
         }

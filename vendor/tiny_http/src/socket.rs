@@ -158,6 +158,8 @@ pub(crate) struct Input {
 pub(crate) enum LineError {
     /// More than the limit without a line feed.
     TooLong,
+    /// The bytes so far cannot start the line expected.
+    Invalid,
     /// The peer closed before a whole line arrived.
     Eof,
     Io(io::Error),
@@ -221,6 +223,17 @@ impl Input {
     /// length up to and including the LF. A line of more than `max` bytes
     /// before its CRLF is [`LineError::TooLong`].
     pub fn line(&mut self, socket: &mut Socket, max: usize) -> Result<usize, LineError> {
+        self.line_checked(socket, max, |_| true)
+    }
+
+    /// [`Input::line`], failing with [`LineError::Invalid`] as soon as the
+    /// bytes received so far, with no line feed yet, fail `start_ok`.
+    pub fn line_checked(
+        &mut self,
+        socket: &mut Socket,
+        max: usize,
+        start_ok: impl Fn(&[u8]) -> bool,
+    ) -> Result<usize, LineError> {
         let mut scanned = 0;
         loop {
             if let Some(i) = self.data()[scanned..].iter().position(|b| *b == b'\n') {
@@ -233,6 +246,9 @@ impl Input {
             scanned = self.data().len();
             if scanned > max + 1 {
                 return Err(LineError::TooLong);
+            }
+            if !start_ok(self.data()) {
+                return Err(LineError::Invalid);
             }
             match self.fill(socket) {
                 Ok(0) => return Err(LineError::Eof),
