@@ -43,8 +43,6 @@ use ureq::unversioned::transport::{
 };
 use ureq::Agent;
 
-/// Most idle connections kept (a tier with an outbound side reserves descriptors for them).
-pub const MAX_POOLED: usize = 64;
 /// Size of each connection's input and output buffer.
 const BUFFER: usize = 16 * 1024;
 /// Largest reply body read.
@@ -109,8 +107,9 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client whose connections carry at most `max_requests` requests and are not reused after `max_age`.
-    pub fn new(max_requests: u32, max_age: Duration) -> Client {
+    /// A client whose connections carry at most `max_requests` requests, are
+    /// not reused after `max_age`, and of which at most `max_pooled` wait idle.
+    pub fn new(max_requests: u32, max_age: Duration, max_pooled: usize) -> Client {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
@@ -128,6 +127,7 @@ impl Client {
             idle: Mutex::new(Vec::new()),
             max_requests,
             max_age,
+            max_pooled,
         });
         let connector = PoolConnector {
             pool: Arc::clone(&pool),
@@ -153,6 +153,7 @@ impl Client {
     }
 
     fn send(&self, exchange: &Exchange, lease: Option<Idle>) -> Result<RawReply, Failure> {
+        DONT_REUSE.with(|d| d.set(false));
         let uses = lease.as_ref().map_or(0, |idle| idle.uses);
         let mut request = self
             .agent
@@ -175,6 +176,10 @@ impl Client {
         let sent = request.send(exchange.body);
         ATTEMPT.with(|a| a.borrow_mut().take());
         let response = sent.map_err(|e| classify(e, uses > 0))?;
+        if response.status() == 503 {
+            // Not reused: behind a Service the next connection may reach another pod.
+            DONT_REUSE.with(|d| d.set(true));
+        }
         let (parts, body) = response.into_parts();
         let body = body
             .into_with_config()
@@ -221,6 +226,8 @@ fn is_connect_failure(e: &io::Error) -> bool {
 thread_local! {
     /// The connection (or none: make one) and deadline for the exchange running on this thread.
     static ATTEMPT: RefCell<Option<Attempt>> = const { RefCell::new(None) };
+    /// Set when the exchange on this thread answered 503: its connection goes back to no pool.
+    static DONT_REUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 struct Attempt {
@@ -246,6 +253,7 @@ struct Pool {
     idle: Mutex<Vec<Idle>>,
     max_requests: u32,
     max_age: Duration,
+    max_pooled: usize,
 }
 
 impl Pool {
@@ -271,11 +279,14 @@ impl Pool {
 
     /// Keeps `idle` for the next request if it may carry one.
     fn put(&self, idle: Idle) {
-        if idle.uses >= self.max_requests || idle.opened.elapsed() >= self.max_age {
+        if idle.uses >= self.max_requests
+            || idle.opened.elapsed() >= self.max_age
+            || self.max_pooled == 0
+        {
             return;
         }
         let mut pool = self.lock();
-        if pool.len() >= MAX_POOLED {
+        if pool.len() >= self.max_pooled {
             pool.remove(0);
         }
         pool.push(idle);
@@ -532,7 +543,8 @@ impl Drop for Conn {
         let Some(idle) = self.idle.take() else {
             return;
         };
-        if self.reusable && self.pending.is_empty() {
+        let refused = DONT_REUSE.with(|d| d.replace(false));
+        if self.reusable && self.pending.is_empty() && !refused {
             self.pool.put(idle);
         } else {
             let _ = idle.stream.shutdown(Shutdown::Both);
@@ -614,7 +626,7 @@ mod test {
     #[test]
     fn a_connection_carries_max_requests_then_closes_on_the_last() {
         let (addr, server) = counting_server(3);
-        let client = Client::new(3, Duration::from_secs(60));
+        let client = Client::new(3, Duration::from_secs(60), 8);
         for _ in 0..7 {
             assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         }
@@ -629,7 +641,7 @@ mod test {
     #[test]
     fn one_request_per_connection_says_close_every_time() {
         let (addr, server) = counting_server(2);
-        let client = Client::new(1, Duration::from_secs(60));
+        let client = Client::new(1, Duration::from_secs(60), 8);
         for _ in 0..2 {
             assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         }
@@ -639,7 +651,7 @@ mod test {
     #[test]
     fn an_old_connection_is_not_reused() {
         let (addr, server) = counting_server(2);
-        let client = Client::new(100, Duration::from_millis(1));
+        let client = Client::new(100, Duration::from_millis(1), 8);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         // Past max_age: pacing of the scenario, not a wait for the server.
         thread::sleep(Duration::from_millis(5));
@@ -665,7 +677,7 @@ mod test {
                 stream.shutdown(Shutdown::Both).unwrap();
             }
         });
-        let client = Client::new(100, Duration::from_secs(60));
+        let client = Client::new(100, Duration::from_secs(60), 8);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         server.join().unwrap();

@@ -41,7 +41,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "RELAY_URL", default: "", roles: SENDER, help: "required: where to post messages; comma-separated URLs are used round-robin" },
     Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, help: "time between messages, give or take a tenth at random (250ms, 5s, 1m or whole seconds)" },
     Setting { name: "SEND_COUNT", default: "", roles: SENDER, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
-    Setting { name: "SEND_RETRIES", default: "3", roles: SENDER, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once)" },
+    Setting { name: "SEND_RETRIES", default: "6", roles: SENDER, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once); they wait 100 ms, 200 ms, ... at most 2 s each, half of it random, 2.5-5.1 s in all by default, longer than a pod restart" },
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },
     Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
@@ -53,7 +53,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },
     Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, help: "inbound connections open at once (lowered to what RLIMIT_NOFILE allows); at the limit the oldest idle one is closed, or the new one answered 503" },
-    Setting { name: "MAX_IN_FLIGHT", default: "256", roles: ALL, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After" },
+    Setting { name: "MAX_IN_FLIGHT", default: "1024", roles: ALL, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After; by default as many as MAX_CONNECTIONS, so no admitted connection is refused" },
     Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, help: "largest message accepted; larger bodies get 413 unread" },
     Setting { name: "CLIENT_TIMEOUT", default: "10s", roles: ALL, help: "an inbound connection must deliver a whole request within this, and is closed when idle this long" },
     Setting { name: "DRAIN_DELAY", default: "5s", roles: ALL, help: "after SIGTERM, keep serving with /readyz at 503 for this long, while endpoints and load balancers catch up (see README: Rolling updates)" },
@@ -370,7 +370,7 @@ mod test {
         let sender = load(Role::Sender, &[("RELAY_URL", "relay-svc/relay.php")]).unwrap();
         assert_eq!(sender.server.listen_addr, "[::]:8080".parse().unwrap());
         assert!(sender.server.listen_fallback);
-        assert_eq!(sender.server.max_in_flight, 256);
+        assert_eq!(sender.server.max_in_flight, 1024);
         assert_eq!(sender.server.max_connections, 1024);
         assert_eq!(sender.server.max_body_bytes, 16384);
         assert_eq!(sender.server.client_timeout, Duration::from_secs(10));
@@ -379,7 +379,7 @@ mod test {
         let send = sender.send.unwrap();
         assert_eq!(send.interval, Duration::from_secs(5));
         assert_eq!(send.count, None);
-        assert_eq!(send.retries, 3);
+        assert_eq!(send.retries, 6);
         let peer = sender.peer.unwrap();
         assert_eq!(peer.timeout, Duration::from_secs(5));
         assert_eq!(

@@ -491,7 +491,7 @@ pub(crate) mod test {
     }
 
     fn failures(lookups: &Lookups) -> u64 {
-        let text = lookups.metrics.render(0);
+        let text = lookups.metrics.render(&crate::metrics::Gauges::default());
         let line = text
             .lines()
             .find_map(|l| l.strip_prefix("three_tier_dns_failures_total "));

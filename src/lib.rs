@@ -19,6 +19,7 @@ pub mod config;
 mod dns;
 mod error;
 mod escape;
+mod fds;
 mod flow;
 mod identity;
 mod in_flight;

@@ -12,17 +12,23 @@
 //! [`crate::record`]), and only once it is there is it echoed on stdout;
 //! without `LOG_DIR`, stdout is the record. Either way [`Logger::record`] says
 //! whether the record was written, so that no tier acknowledges a message it
-//! did not record. The file is opened at start-up, so a directory that cannot
-//! be written is a configuration error, not a lost message.
+//! did not record, and [`Logger::ready`] whether it works (a failing record
+//! makes the tier not ready until a probe finds it working again). The file
+//! is opened at start-up, so a directory that cannot be written is a
+//! configuration error, not a lost message. Stdout never holds a message: a
+//! line it cannot take within a short bound (nothing reads it) is dropped and
+//! counted, and where stdout is the record the message is not acknowledged.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::fs::File;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::escape::escape_into;
 use crate::record::{RecordFile, Rotation};
@@ -212,6 +218,11 @@ pub struct Logger {
     role: Role,
     format: LogFormat,
     file: Option<RecordFile>,
+    stdout: Stdout,
+    /// The last record failed; the tier is not ready until one works again.
+    failing: AtomicBool,
+    /// Messages not recorded.
+    record_failures: AtomicU64,
 }
 
 impl Logger {
@@ -238,7 +249,41 @@ impl Logger {
                 Some(file)
             }
         };
-        Ok(Logger { role, format, file })
+        Ok(Logger {
+            role,
+            format,
+            file,
+            stdout: Stdout::open(),
+            failing: AtomicBool::new(false),
+            record_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Messages that could not be recorded, so far.
+    pub fn record_failures(&self) -> u64 {
+        self.record_failures.load(Ordering::Relaxed)
+    }
+
+    /// Stdout lines dropped because nothing read them, so far.
+    pub fn stdout_dropped(&self) -> u64 {
+        self.stdout.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether messages can be recorded: yes unless the last record failed
+    /// and it still cannot be written (the file is probed, or stdout, when
+    /// it is the record, checked for room).
+    pub fn ready(&self) -> bool {
+        if !self.failing.load(Ordering::Relaxed) {
+            return true;
+        }
+        let works = match &self.file {
+            Some(file) => file.probe().is_ok(),
+            None => self.stdout.writable(),
+        };
+        if works && self.failing.swap(false, Ordering::Relaxed) {
+            self.event("record_ok", "the record can be written again: ready");
+        }
+        works
     }
 
     /// Writes a plain event line named `event` (no request, no fields) to stdout.
@@ -255,7 +300,7 @@ impl Logger {
     fn write_stdout(&self, event: &Event) -> io::Result<()> {
         with_line_buffer(|line| {
             self.format_into(event, line);
-            write_stdout(line.as_bytes())
+            self.stdout.write(line.as_bytes())
         })
     }
 
@@ -277,7 +322,7 @@ impl Logger {
         let result = with_line_buffer(|line| {
             let Some(file) = &self.file else {
                 self.format_into(event, line);
-                return write_stdout(line.as_bytes()).map(|()| Rotation::None);
+                return self.stdout.write(line.as_bytes()).map(|()| Rotation::None);
             };
             event.text_line_into(line);
             line.push('\n');
@@ -291,15 +336,23 @@ impl Logger {
                 line.clear();
                 self.format_into(event, line);
             }
-            let _ = write_stdout(line.as_bytes());
+            let _ = self.stdout.write(line.as_bytes());
             Ok(appended)
         });
         match result {
             Ok(rotation) => {
                 self.rotated(rotation);
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    self.event("record_ok", "the record can be written again: ready");
+                }
                 Ok(())
             }
             Err(e) => {
+                self.record_failures.fetch_add(1, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    let text = format!("the record cannot be written ({e}): messages are answered 503 and /readyz 503 until it can");
+                    self.log(&Event::new("record_failed", &text).warn());
+                }
                 let text = format!("message not logged: {e}: {}", event.text());
                 let mut failed = Event::new("not_logged", &text).warn();
                 failed.request_id = event.request_id;
@@ -324,6 +377,13 @@ impl Logger {
                 &Event::new(
                     "reopen_failed",
                     &format!("cannot reopen {path}, writing on to the old file: {e}"),
+                )
+                .warn(),
+            ),
+            Rotation::Recreated => self.log(
+                &Event::new(
+                    "reopened",
+                    &format!("{path} had been deleted: created it again"),
                 )
                 .warn(),
             ),
@@ -406,31 +466,123 @@ impl Logger {
 /// Lines up to this long go out in one `write(2)` that no other write can
 /// split: POSIX makes pipe writes of at most `PIPE_BUF` bytes atomic.
 const PIPE_BUF: usize = 4096;
+/// How long a line waits for room on stdout before it is dropped.
+const STDOUT_WAIT: Duration = Duration::from_millis(20);
 
-/// Writes one whole line to stdout without std's stdout lock, which every
-/// connection thread would otherwise queue on: a line that fits `PIPE_BUF`
-/// is one atomic write, and only a longer line, which the kernel may split,
-/// excludes the others while it is written.
-fn write_stdout(line: &[u8]) -> io::Result<()> {
-    static LONG_LINE: RwLock<()> = RwLock::new(());
-    // Held until the line is written; which one depends on the length.
-    let (_shared, _exclusive);
-    if line.len() <= PIPE_BUF {
-        _shared = LONG_LINE.read().unwrap_or_else(|p| p.into_inner());
-    } else {
-        _exclusive = LONG_LINE.write().unwrap_or_else(|p| p.into_inner());
-    }
-    let stdout = io::stdout();
-    let mut rest = line;
-    while !rest.is_empty() {
-        match rustix::io::write(stdout.as_fd(), rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => rest = &rest[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+/// Standard output, written so that it never holds a message.
+///
+/// The lines are written without std's stdout lock, which every connection
+/// thread would otherwise queue on: a line that fits `PIPE_BUF` is one atomic
+/// write, and only a longer line, which the kernel may split, excludes the
+/// others while it is written. Where stdout can be opened again as a
+/// description of our own (`/proc/self/fd/1`: a pipe or a terminal, not a
+/// socket), that one is non-blocking, so a full pipe, which nothing drains,
+/// costs a line at most [`STDOUT_WAIT`] before it is dropped and counted;
+/// once a line was dropped, the next ones do not wait, until one gets
+/// through. Setting `O_NONBLOCK` on fd 1 itself would change it for every
+/// process that shares it (the shell, the container runtime).
+#[derive(Debug)]
+struct Stdout {
+    /// Our own non-blocking description of stdout, if one could be opened.
+    own: Option<File>,
+    /// A line was dropped and none got through since.
+    stalled: AtomicBool,
+    dropped: AtomicU64,
+}
+
+impl Stdout {
+    fn open() -> Stdout {
+        use std::os::unix::fs::OpenOptionsExt;
+        let own = std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open("/proc/self/fd/1")
+            .ok();
+        Stdout {
+            own,
+            stalled: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
         }
     }
-    Ok(())
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.own {
+            Some(file) => file.as_fd(),
+            None => rustix::stdio::stdout(),
+        }
+    }
+
+    /// Whether a line would go out now (for a record that is stdout).
+    fn writable(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let fd = self.fd();
+        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+        matches!(
+            poll(&mut fds, Some(&rustix::event::Timespec::default())),
+            Ok(1)
+        ) && fds[0].revents().contains(PollFlags::OUT)
+    }
+
+    /// Writes one whole line, or drops it (counted) when stdout has had no
+    /// room for [`STDOUT_WAIT`]; `Err` when it was not written.
+    fn write(&self, line: &[u8]) -> io::Result<()> {
+        static LONG_LINE: RwLock<()> = RwLock::new(());
+        // Held until the line is written; which one depends on the length.
+        let (_shared, _exclusive);
+        if line.len() <= PIPE_BUF {
+            _shared = LONG_LINE.read().unwrap_or_else(|p| p.into_inner());
+        } else {
+            _exclusive = LONG_LINE.write().unwrap_or_else(|p| p.into_inner());
+        }
+        let fd = self.fd();
+        let give_up = Instant::now() + STDOUT_WAIT;
+        let mut rest = line;
+        while !rest.is_empty() {
+            match rustix::io::write(fd, rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = &rest[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) if self.wait(fd, give_up) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    return Err(self.drop_line(line.len() - rest.len()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.stalled.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Waits until `fd` takes more or `give_up`; `false` at once while stalled.
+    fn wait(&self, fd: BorrowedFd<'_>, give_up: Instant) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        if self.stalled.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = give_up.saturating_duration_since(Instant::now());
+        let Ok(left) = rustix::event::Timespec::try_from(left) else {
+            return false;
+        };
+        if left == rustix::event::Timespec::default() {
+            return false;
+        }
+        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+        matches!(poll(&mut fds, Some(&left)), Ok(1))
+    }
+
+    /// Counts a dropped line; one cut off after `written` bytes is ended, so
+    /// that the next line starts on a line of its own.
+    fn drop_line(&self, written: usize) -> io::Error {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.stalled.store(true, Ordering::Relaxed);
+        if written > 0 {
+            let _ = rustix::io::write(self.fd(), b"\n");
+        }
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "stdout takes no more (nothing reads it): line dropped",
+        )
+    }
 }
 
 /// Appends `value` as a JSON string, or `null`.

@@ -93,6 +93,17 @@ impl Histogram {
     }
 }
 
+/// What other parts of a tier count, read when `/metrics` is rendered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Message requests being handled now.
+    pub in_flight: usize,
+    /// Messages that could not be recorded (the logger's count).
+    pub record_failures: u64,
+    /// Stdout lines dropped because nothing read them (the logger's count).
+    pub stdout_dropped: u64,
+}
+
 /// Every metric one tier exposes.
 #[derive(Debug)]
 pub struct Metrics {
@@ -107,6 +118,8 @@ pub struct Metrics {
     /// Host name lookups of the next tier, and those that failed.
     dns_lookups: AtomicU64,
     dns_failures: AtomicU64,
+    /// Messages not handled because their client had gone.
+    abandoned: AtomicU64,
     downstream: Histogram,
 }
 
@@ -124,6 +137,7 @@ impl Metrics {
             open: AtomicU64::new(0),
             dns_lookups: AtomicU64::new(0),
             dns_failures: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
             downstream: Histogram::default(),
         }
     }
@@ -167,13 +181,20 @@ impl Metrics {
         self.dns_failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one message not handled because its client had closed its
+    /// connection (it stopped waiting); returns the count so far.
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Records how many inbound connections are open now (the server samples it each second).
     pub fn connections_open(&self, n: usize) {
         self.open.store(n as u64, Ordering::Relaxed);
     }
 
-    /// The exposition text; `in_flight` is read by the caller.
-    pub fn render(&self, in_flight: usize) -> String {
+    /// The exposition text, with what `gauges` the caller read.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let in_flight = gauges.in_flight;
         let mut out = String::with_capacity(4096);
         let tier = self.role.name();
         let _ = writeln!(
@@ -223,6 +244,23 @@ impl Metrics {
              # TYPE three_tier_connections_open gauge\nthree_tier_connections_open {}",
             self.open.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP three_tier_stdout_dropped_total Log lines not written to stdout because nothing read it (LOG_DIR still has the record).\n\
+             # TYPE three_tier_stdout_dropped_total counter\nthree_tier_stdout_dropped_total {}",
+            gauges.stdout_dropped
+        );
+        if self.role != Role::Sender {
+            let _ = writeln!(
+                out,
+                "# HELP three_tier_record_failures_total Messages not recorded (LOG_DIR, or stdout without it), so not acknowledged.\n\
+                 # TYPE three_tier_record_failures_total counter\nthree_tier_record_failures_total {}\n\
+                 # HELP three_tier_messages_abandoned_total Messages not handled because their client had closed its connection (it stopped waiting).\n\
+                 # TYPE three_tier_messages_abandoned_total counter\nthree_tier_messages_abandoned_total {}",
+                gauges.record_failures,
+                self.abandoned.load(Ordering::Relaxed)
+            );
+        }
         let (name, help) = match self.role {
             Role::Sender => (
                 "three_tier_messages_sent_total",
@@ -287,7 +325,10 @@ mod test {
         m.message();
         m.downstream(Duration::from_millis(3), None);
         m.downstream(Duration::from_secs(20), Some(FailureReason::Timeout));
-        let text = m.render(1);
+        let text = m.render(&Gauges {
+            in_flight: 1,
+            ..Gauges::default()
+        });
         assert!(text.contains("three_tier_http_requests_total{path=\"message\",code=\"200\"} 2\n"));
         assert!(text.contains("three_tier_http_requests_in_flight 1\n"));
         assert!(text.contains("three_tier_messages_relayed_total 1\n"));
@@ -299,7 +340,7 @@ mod test {
         assert!(text.contains("three_tier_build_info{tier=\"relay\""));
         m.connections_closed(ClosedReason::Evicted, 3);
         m.connections_open(7);
-        let text = m.render(0);
+        let text = m.render(&Gauges::default());
         assert!(text.contains("three_tier_connections_open 7\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"evicted\"} 3\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"timeout\"} 0\n"));
@@ -307,7 +348,7 @@ mod test {
 
     #[test]
     fn sink_has_no_downstream_metrics() {
-        let text = Metrics::new(Role::Sink).render(0);
+        let text = Metrics::new(Role::Sink).render(&Gauges::default());
         assert!(text.contains("three_tier_messages_logged_total 0\n"));
         assert!(!text.contains("downstream"));
     }

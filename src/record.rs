@@ -9,9 +9,13 @@
 //! `LOG_FSYNC=on` each line is also flushed to the disk before the message is
 //! acknowledged. Log rotation is followed two ways: SIGHUP reopens the path
 //! (as logrotate expects), and at most once a second the path is compared with
-//! the open file (`stat` against `fstat`), so a rename or delete without a
-//! signal also moves writing on to a new file. A reopen that fails keeps the
-//! old descriptor.
+//! the open file (`stat` against `fstat`), so a rename without a signal also
+//! moves writing on to a new file; a reopen that fails keeps the old
+//! (renamed) file. A deleted file is another matter: before each line one
+//! `fstat` of the open file checks that it still has a name (`st_nlink`), and
+//! one that has none (deleted, or `LOG_DIR` removed) is created again at its
+//! path; while that cannot be done, nothing is written and the caller says
+//! the message was not recorded, since a line in a deleted file is lost.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -32,6 +36,8 @@ pub enum Rotation {
     Followed,
     /// The path named another file, or none, and opening it failed: the old file is kept.
     Failed(io::Error),
+    /// The open file had been deleted: it was created again at its path.
+    Recreated,
 }
 
 /// An append-only record file.
@@ -83,7 +89,16 @@ impl RecordFile {
     /// Appends `line` (ending in a newline) whole, or leaves the file as it was.
     pub fn append(&self, line: &[u8]) -> io::Result<Rotation> {
         let mut open = self.lock();
-        let rotation = self.follow(&mut open);
+        let mut rotation = self.follow(&mut open);
+        if self.deleted(&open)? {
+            *open = open_append(&self.path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("it was deleted and cannot be created again ({e})"),
+                )
+            })?;
+            rotation = Rotation::Recreated;
+        }
         let written = loop {
             match (&open.file).write(line) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -97,7 +112,7 @@ impl RecordFile {
                 let cut = open
                     .file
                     .metadata()
-                    .and_then(|m| open.file.set_len(m.len() - n as u64));
+                    .and_then(|m| open.file.set_len(m.len().saturating_sub(n as u64)));
                 let detail = match cut {
                     Ok(()) => "the partial line was removed".to_string(),
                     Err(e) => format!("removing the partial line failed: {e}"),
@@ -113,6 +128,31 @@ impl RecordFile {
             open.file.sync_data()?;
         }
         Ok(rotation)
+    }
+
+    /// Whether the open file has been deleted: it has no name left.
+    fn deleted(&self, open: &Open) -> io::Result<bool> {
+        Ok(open.file.metadata()?.nlink() == 0)
+    }
+
+    /// Whether a line could be appended now, checked without writing one:
+    /// the file has a name (creating it again if it was deleted) and its
+    /// file system has room. For a record that failed, to tell when to say
+    /// ready again.
+    pub fn probe(&self) -> io::Result<()> {
+        const ROOM: u64 = 64 * 1024;
+        let mut open = self.lock();
+        if self.deleted(&open)? {
+            *open = open_append(&self.path)?;
+        }
+        let stat = rustix::fs::fstatvfs(&open.file)?;
+        if stat.f_bavail.saturating_mul(stat.f_frsize) < ROOM {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "less than 64 KiB free",
+            ));
+        }
+        Ok(())
     }
 
     /// Opens the path anew (SIGHUP); on failure the old file stays in use.

@@ -49,7 +49,7 @@ impl Relay {
                 tier.ip,
                 &tier.host,
             ),
-            sink: Upstream::new(sink, &tier.logger, &tier.metrics),
+            sink: Upstream::new(sink, tier.max_pooled, &tier.logger, &tier.metrics),
         }
     }
 }

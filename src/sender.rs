@@ -41,8 +41,10 @@ use crate::Error;
 
 /// First retry waits about this long; each further retry doubles it.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// No retry waits longer than this.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// No retry waits longer than this. With the default `SEND_RETRIES` (6) the
+/// waits add up to 2.5 to 5.1 s (half of each is random): longer than a pod
+/// takes to restart and rejoin its Service, so a message outlives one.
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Runs the sender until `SEND_COUNT` messages were sent, or SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), Error> {
@@ -71,7 +73,7 @@ pub fn run(config: Config) -> Result<(), Error> {
         .spawn(move || server.run(Serves::Pages(pages), shutdown))
         .map_err(|e| Error::io("starting the server", e))?;
 
-    let relay = Upstream::new(&peer, &tier.logger, &tier.metrics);
+    let relay = Upstream::new(&peer, tier.max_pooled, &tier.logger, &tier.metrics);
     let sending = Sending {
         tier: &tier,
         relay: &relay,

@@ -28,7 +28,7 @@ use tiny_http::{Method, Rejection, Request};
 use crate::config::ServerConfig;
 use crate::in_flight::InFlight;
 use crate::logger::{Event, Logger};
-use crate::metrics::{ClosedReason, Metrics};
+use crate::metrics::{ClosedReason, Gauges, Metrics};
 use crate::shutdown::{Phase, Shutdown};
 use crate::Error;
 
@@ -102,9 +102,6 @@ pub enum Serves {
     Pages(Arc<dyn Pages>),
 }
 
-/// Descriptors kept for all but inbound connections: the listener, stdio, the
-/// log file, the signal pipe, and room to spare.
-const RESERVED_FDS: u64 = 32;
 /// Stack of the connection threads, where messages are handled (the relay's
 /// ureq call included). A stack overflow aborts the whole tier, so the
 /// deepest paths are measured on the debug build the tests use: a panicking
@@ -193,13 +190,12 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `LISTEN_ADDR` and logs `listening on <addr>` as the process's first line.
-    ///
-    /// `outbound` says whether each message may also hold a connection to the
-    /// next tier, which counts against the descriptor limit too.
+    /// Binds `LISTEN_ADDR` and logs `listening on <addr>` as the process's
+    /// first line; serves at most `max_connections` at once (`MAX_CONNECTIONS`
+    /// as the descriptor budget allows, see [`crate::fds`]).
     pub fn bind(
         config: &ServerConfig,
-        outbound: bool,
+        max_connections: usize,
         logger: Arc<Logger>,
         metrics: Arc<Metrics>,
     ) -> Result<Server, Error> {
@@ -222,7 +218,6 @@ impl Server {
             );
             logger.log(&Event::new("limit", &text).warn());
         }
-        let max_connections = connection_limit(config.max_connections, outbound, &logger);
         Ok(Server {
             listener,
             config: config.clone(),
@@ -269,7 +264,10 @@ impl Server {
                 "stopped accepting: closed {closed} idle connection(s), waiting for {waiting} request(s) in flight"
             ),
         );
-        let left = service.in_flight.wait_idle(self.config.shutdown_timeout);
+        // Requests still arriving (an upload) are read and answered too:
+        // wait for every connection, not only for the messages being handled
+        // (each of which is on a connection).
+        let left = http.wait_closed(self.config.shutdown_timeout);
         report.connections(&http);
         if left > 0 {
             return Err(Error::ShutdownTimeout { in_flight: left });
@@ -277,44 +275,6 @@ impl Server {
         self.logger.event("stopped", "stopped");
         Ok(())
     }
-}
-
-/// `MAX_CONNECTIONS`, lowered if the descriptor limit cannot hold that many.
-///
-/// The soft `RLIMIT_NOFILE` is first raised to the hard one (as Go programs
-/// do), since a soft limit of 1024 is a shell default, not a decision.
-fn connection_limit(configured: usize, outbound: bool, logger: &Logger) -> usize {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current != limit.maximum {
-        let raised = Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        };
-        if setrlimit(Resource::Nofile, raised).is_ok() {
-            limit = getrlimit(Resource::Nofile);
-        }
-    }
-    let Some(nofile) = limit.current else {
-        return configured;
-    };
-    let (per_connection, pooled) = if outbound {
-        (2, crate::client::MAX_POOLED as u64)
-    } else {
-        (1, 0)
-    };
-    let allowed = (nofile.saturating_sub(RESERVED_FDS + pooled) / per_connection).max(1);
-    if (configured as u64) <= allowed {
-        return configured;
-    }
-    logger.log(
-        &Event::new(
-            "limit",
-            &format!("MAX_CONNECTIONS={configured} lowered to {allowed}: RLIMIT_NOFILE={nofile} allows no more"),
-        )
-        .warn(),
-    );
-    allowed as usize
 }
 
 /// Reports connections closed by `CLIENT_TIMEOUT` and `MAX_CONNECTIONS`, as
@@ -370,9 +330,12 @@ impl tiny_http::Handler for Service {
         let class = path_class(&route);
         let reply = match route {
             Route::Health => Reply::text(200, "ok"),
-            Route::Ready if ready => Reply::text(200, "ready"),
-            Route::Ready => Reply::text(503, "draining"),
-            Route::Metrics => Reply::text(200, self.metrics.render(self.in_flight.current()))
+            Route::Ready if !ready => Reply::text(503, "draining"),
+            Route::Ready if !self.logger.ready() => {
+                Reply::text(503, "the record cannot be written")
+            }
+            Route::Ready => Reply::text(200, "ready"),
+            Route::Metrics => Reply::text(200, self.metrics.render(&self.gauges()))
                 .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
             Route::ReservedWrongMethod => {
                 Reply::text(405, "use GET").with_header("Allow", "GET, HEAD")
@@ -407,6 +370,17 @@ impl tiny_http::Handler for Service {
                 .status(rejection.status)
                 .peer(peer.ip().to_canonical()),
         );
+    }
+}
+
+impl Service {
+    /// What the other parts of the tier count, for `/metrics`.
+    fn gauges(&self) -> Gauges {
+        Gauges {
+            in_flight: self.in_flight.current(),
+            record_failures: self.logger.record_failures(),
+            stdout_dropped: self.logger.stdout_dropped(),
+        }
     }
 }
 
@@ -453,6 +427,16 @@ impl Service {
                 let reply = Reply::text(503, text).with_header("Retry-After", "1");
                 return self.answer(request, &reply, "message", ready);
             };
+            if request.client_closed() {
+                // Its client stopped waiting (a stall outlasted its deadline):
+                // nobody would hear the answer, and a retry may be under way.
+                let n = self.metrics.abandoned();
+                if n.is_power_of_two() {
+                    let text = format!("not handled: {n} message(s) so far whose client had closed its connection (it stopped waiting)");
+                    self.logger.log(&Event::new("abandoned", &text).warn());
+                }
+                return request.drop_connection();
+            }
             let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&message)));
             let reply =
                 handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
@@ -587,7 +571,7 @@ mod test {
             .unwrap(),
         );
         let metrics = Arc::new(Metrics::new(crate::Role::Sink));
-        let server = Server::bind(&config.server, false, logger, metrics).unwrap();
+        let server = Server::bind(&config.server, 64, logger, metrics).unwrap();
         let addr = server.listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
         let stopper = Arc::clone(&shutdown);

@@ -3,8 +3,9 @@
 //! The seed's `sink.php`: the line `From <peer ip> at <date> : <message>` goes to
 //! stdout and, with `LOG_DIR`, to `Sink_<ip>.txt`, tagged with the message's
 //! request id. The answer carries the id and the sink's own address and host
-//! name (see [`crate::lineage`]). If the file cannot be written the sink answers
-//! 500 instead of claiming the message was logged.
+//! name (see [`crate::lineage`]). If the record cannot be written the sink
+//! answers 503 with `Retry-After` instead of claiming the message was logged,
+//! and is not ready until it can (see [`crate::logger::Logger::ready`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -53,7 +54,9 @@ impl MessageHandler for Sink {
                 let answer = with_ip_text(message.peer, |ip| ["Logged message from ", ip].concat());
                 Reply::text(200, answer)
             }
-            Err(e) => Reply::text(500, format!("sink: message not logged: {e}")),
+            // 503: not recorded, so a client may send it again (elsewhere).
+            Err(e) => Reply::text(503, format!("sink: message not logged: {e}"))
+                .with_header("Retry-After", "1"),
         };
         let own = self.own_headers.iter();
         reply

@@ -29,6 +29,8 @@ pub struct Tier {
     pub metrics: Arc<Metrics>,
     /// The process's shutdown state, driven by SIGTERM and SIGINT.
     pub shutdown: Arc<Shutdown>,
+    /// Idle connections to the next tier it may keep (see [`crate::fds`]).
+    pub max_pooled: usize,
 }
 
 impl Tier {
@@ -50,10 +52,11 @@ impl Tier {
             config.server.drain_delay,
             Arc::clone(&logger),
         )?;
-        let outbound = config.peer.is_some();
+        let forwards = config.peer.is_some();
+        let budget = crate::fds::budget(config.server.max_connections, forwards, &logger);
         let server = Server::bind(
             &config.server,
-            outbound,
+            budget.max_connections,
             Arc::clone(&logger),
             Arc::clone(&metrics),
         )?;
@@ -63,6 +66,7 @@ impl Tier {
             logger,
             metrics,
             shutdown,
+            max_pooled: budget.max_pooled,
         };
         Ok((tier, server))
     }

@@ -155,9 +155,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// An upstream for `peer`'s URLs, timeout and reuse bounds; names are
-    /// looked up from now on, their failures logged and counted.
-    pub fn new(peer: &PeerConfig, logger: &Arc<Logger>, metrics: &Arc<Metrics>) -> Upstream {
+    /// An upstream for `peer`'s URLs, timeout and reuse bounds, keeping at
+    /// most `max_pooled` idle connections; names are looked up from now on,
+    /// their failures logged and counted.
+    pub fn new(
+        peer: &PeerConfig,
+        max_pooled: usize,
+        logger: &Arc<Logger>,
+        metrics: &Arc<Metrics>,
+    ) -> Upstream {
         let lookups = Lookups {
             variable: peer.variable,
             refresh: peer.dns_refresh,
@@ -182,7 +188,7 @@ impl Upstream {
                 .collect(),
             next_target: AtomicUsize::new(rotation_start()),
             timeout: peer.timeout,
-            client: Client::new(peer.max_requests, peer.max_age),
+            client: Client::new(peer.max_requests, peer.max_age, max_pooled),
         }
     }
 
@@ -193,6 +199,7 @@ impl Upstream {
         let mut tries = Tries::default();
         for i in 0..self.targets.len() {
             let target = &self.targets[first.wrapping_add(i) % self.targets.len()];
+            tries.more_targets = i + 1 < self.targets.len();
             if let Some(outcome) =
                 self.post_to_target(target, body, request_id, deadline, &mut tries)
             {
@@ -240,6 +247,11 @@ impl Upstream {
                 deadline,
             };
             let outcome = match self.client.post(&exchange) {
+                Ok(reply) if reply.status == 503 && (j + 1 < addrs.len() || tries.more_targets) => {
+                    tries.attempts.push(format!("{url} ({addr}): answered 503"));
+                    tries.refused.push(addr.ip());
+                    continue;
+                }
                 Ok(reply) => Ok(UpstreamReply {
                     status: reply.status,
                     body: String::from_utf8(reply.body)
@@ -280,10 +292,12 @@ impl Upstream {
 /// What a post met before its outcome.
 #[derive(Default)]
 struct Tries {
-    /// One "url: reason" per connection that could not be made.
+    /// One "url: reason" per connection that could not be made (or answered 503).
     attempts: Vec<String>,
-    /// The addresses that refused.
+    /// The addresses that refused (or answered 503).
     refused: Vec<IpAddr>,
+    /// Whether URLs after the one being tried remain.
+    more_targets: bool,
 }
 
 /// Where a round-robin starts: varied per process, so that instances started
@@ -315,7 +329,7 @@ mod test {
 
     fn upstream(peer: &PeerConfig) -> Upstream {
         let (logger, metrics) = crate::dns::test::watchers();
-        Upstream::new(peer, &logger, &metrics)
+        Upstream::new(peer, 8, &logger, &metrics)
     }
 
     /// A one-shot HTTP server on loopback that answers `status` and records the request head.

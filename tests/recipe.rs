@@ -50,7 +50,9 @@ fn both_builds_take_their_flags_from_the_recipe() {
     }
     assert!(CONTAINERFILE.contains(". /recipe.sh"));
     assert!(BUILD_MUSL.contains("source scripts/musl/recipe.sh"));
-    assert!(CONTAINERFILE.contains("CFLAGS_aarch64_unknown_linux_musl=\"$MIMALLOC_CFLAGS_AARCH64\""));
+    assert!(
+        CONTAINERFILE.contains("CFLAGS_aarch64_unknown_linux_musl=\"$MIMALLOC_CFLAGS_AARCH64\"")
+    );
     // Neither spells out its own std features, size or allocator flags.
     for text in [CONTAINERFILE, BUILD_MUSL] {
         assert!(!text.contains("optimize_for_size") && !text.contains("noseparate-code"));

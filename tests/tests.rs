@@ -14,6 +14,8 @@ mod bad_input;
 mod dns;
 // Requests the RFCs allow are served; refusals get the RFCs' statuses.
 mod conformance;
+// The last ways to lose or stall a message: a removed LOG_DIR, a failing sink, an undrained stdout, ...
+mod delivery;
 // The message record through a full disk, log rotation and lost replies.
 mod durable;
 // The sender's flow page, in Debian's chromium.

@@ -60,6 +60,9 @@ pub(crate) struct Io {
     pub spare: Fields,
     /// The output buffer: each response is serialized into it and written from it.
     pub out: Vec<u8>,
+    /// The registry closed this connection while its thread was reading a
+    /// request it had not yet seen: that one is answered, then it closes.
+    pub evicted: bool,
 }
 
 impl Conn {
@@ -125,6 +128,7 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
             answered: None,
             spare: Fields::default(),
             out: Vec::new(),
+            evicted: false,
         }),
     });
     loop {
@@ -176,7 +180,7 @@ fn handle(conn: &Arc<Conn>, head: Head) -> bool {
         conn.shared.timed_out.fetch_add(1, Ordering::Relaxed);
         return false;
     }
-    let keep = io.answered == Some(false) && io.body.is_done() && !conn.closing();
+    let keep = io.answered == Some(false) && io.body.is_done() && !conn.closing() && !io.evicted;
     if !keep {
         if io.socket.write_failed {
             // The client is gone; lingering is for one that reads the answer.
@@ -202,9 +206,9 @@ fn next_request(conn: &Conn, slot: &Slot) -> Next {
             return Next::Closed;
         }
         let first = io.input.fill(&mut io.socket);
-        if !slot.set_busy() {
-            return Next::Closed;
-        }
+        // Closed by the registry meanwhile: a request read just before is
+        // still answered (the registry shut down reading only), then no more.
+        io.evicted = !slot.set_busy();
         match first {
             Ok(0) => return Next::Closed,
             Ok(_) => {}

@@ -190,6 +190,13 @@ impl Server {
         self.shared.registry.len()
     }
 
+    /// Waits until every connection has closed (after [`Server::stop_accepting`]
+    /// and [`Server::close_idle`], the busy ones finish their request and
+    /// close), at most `timeout`; returns how many are still open.
+    pub fn wait_closed(&self, timeout: Duration) -> usize {
+        self.shared.registry.wait_empty(timeout)
+    }
+
     /// Connections timed out, evicted and refused since the last call.
     pub fn take_counts(&self) -> Counts {
         Counts {

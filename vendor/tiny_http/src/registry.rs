@@ -5,16 +5,25 @@
 //! once. Each connection is a [`Slot`]: its stream (the one descriptor the
 //! connection has) and an atomic state, idle since some time or busy. A
 //! connection is idle while it waits for the first byte of a request, fresh or
-//! kept alive. At the limit, a new connection displaces the oldest idle one,
-//! as nginx reuses idle connections; with none idle, it is refused. Closing
-//! means `shutdown(2)` on the shared stream: the connection's own thread,
-//! blocked in `read`, then sees the end of the stream and leaves. The state is
+//! kept alive, and nothing has arrived for it: one whose next request is
+//! already in the socket (its thread has not read it yet) is not idle. At the
+//! limit, a new connection displaces the oldest idle one, as nginx reuses
+//! idle connections; with none idle, it is refused. A kept-alive connection
+//! counts as idle for this only after [`KEPT_ALIVE_IDLE`]: between two
+//! requests a busy client is idle for microseconds, and closing it then
+//! would reset the request it is sending. A connection that has sent
+//! nothing yet (an idle flood) makes room at once. Closing
+//! means `shutdown(2)` of the shared stream's reading side: the connection's
+//! own thread, blocked in `read`, then sees the end of the stream and leaves;
+//! a thread that has just read a request (taken from the socket a moment
+//! before, so the check could not see it) answers it with `Connection:
+//! close`, since its writing side is open. The state is
 //! an atomic so that a connection going idle or busy, once per request, never
 //! takes the registry's lock.
 
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -27,6 +36,8 @@ const GONE: u64 = u64::MAX;
 const EVICTING_SLACK: usize = 4;
 /// How long a new connection waits for closed ones to finish before it is refused.
 const ROOM_WAIT: Duration = Duration::from_secs(1);
+/// How long a connection that has served a request must wait idle before it may make room.
+const KEPT_ALIVE_IDLE: Duration = Duration::from_secs(1);
 
 /// One open connection.
 pub(crate) struct Slot {
@@ -34,6 +45,8 @@ pub(crate) struct Slot {
     pub stream: Arc<TcpStream>,
     /// `BUSY`, `GONE`, or 1 + milliseconds since the registry's epoch at which it went idle.
     state: AtomicU64,
+    /// It has served a request (it is kept alive, not fresh).
+    served: AtomicBool,
 }
 
 impl Slot {
@@ -49,6 +62,7 @@ impl Slot {
 
     /// Marks the connection busy; `false` if the registry closed it first.
     pub fn set_busy(&self) -> bool {
+        self.served.store(true, Ordering::Relaxed);
         self.state
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| {
                 (s != GONE).then_some(BUSY)
@@ -56,9 +70,10 @@ impl Slot {
             .is_ok()
     }
 
-    /// Closes the connection if it is idle with state `seen`; returns whether it did.
+    /// Closes the connection if it is idle with state `seen` and no request
+    /// has arrived for it; returns whether it did.
     fn close_if_idle(&self, seen: u64) -> bool {
-        if seen == BUSY || seen == GONE {
+        if seen == BUSY || seen == GONE || has_input(&self.stream) {
             return false;
         }
         if self
@@ -68,7 +83,7 @@ impl Slot {
         {
             return false;
         }
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.shutdown(Shutdown::Read);
         true
     }
 
@@ -78,6 +93,14 @@ impl Slot {
             since => Some(since),
         }
     }
+}
+
+/// Whether bytes are waiting to be read on `stream` (a non-blocking peek):
+/// a request that arrived while its connection looked idle.
+fn has_input(stream: &TcpStream) -> bool {
+    use rustix::net::{recv, RecvFlags};
+    let mut byte = [0u8; 1];
+    matches!(recv(stream, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT), Ok((n, _)) if n > 0)
 }
 
 /// What happened to a new connection.
@@ -115,6 +138,15 @@ impl Registry {
         }
     }
 
+    /// A registry whose clock started `age` ago, for the tests.
+    #[cfg(test)]
+    fn aged(max: usize, age: Duration) -> Registry {
+        Registry {
+            epoch: Instant::now() - age,
+            ..Registry::new(max)
+        }
+    }
+
     /// The state of a connection that goes idle now.
     fn idle_now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64 + 1
@@ -143,7 +175,10 @@ impl Registry {
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
-            evicted = slots.by_id.len() >= self.max && evict_oldest_idle(&slots);
+            let kept_alive_before = self
+                .idle_now()
+                .saturating_sub(KEPT_ALIVE_IDLE.as_millis() as u64);
+            evicted = slots.by_id.len() >= self.max && evict_oldest_idle(&slots, kept_alive_before);
             if slots.by_id.len() >= self.max && !evicted {
                 return Admission::Full(stream);
             }
@@ -154,6 +189,7 @@ impl Registry {
             id,
             stream: Arc::new(stream),
             state: AtomicU64::new(self.idle_now()),
+            served: AtomicBool::new(false),
         });
         slots.by_id.insert(id, Arc::clone(&slot));
         Admission::Admitted { slot, evicted }
@@ -162,7 +198,8 @@ impl Registry {
     /// Forgets a connection whose thread has finished with it.
     pub fn remove(&self, slot: &Slot) {
         self.lock().by_id.remove(&slot.id);
-        self.left.notify_one();
+        // Both an admission waiting for room and a stop waiting for the end.
+        self.left.notify_all();
     }
 
     /// Closes every idle connection; returns how many.
@@ -179,14 +216,34 @@ impl Registry {
     pub fn len(&self) -> usize {
         self.lock().by_id.len()
     }
+
+    /// Waits until no connection is open, at most `timeout`; returns how many are left.
+    pub fn wait_empty(&self, timeout: Duration) -> usize {
+        let give_up = Instant::now() + timeout;
+        let mut slots = self.lock();
+        loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if slots.by_id.is_empty() || left.is_zero() {
+                return slots.by_id.len();
+            }
+            slots = self
+                .left
+                .wait_timeout(slots, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
 }
 
-fn evict_oldest_idle(slots: &Slots) -> bool {
+/// Closes the oldest idle connection that may make room: one that has sent
+/// nothing yet, or a kept-alive one idle since `kept_alive_before` or earlier.
+fn evict_oldest_idle(slots: &Slots, kept_alive_before: u64) -> bool {
     // Idle states change under us; retry on the next oldest if one turned busy.
     let mut candidates: Vec<(u64, &Arc<Slot>)> = slots
         .by_id
         .values()
         .filter_map(|s| s.idle_since().map(|since| (since, s)))
+        .filter(|(since, s)| !s.served.load(Ordering::Relaxed) || *since <= kept_alive_before)
         .collect();
     candidates.sort_unstable_by_key(|(since, _)| *since);
     candidates
@@ -206,7 +263,7 @@ mod test {
     #[test]
     fn at_the_limit_the_oldest_idle_connection_makes_room() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let registry = Registry::new(2);
+        let registry = Registry::aged(2, Duration::from_secs(60));
         let admit = |r: &Registry| match r.admit(stream(&listener)) {
             Admission::Admitted { slot, evicted } => (slot, evicted),
             Admission::Full(_) => panic!("refused"),
@@ -219,15 +276,41 @@ mod test {
             registry.admit(stream(&listener)),
             Admission::Full(_)
         ));
+        // Both idle again, but only just: a client between two requests.
         a.set_idle(&registry);
-        std::thread::sleep(std::time::Duration::from_millis(2));
         b.set_idle(&registry);
+        assert!(matches!(
+            registry.admit(stream(&listener)),
+            Admission::Full(_)
+        ));
+        // Idle for longer than KEPT_ALIVE_IDLE, a made older than b: a goes.
+        let long_ago = |registry: &Registry, ms: u64| {
+            registry.idle_now() - KEPT_ALIVE_IDLE.as_millis() as u64 - ms
+        };
+        a.state.store(long_ago(&registry, 10), Ordering::SeqCst);
+        b.state.store(long_ago(&registry, 5), Ordering::SeqCst);
         let (_c, evicted) = admit(&registry);
         assert!(evicted);
         assert!(!a.set_busy(), "the older idle connection was closed");
         assert!(b.set_busy(), "the newer one was kept");
         registry.remove(&a);
         assert_eq!(registry.len(), 2);
+    }
+
+    #[test]
+    fn a_connection_that_sent_nothing_makes_room_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = Registry::new(1);
+        let Admission::Admitted { slot: quiet, .. } = registry.admit(stream(&listener)) else {
+            panic!("refused");
+        };
+        let Admission::Admitted { evicted, .. } = registry.admit(stream(&listener)) else {
+            panic!("refused");
+        };
+        assert!(
+            evicted && !quiet.set_busy(),
+            "the fresh idle connection was closed for the new one"
+        );
     }
 
     #[test]

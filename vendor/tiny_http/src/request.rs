@@ -106,6 +106,30 @@ impl Request {
         Some(&self.conn.peer)
     }
 
+    /// Whether the client has gone: its connection reached its end or was
+    /// reset, with nothing more buffered or waiting (a non-blocking peek). A
+    /// client that stopped waiting for its answer closes, so its request need
+    /// not be carried out: nobody would hear how it went.
+    pub fn client_closed(&self) -> bool {
+        use rustix::net::{recv, RecvFlags};
+        let io = self.conn.lock();
+        // Pipelined bytes are buffered, or the registry shut down reading
+        // itself (this request is then answered and the connection closes).
+        if !io.input.is_empty() || io.evicted {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        match recv(
+            &*io.socket.stream,
+            &mut byte,
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        ) {
+            Ok((0, _)) => true,
+            Ok(_) | Err(rustix::io::Errno::AGAIN) => false,
+            Err(_) => true,
+        }
+    }
+
     /// The body. The first read sends `100 Continue` if the client asked for it.
     pub fn as_reader(&mut self) -> &mut dyn Read {
         &mut self.body
@@ -159,7 +183,7 @@ impl Request {
     ) -> io::Result<()> {
         let mut io = self.conn.lock();
         io.continue_pending = false;
-        let close = self.client_close || !io.body.is_done() || self.conn.closing();
+        let close = self.client_close || !io.body.is_done() || self.conn.closing() || io.evicted;
         let mut out = std::mem::take(&mut io.out);
         out.clear();
         let is_1_0 = self.version == HTTPVersion(1, 0);
