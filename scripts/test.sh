@@ -69,6 +69,10 @@ echo "== QUICK=1 bash bench/cost.sh (allocations, syscalls and instructions per 
 QUICK=1 bash bench/cost.sh > "$log" 2>&1 || { cat "$log"; echo "bench/cost.sh failed"; exit 1; }
 grep '^| relay | three-tier \|^| sink | three-tier ' "$log"
 
+echo "== DURATION=2s bash bench/overload.sh (wrk -c512 through relay and sink, -c1100 against the sink)"
+DURATION=2s bash bench/overload.sh > "$log" 2>&1 || { cat "$log"; echo "bench/overload.sh failed"; exit 1; }
+tail -n 2 "$log"
+
 echo "== python3 bench/flood.py (5,000 connections against the release build: memory, threads, /healthz)"
 python3 bench/flood.py
 
