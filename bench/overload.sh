@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 # wrk needs a descriptor per connection, the tiers one or two each.
 ulimit -n "$(ulimit -Hn)"
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { python3 scripts/free_port.py; }
 started() { # port: waits (at most 10 s) for /healthz
   for _ in $(seq 200); do
     if curl -sf "http://127.0.0.1:$1/healthz" > /dev/null; then return 0; fi

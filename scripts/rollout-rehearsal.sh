@@ -68,20 +68,7 @@ rehearse() {
 }
 
 verdict() { # NAME EXPECT(clean|trouble)
-  "$python" - "$work/$1.json" "$2" <<'PY'
-import json, sys
-outcome, expect = json.load(open(sys.argv[1])), sys.argv[2]
-rows = outcome["rows"]
-lost = sum(r["lost"] for r in rows)
-failed = sum(r["failed"] for r in rows)
-retried = sum(r["retried"] for r in rows)
-bad_exit = [r["client"] for r in rows if r["exit"] not in (None, 0)]
-print(f"rollout took {outcome['rollout_seconds']} s: lost {lost}, failed after retries {failed}, attempts retried {retried}, senders exiting non-zero {len(bad_exit)}")
-if expect == "clean" and (lost or failed or bad_exit):
-    sys.exit("rollout-rehearsal: messages were lost or failed")
-if expect == "trouble" and not (retried or failed or lost):
-    sys.exit("rollout-rehearsal: DRAIN_DELAY=0 showed no trouble, so the drain delay made no difference")
-PY
+  "$python" scripts/rollout/verdict.py "$2" "$work/$1.json"
 }
 
 if [ "$compare" = 1 ]; then
@@ -89,14 +76,7 @@ if [ "$compare" = 1 ]; then
   verdict defaults clean
   rehearse no-drain-delay "${args[@]}" DRAIN_DELAY=0
   verdict no-drain-delay trouble
-  "$python" - "$work/defaults.json" "$work/no-drain-delay.json" <<'PY'
-import json, sys
-a, b = (json.load(open(p))["rows"] for p in sys.argv[1:])
-ra, rb = (sum(r["retried"] + r["failed"] for r in rows) for rows in (a, b))
-if ra >= rb:
-    sys.exit(f"rollout-rehearsal: the defaults ({ra} retried or failed) did no better than DRAIN_DELAY=0 ({rb})")
-print(f"rollout-rehearsal: the drain delay makes the difference: {ra} retried or failed attempts with it, {rb} without")
-PY
+  "$python" scripts/rollout/verdict.py compare "$work/defaults.json" "$work/no-drain-delay.json"
 else
   rehearse run "${args[@]}"
   verdict run clean

@@ -35,7 +35,7 @@ trap cleanup EXIT
 fail() { echo "test-registry: FAIL: $*" >&2; exit 1; }
 
 echo "== a registry with a login on 127.0.0.1"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 scripts/free_port.py)
 host="127.0.0.1:$port"
 registry="$host/library"
 htpasswd -Bbn seed s3cret > "$work/htpasswd"
@@ -89,15 +89,7 @@ echo "the pinned lab overlay runs the three pushed digests, comments kept"
 echo "== regcred"
 "$kubectl" create secret docker-registry regcred --docker-server="$host" --docker-username=seed \
   --docker-password=s3cret --dry-run=client -o yaml > "$work/regcred.yaml"
-python3 - "$work/regcred.yaml" "$host" <<'PY'
-import base64, json, sys, yaml
-secret = yaml.safe_load(open(sys.argv[1]))
-assert secret["kind"] == "Secret" and secret["type"] == "kubernetes.io/dockerconfigjson", secret
-config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
-entry = config["auths"][sys.argv[2]]
-assert base64.b64decode(entry["auth"]).decode() == "seed:s3cret", entry
-print(f"regcred: kubernetes.io/dockerconfigjson for {sys.argv[2]}, user seed")
-PY
+python3 scripts/checks/regcred.py "$work/regcred.yaml" "$host"
 
 echo "== pull by digest into an empty store: with the credentials, with wrong ones, with none"
 store=(--root "$work/store" --runroot "$work/runroot" --storage-driver vfs)
@@ -120,22 +112,7 @@ echo "== the pinned lab overlay under podman kube play, pulling from the registr
 for image in "${images[@]}"; do podman rmi -f "$image" > /dev/null; done
 applog="$work/applog"
 mkdir -p "$applog" && chmod 1777 "$applog"
-python3 - "$work" "$applog" <<'PY'
-import sys, yaml
-work, applog = sys.argv[1:]
-for doc in yaml.safe_load_all(open(f"{work}/lab.yaml")):
-    if not doc or doc["kind"] != "Deployment":
-        continue
-    doc["spec"]["replicas"] = 1
-    pod = doc["spec"]["template"]["spec"]
-    for c in pod["containers"]:
-        # podman 4.3 cannot fill POD_IP from the downward API; the tiers then use the pod's address.
-        c["env"] = [e for e in c.get("env", []) if e["name"] != "POD_IP"]
-    for v in pod.get("volumes", []):
-        if "hostPath" in v:
-            v["hostPath"]["path"] = applog
-    yaml.safe_dump(doc, open(f"{work}/kube-{doc['metadata']['name']}.yaml", "w"))
-PY
+python3 scripts/checks/lab_for_kube_play.py "$work/lab.yaml" "$applog" "$work"
 if curl -s -o /dev/null --max-time 1 http://127.0.0.1:8080/; then fail "host port 8080 is taken; podman 4.3 kube play needs it"; fi
 for deployment in sinks relays senders; do
   file="$work/kube-$deployment.yaml"

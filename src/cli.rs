@@ -1,30 +1,29 @@
 //! What the three binaries share: arguments, the panic hook, errors and exit codes.
 //!
 //! Configuration is by environment only, so the only arguments are `--help`,
-//! `--version`, and for the sink `--loss-report [FILE ...]`. Errors print once, as `<tier>: error: <area>: <detail>`, and
+//! `--version`, and for the sink `--loss-report [--json] [FILE ...]`. Errors print once, as `<tier>: error: <area>: <detail>`, and
 //! map to fixed exit codes: 0 clean stop, 1 runtime failure, 2 configuration.
 
 use std::process::ExitCode;
 
-use crate::config::{help, Config};
+use crate::config::{help, TierSettings};
 use crate::{Error, Role};
 
-/// The git revision baked in at build time (`GIT_REVISION`), or `unknown`.
-pub const REVISION: &str = match option_env!("GIT_REVISION") {
-    Some(r) => r,
-    None => "unknown",
-};
-
-/// Runs `role` as a program: parses arguments and environment, calls `run`, exits.
+/// Runs a tier as a program: parses arguments, reads the tier's settings
+/// (`C`, such as [`crate::config::SinkConfig`]) from the environment, calls
+/// `run`, exits.
 ///
 /// Each binary passes its own tier's `run` (such as [`crate::sink::run`]), so
-/// it links only that tier's code: a `match` on `role` here would link all
+/// it links only that tier's code: a `match` on the role here would link all
 /// three tiers into each binary whenever the optimiser chose not to inline
 /// this function (the sink once grew from 444 KB to 715 KB that way).
-pub fn main(role: Role, run: fn(Config) -> Result<(), Error>) -> ExitCode {
+pub fn main<C: TierSettings>(run: fn(C) -> Result<(), Error>) -> ExitCode {
+    let role = C::ROLE;
     let args: Vec<String> = std::env::args().skip(1).collect();
     if role == Role::Sink && args.first().map(String::as_str) == Some("--loss-report") {
-        return match crate::loss_report::run(&args[1..]) {
+        let json = args.get(1).map(String::as_str) == Some("--json");
+        let files = &args[if json { 2 } else { 1 }..];
+        return match crate::loss_report::run(files, json) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {
@@ -42,9 +41,10 @@ pub fn main(role: Role, run: fn(Config) -> Result<(), Error>) -> ExitCode {
         }
         (Some("--version" | "-V"), None) => {
             println!(
-                "{} {} (revision {REVISION})",
+                "{} {} (revision {})",
                 role.name(),
-                env!("CARGO_PKG_VERSION")
+                crate::version::VERSION,
+                crate::version::REVISION
             );
             return ExitCode::SUCCESS;
         }
@@ -56,7 +56,7 @@ pub fn main(role: Role, run: fn(Config) -> Result<(), Error>) -> ExitCode {
         }
     }
     install_panic_hook(role);
-    let result = Config::from_env(role).and_then(run);
+    let result = C::from_env().and_then(run);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -19,7 +19,7 @@
 //!   exchange on the calling thread.
 //! - **A transport with fewer syscalls.** The request head and body are sent
 //!   with one write when the reply is awaited; socket timeouts come from the
-//!   exchange's deadline and are set only when the time left drops below them;
+//!   exchange's deadline, kept by the vendored server's `tiny_http::deadline`;
 //!   a pooled connection's liveness is one non-blocking `recv(MSG_PEEK)`; the
 //!   buffers are 16 KiB, not ureq's default 128 KiB zero-filled per connection.
 //!
@@ -34,6 +34,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tiny_http::deadline::{is_timeout, Direction, Timeouts};
 use ureq::config::AutoHeaderValue;
 use ureq::http::header::{CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Uri};
@@ -47,7 +48,7 @@ use ureq::Agent;
 const BUFFER: usize = 16 * 1024;
 /// Largest reply body read.
 const MAX_REPLY_BYTES: u64 = 64 * 1024;
-/// How far past its deadline a read or write may block before the option is reset.
+/// How far past its deadline a read or write may block.
 const SLACK: Duration = Duration::from_millis(20);
 /// The request header every message carries its id in.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -371,7 +372,7 @@ impl Connector for PoolConnector {
                     addr,
                     uses: 0,
                     opened: Instant::now(),
-                    timeouts: Timeouts::default(),
+                    timeouts: Timeouts::unknown(SLACK),
                     buffers: LazyBuffers::new(BUFFER, BUFFER),
                 }
             }
@@ -388,13 +389,6 @@ impl Connector for PoolConnector {
             pool: Arc::clone(&self.pool),
         }))
     }
-}
-
-/// What `SO_RCVTIMEO` and `SO_SNDTIMEO` are set to (`None`: unknown, set before use).
-#[derive(Debug, Default, Clone, Copy)]
-struct Timeouts {
-    read: Option<Duration>,
-    write: Option<Duration>,
 }
 
 /// A connection in use by ureq; returned to the pool when ureq is done, if reusable.
@@ -436,46 +430,29 @@ impl Conn {
         self.idle.as_mut().ok_or(ureq::Error::ConnectionFailed)
     }
 
-    /// Sets the socket timeout (read or write) so the next call ends by the
-    /// deadline; `Err` once the deadline has passed.
-    fn arm(&mut self, write: bool) -> Result<(), ureq::Error> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        let left = left.max(Duration::from_millis(1));
+    /// Has the next call in `direction` end by the exchange's deadline;
+    /// `Err` once the deadline has passed.
+    fn arm(&mut self, direction: Direction) -> Result<(), ureq::Error> {
+        let deadline = self.deadline;
         let idle = self.idle()?;
-        let set = if write {
-            &mut idle.timeouts.write
-        } else {
-            &mut idle.timeouts.read
-        };
-        if set.is_none_or(|t| t > left + SLACK) {
-            if write {
-                idle.stream.set_write_timeout(Some(left))?;
-            } else {
-                idle.stream.set_read_timeout(Some(left))?;
-            }
-            *set = Some(left);
-        }
-        Ok(())
+        idle.timeouts
+            .arm(&idle.stream, deadline, direction)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut => timed_out(),
+                _ => ureq::Error::Io(e),
+            })
     }
 
     fn flush_pending(&mut self) -> Result<(), ureq::Error> {
         while !self.pending.is_empty() {
-            self.arm(true)?;
+            self.arm(Direction::Write)?;
             let pending = std::mem::take(&mut self.pending);
             let written = (&self.idle()?.stream).write_all(&pending);
             match written {
                 Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if is_timeout(&e) => {
                     // The option fired early or the deadline passed: check which.
-                    self.idle()?.timeouts.write = None;
+                    self.idle()?.timeouts.fired(Direction::Write);
                     self.pending = pending;
                     if Instant::now() >= self.deadline {
                         return Err(timed_out());
@@ -506,7 +483,7 @@ impl Transport for Conn {
     fn await_input(&mut self, _timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.flush_pending()?;
         loop {
-            self.arm(false)?;
+            self.arm(Direction::Read)?;
             let Some(idle) = self.idle.as_mut() else {
                 return Err(ureq::Error::ConnectionFailed);
             };
@@ -516,14 +493,7 @@ impl Transport for Conn {
                     idle.buffers.input_appended(n);
                     return Ok(n > 0);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    idle.timeouts.read = None;
-                }
+                Err(e) if is_timeout(&e) => idle.timeouts.fired(Direction::Read),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ureq::Error::Io(e)),
             }

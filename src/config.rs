@@ -1,20 +1,99 @@
-//! Every setting, declared once, and the validated configuration of each tier.
+//! Every setting, declared once, and the checked configuration of each tier.
 //!
 //! Configuration comes from environment variables only, with the seed's names
-//! (`RELAY_URL`, `SINK_URL`). [`SETTINGS`] is the single table of name, default,
-//! tiers and help text: `--help` prints it, README.md mirrors it (a test checks
-//! that), and each default is parsed by the same code as a value a user sets, so
-//! a default is written in exactly one place. [`Config::from_lookup`] turns the
-//! strings into typed values, and every rejection names the variable, its value
-//! and the accepted form.
+//! (`RELAY_URL`, `SINK_URL`). [`SETTINGS`] is the one table of them: each row
+//! has the name, the default, the tiers that read it, its help and its
+//! [`Form`] with the bounds; `--help` prints the rows, README.md mirrors them
+//! (a test checks that), and a default is parsed by the same code as a value
+//! a user sets. Each tier's configuration ([`SenderConfig`], [`RelayConfig`],
+//! [`SinkConfig`]) is read from the rows through [`TierSettings`], so a tier's
+//! run function gets what it needs already checked, and every rejection names
+//! the variable, its value and the accepted form.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::logger::LogFormat;
-use crate::parse::{self, Url};
+use crate::values::{self, Url};
 use crate::{Error, Role};
+
+/// The form a setting's value takes, with its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// An IP address and port.
+    SocketAddr,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// One or more http URLs, comma-separated.
+    Urls,
+    /// A duration; `positive`: greater than zero.
+    Duration {
+        /// Zero is refused.
+        positive: bool,
+    },
+    /// A whole number from `min` to `max`.
+    Number {
+        /// The least accepted.
+        min: u64,
+        /// The most accepted.
+        max: u64,
+    },
+    /// One of these words.
+    Word(&'static [&'static str]),
+    /// A directory path.
+    Dir,
+}
+
+/// A value of some [`Form`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    SocketAddr(SocketAddr),
+    Ip(IpAddr),
+    Urls(Vec<Url>),
+    Duration(Duration),
+    Number(u64),
+    Word(&'static str),
+    Dir(PathBuf),
+}
+
+impl Form {
+    /// The accepted form, as error messages and `--help` name it.
+    pub fn expected(self) -> String {
+        match self {
+            Form::SocketAddr => "an IP address and port such as 0.0.0.0:8080 or [::]:8080".into(),
+            Form::Ip => "an IPv4 or IPv6 address such as 10.1.2.3".into(),
+            Form::Urls => values::URL_LIST_FORM.into(),
+            Form::Duration { positive: false } => values::DURATION_FORM.into(),
+            Form::Duration { positive: true } => {
+                format!("{} greater than zero", values::DURATION_FORM)
+            }
+            Form::Number { min, max } => format!("a whole number from {min} to {max}"),
+            Form::Word(words) => words.join(" or "),
+            Form::Dir => "a directory path".into(),
+        }
+    }
+
+    /// `text` as a value of this form, or `Err` with [`Form::expected`].
+    fn parse(self, text: &str) -> Result<Value, String> {
+        let trimmed = text.trim();
+        let value = match self {
+            Form::SocketAddr => trimmed.parse().ok().map(Value::SocketAddr),
+            Form::Ip => trimmed.parse().ok().map(Value::Ip),
+            Form::Urls => values::url_list(text).ok().map(Value::Urls),
+            Form::Duration { positive } => values::duration(text)
+                .ok()
+                .filter(|d| !(positive && d.is_zero()))
+                .map(Value::Duration),
+            Form::Number { min, max } => values::number_in(text, min, max).ok().map(Value::Number),
+            Form::Word(words) => words
+                .iter()
+                .find(|w| **w == trimmed)
+                .map(|w| Value::Word(w)),
+            Form::Dir => (!trimmed.is_empty()).then(|| Value::Dir(PathBuf::from(text))),
+        };
+        value.ok_or_else(|| self.expected())
+    }
+}
 
 /// One environment variable.
 #[derive(Debug)]
@@ -25,8 +104,10 @@ pub struct Setting {
     pub default: &'static str,
     /// The tiers that read it.
     pub roles: &'static [Role],
-    /// One line of help.
+    /// What it does, in one line.
     pub help: &'static str,
+    /// The form its value takes.
+    pub form: Form,
 }
 
 const ALL: &[Role] = &[Role::Sender, Role::Relay, Role::Sink];
@@ -35,29 +116,36 @@ const RELAY: &[Role] = &[Role::Relay];
 const LOGGING: &[Role] = &[Role::Relay, Role::Sink];
 const PEERS: &[Role] = &[Role::Sender, Role::Relay];
 
+const POSITIVE: Form = Form::Duration { positive: true };
+const ANY_DURATION: Form = Form::Duration { positive: false };
+const CONNECTIONS: Form = Form::Number {
+    min: 1,
+    max: 1_000_000,
+};
+
 /// Every variable any tier reads.
 pub const SETTINGS: &[Setting] = &[
-    Setting { name: "LISTEN_ADDR", default: "[::]:8080", roles: ALL, help: "address and port to serve on; the default takes IPv6 and IPv4 on one socket (0.0.0.0:8080 where the kernel has no IPv6); the sender serves its flow page, /flow and the probes" },
-    Setting { name: "RELAY_URL", default: "", roles: SENDER, help: "required: where to post messages; comma-separated URLs are used round-robin" },
-    Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, help: "time between messages, give or take a tenth at random (250ms, 5s, 1m or whole seconds)" },
-    Setting { name: "SEND_COUNT", default: "", roles: SENDER, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
-    Setting { name: "SEND_RETRIES", default: "6", roles: SENDER, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once); they wait 100 ms, 200 ms, ... at most 2 s each, half of it random, 2.5-5.1 s in all by default, longer than a pod restart" },
-    Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, help: "deadline for one sender-to-relay exchange" },
-    Setting { name: "SINK_URL", default: "", roles: RELAY, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
-    Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, help: "deadline for one relay-to-sink exchange" },
-    Setting { name: "UPSTREAM_MAX_REQUESTS", default: "10", roles: PEERS, help: "requests per connection to the next tier before it is closed and a new one opened (1: a new connection per message); bounded reuse lets a Service spread connections over pods" },
-    Setting { name: "UPSTREAM_MAX_AGE", default: "4s", roles: PEERS, help: "a connection to the next tier is not reused once this old (keep it below the next tier's CLIENT_TIMEOUT)" },
-    Setting { name: "DNS_REFRESH", default: "5s", roles: PEERS, help: "a host name in RELAY_URL or SINK_URL is looked up again at most this often, off the message path; a failed lookup keeps the last answer" },
-    Setting { name: "LOG_DIR", default: "", roles: LOGGING, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
-    Setting { name: "LOG_FSYNC", default: "off", roles: LOGGING, help: "on: flush each message line in LOG_DIR to disk before the message is acknowledged (off: the kernel writes it back)" },
-    Setting { name: "LOG_FORMAT", default: "text", roles: ALL, help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
-    Setting { name: "POD_IP", default: "", roles: ALL, help: "this instance's IP for messages and file names (unset: host name's address, else the outbound interface's)" },
-    Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, help: "inbound connections open at once (lowered to what RLIMIT_NOFILE allows); at the limit the oldest idle one is closed, or the new one answered 503" },
-    Setting { name: "MAX_IN_FLIGHT", default: "1024", roles: ALL, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After; by default as many as MAX_CONNECTIONS, so no admitted connection is refused" },
-    Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, help: "largest message accepted; larger bodies get 413 unread" },
-    Setting { name: "CLIENT_TIMEOUT", default: "10s", roles: ALL, help: "an inbound connection must deliver a whole request within this, and is closed when idle this long" },
-    Setting { name: "DRAIN_DELAY", default: "5s", roles: ALL, help: "after SIGTERM, keep serving with /readyz at 503 for this long, while endpoints and load balancers catch up (see README: Rolling updates)" },
-    Setting { name: "SHUTDOWN_TIMEOUT", default: "10s", roles: ALL, help: "then wait at most this long for requests in flight" },
+    Setting { name: "LISTEN_ADDR", default: "[::]:8080", roles: ALL, form: Form::SocketAddr, help: "address and port to serve on; the default takes IPv6 and IPv4 on one socket (IPV6_V6ONLY off), and falls back to 0.0.0.0:8080, with a log line, where the kernel has no IPv6; the sender serves its flow page, /flow and the probes" },
+    Setting { name: "RELAY_URL", default: "", roles: SENDER, form: Form::Urls, help: "required: where to post messages; comma-separated URLs are used round-robin" },
+    Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, form: POSITIVE, help: "time between messages, give or take a tenth at random so that senders started together do not stay in step" },
+    Setting { name: "SEND_COUNT", default: "", roles: SENDER, form: Form::Number { min: 1, max: u64::MAX }, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
+    Setting { name: "SEND_RETRIES", default: "6", roles: SENDER, form: Form::Number { min: 0, max: 100 }, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once); they wait 100 ms, 200 ms, ... at most 2 s each, half of it random, 2.5-5.1 s in all by default, longer than a pod restart" },
+    Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, form: POSITIVE, help: "deadline for one sender-to-relay exchange" },
+    Setting { name: "SINK_URL", default: "", roles: RELAY, form: Form::Urls, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
+    Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, form: POSITIVE, help: "deadline for one relay-to-sink exchange" },
+    Setting { name: "UPSTREAM_MAX_REQUESTS", default: "10", roles: PEERS, form: CONNECTIONS, help: "requests per connection to the next tier before it is closed and a new one opened (1: a new connection per message); bounded reuse lets a Service spread connections over pods" },
+    Setting { name: "UPSTREAM_MAX_AGE", default: "4s", roles: PEERS, form: POSITIVE, help: "a connection to the next tier is not reused once this old (keep it below the next tier's CLIENT_TIMEOUT)" },
+    Setting { name: "DNS_REFRESH", default: "5s", roles: PEERS, form: POSITIVE, help: "a host name in RELAY_URL or SINK_URL is looked up again at most this often, off the message path; a failed lookup keeps the last answer" },
+    Setting { name: "LOG_DIR", default: "", roles: LOGGING, form: Form::Dir, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
+    Setting { name: "LOG_FSYNC", default: "off", roles: LOGGING, form: Form::Word(&["on", "off"]), help: "on: flush each message line in LOG_DIR to disk before the message is acknowledged (off: the kernel writes it back)" },
+    Setting { name: "LOG_FORMAT", default: "text", roles: ALL, form: Form::Word(&["text", "json"]), help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
+    Setting { name: "POD_IP", default: "", roles: ALL, form: Form::Ip, help: "this instance's IP for messages and file names (unset: the host name's address, else the outbound interface's)" },
+    Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, form: CONNECTIONS, help: "inbound connections open at once (lowered to what RLIMIT_NOFILE allows); at the limit the oldest idle one is closed, or the new one answered 503" },
+    Setting { name: "MAX_IN_FLIGHT", default: "1024", roles: ALL, form: Form::Number { min: 1, max: 100_000 }, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After; by default as many as MAX_CONNECTIONS, so no admitted connection is refused" },
+    Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, form: Form::Number { min: 1, max: 64 << 20 }, help: "largest message accepted; larger bodies get 413 unread" },
+    Setting { name: "CLIENT_TIMEOUT", default: "10s", roles: ALL, form: POSITIVE, help: "an inbound connection must deliver a whole request within this, and is closed when idle this long" },
+    Setting { name: "DRAIN_DELAY", default: "5s", roles: ALL, form: ANY_DURATION, help: "after SIGTERM, keep serving with /readyz at 503 for this long, while endpoints and load balancers catch up (see docs/operating.md)" },
+    Setting { name: "SHUTDOWN_TIMEOUT", default: "10s", roles: ALL, form: ANY_DURATION, help: "then wait at most this long for requests in flight" },
 ];
 
 /// Variables that are no longer read, with what replaced them: a tier started
@@ -72,16 +160,16 @@ pub fn settings_for(role: Role) -> impl Iterator<Item = &'static Setting> {
     SETTINGS.iter().filter(move |s| s.roles.contains(&role))
 }
 
-/// The `--help` text for `role`.
+/// The `--help` text for `role`: every setting it reads, with its default and accepted form.
 pub fn help(role: Role) -> String {
     let mut out = format!(
         "{name} {version}: the {name} tier of the three-tier case study\n\n\
          Usage: {name} [--help | --version]{loss}\n\n\
          Configured by environment variables only:\n",
         name = role.name(),
-        version = env!("CARGO_PKG_VERSION"),
+        version = crate::version::VERSION,
         loss = if role == Role::Sink {
-            "\n       sink --loss-report [FILE ...]   per sender: messages received, duplicates, gaps (exit 1 if any)"
+            "\n       sink --loss-report [--json] [FILE ...]   per sender: messages received, duplicates, gaps (exit 1 if any)"
         } else {
             ""
         },
@@ -93,12 +181,24 @@ pub fn help(role: Role) -> String {
             s.default
         };
         out.push_str(&format!(
-            "  {:<17} {}\n  {:<17} default: {}\n",
-            s.name, s.help, "", default
+            "  {:<21} {}\n  {:<21} default: {default}; accepts {}\n",
+            s.name,
+            s.help,
+            "",
+            s.form.expected()
         ));
     }
     out.push_str("\nExit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration.\n");
     out
+}
+
+/// How stdout lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// The seed's lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Settings of the HTTP server every tier runs.
@@ -122,10 +222,34 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// How a tier logs: `LOG_DIR`, `LOG_FORMAT`, `LOG_FSYNC`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `LOG_DIR`, when set (relay and sink).
+    pub dir: Option<PathBuf>,
+    /// `LOG_FORMAT`.
+    pub format: LogFormat,
+    /// `LOG_FSYNC`: flush each record to disk.
+    pub fsync: bool,
+}
+
+/// What every tier reads: which tier it is, its server, its address, its log.
+#[derive(Debug, Clone)]
+pub struct TierConfig {
+    /// Which tier.
+    pub role: Role,
+    /// The HTTP server's settings.
+    pub server: ServerConfig,
+    /// `POD_IP`, when set.
+    pub pod_ip: Option<IpAddr>,
+    /// The log's settings.
+    pub log: LogConfig,
+}
+
 /// Where a tier sends to: `RELAY_URL` with `RELAY_TIMEOUT`, or `SINK_URL` with `SINK_TIMEOUT`.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
-    /// The variable the URLs came from, for messages.
+    /// The variable the URLs came from, for log lines.
     pub variable: &'static str,
     /// The URLs, used round-robin.
     pub urls: Vec<Url>,
@@ -150,138 +274,164 @@ pub struct SendConfig {
     pub retries: u32,
 }
 
-/// The validated configuration of one tier.
+/// The sender's configuration.
 #[derive(Debug, Clone)]
-pub struct Config {
-    /// Which tier.
-    pub role: Role,
-    /// The HTTP server's settings.
-    pub server: ServerConfig,
-    /// `POD_IP`, when set.
-    pub pod_ip: Option<IpAddr>,
-    /// `LOG_DIR`, when set (relay and sink).
-    pub log_dir: Option<PathBuf>,
-    /// `LOG_FORMAT`.
-    pub log_format: LogFormat,
-    /// `LOG_FSYNC`: flush each record to disk.
-    pub log_fsync: bool,
-    /// The next tier (sender and relay).
-    pub peer: Option<PeerConfig>,
-    /// Sending settings (sender).
-    pub send: Option<SendConfig>,
+pub struct SenderConfig {
+    /// What every tier reads.
+    pub tier: TierConfig,
+    /// `RELAY_URL` and how to reach it.
+    pub relay: PeerConfig,
+    /// How to send.
+    pub send: SendConfig,
 }
 
-impl Config {
-    /// Reads `role`'s configuration from the process environment.
-    pub fn from_env(role: Role) -> Result<Config, Error> {
-        Config::from_lookup(role, |name| std::env::var(name).ok())
-    }
+/// The relay's configuration.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// What every tier reads.
+    pub tier: TierConfig,
+    /// `SINK_URL` and how to reach it.
+    pub sink: PeerConfig,
+}
 
-    /// Reads `role`'s configuration through `lookup` (a variable name to its value).
-    pub fn from_lookup(
-        role: Role,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, Error> {
+/// The sink's configuration.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// What every tier reads.
+    pub tier: TierConfig,
+}
+
+/// A tier's configuration, read from the [`SETTINGS`] rows of its role.
+pub trait TierSettings: Sized {
+    /// The tier it configures.
+    const ROLE: Role;
+
+    /// Reads it through `vars`.
+    fn read(vars: &Vars) -> Result<Self, Error>;
+
+    /// Reads it through `lookup` (a variable name to its value).
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         if let Some((name, replacement)) = REMOVED.iter().find(|(name, _)| lookup(name).is_some()) {
             return Err(Error::Removed { name, replacement });
         }
-        let vars = Vars {
-            role,
+        Self::read(&Vars {
+            role: Self::ROLE,
             lookup: &lookup,
-        };
-        let server = ServerConfig {
-            listen_addr: vars.get("LISTEN_ADDR", |t| {
-                t.trim().parse::<SocketAddr>().map_err(|_| {
-                    "an IP address and port such as 0.0.0.0:8080 or [::]:8080".to_string()
-                })
-            })?,
-            listen_fallback: lookup("LISTEN_ADDR").is_none(),
-            max_connections: vars.get("MAX_CONNECTIONS", |t| parse::number_in(t, 1, 1_000_000))?
-                as usize,
-            max_in_flight: vars.get("MAX_IN_FLIGHT", |t| parse::number_in(t, 1, 100_000))? as usize,
-            max_body_bytes: vars.get("MAX_BODY_BYTES", |t| parse::number_in(t, 1, 64 << 20))?
-                as usize,
-            client_timeout: vars.get("CLIENT_TIMEOUT", positive_duration)?,
-            drain_delay: vars.get("DRAIN_DELAY", duration)?,
-            shutdown_timeout: vars.get("SHUTDOWN_TIMEOUT", duration)?,
-        };
-        let pod_ip = vars.get_opt("POD_IP", |t| {
-            t.trim()
-                .parse::<IpAddr>()
-                .map_err(|_| "an IPv4 or IPv6 address such as 10.1.2.3".to_string())
-        })?;
-        let log_dir = match role {
-            Role::Sender => None,
-            _ => vars.get_opt("LOG_DIR", |t| {
-                if t.trim().is_empty() {
-                    Err("a directory path".to_string())
-                } else {
-                    Ok(PathBuf::from(t))
-                }
-            })?,
-        };
-        let log_fsync = match role {
-            Role::Sender => false,
-            _ => vars.get("LOG_FSYNC", |t| match t.trim() {
-                "on" => Ok(true),
-                "off" => Ok(false),
-                _ => Err("on or off"),
-            })?,
-        };
-        let log_format = vars.get("LOG_FORMAT", |t| match t.trim() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("text or json"),
-        })?;
-        let peer = match role {
-            Role::Sender => Some(vars.peer("RELAY_URL", "RELAY_TIMEOUT")?),
-            Role::Relay => Some(vars.peer("SINK_URL", "SINK_TIMEOUT")?),
-            Role::Sink => None,
-        };
-        let send = match role {
-            Role::Sender => Some(SendConfig {
-                interval: vars.get("SEND_INTERVAL", positive_duration)?,
-                count: vars.get_opt("SEND_COUNT", |t| parse::number_in(t, 1, u64::MAX))?,
-                retries: vars.get("SEND_RETRIES", |t| parse::number_in(t, 0, 100))? as u32,
-            }),
-            _ => None,
-        };
-        Ok(Config {
-            role,
-            server,
-            pod_ip,
-            log_dir,
-            log_format,
-            log_fsync,
-            peer,
-            send,
+        })
+    }
+
+    /// Reads it from the process environment.
+    fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+impl TierSettings for SenderConfig {
+    const ROLE: Role = Role::Sender;
+
+    fn read(vars: &Vars) -> Result<Self, Error> {
+        Ok(SenderConfig {
+            tier: TierConfig::read(vars)?,
+            relay: PeerConfig::read(vars, "RELAY_URL", "RELAY_TIMEOUT")?,
+            send: SendConfig {
+                interval: vars.duration("SEND_INTERVAL")?,
+                count: vars.number_opt("SEND_COUNT")?,
+                retries: vars.number("SEND_RETRIES")? as u32,
+            },
         })
     }
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    parse::duration(text).map_err(str::to_string)
-}
+impl TierSettings for RelayConfig {
+    const ROLE: Role = Role::Relay;
 
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match parse::duration(text) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!("{} greater than zero", parse::DURATION_FORM)),
+    fn read(vars: &Vars) -> Result<Self, Error> {
+        Ok(RelayConfig {
+            tier: TierConfig::read(vars)?,
+            sink: PeerConfig::read(vars, "SINK_URL", "SINK_TIMEOUT")?,
+        })
     }
 }
 
-/// Looks variables up, falling back to the [`SETTINGS`] default.
-struct Vars<'a> {
+impl TierSettings for SinkConfig {
+    const ROLE: Role = Role::Sink;
+
+    fn read(vars: &Vars) -> Result<Self, Error> {
+        Ok(SinkConfig {
+            tier: TierConfig::read(vars)?,
+        })
+    }
+}
+
+impl TierConfig {
+    fn read(vars: &Vars) -> Result<TierConfig, Error> {
+        let server = ServerConfig {
+            listen_addr: match vars.value("LISTEN_ADDR")? {
+                Some(Value::SocketAddr(addr)) => addr,
+                other => vars.mismatch("LISTEN_ADDR", other),
+            },
+            listen_fallback: (vars.lookup)("LISTEN_ADDR").is_none(),
+            max_connections: vars.number("MAX_CONNECTIONS")? as usize,
+            max_in_flight: vars.number("MAX_IN_FLIGHT")? as usize,
+            max_body_bytes: vars.number("MAX_BODY_BYTES")? as usize,
+            client_timeout: vars.duration("CLIENT_TIMEOUT")?,
+            drain_delay: vars.duration("DRAIN_DELAY")?,
+            shutdown_timeout: vars.duration("SHUTDOWN_TIMEOUT")?,
+        };
+        let pod_ip = match vars.value("POD_IP")? {
+            None => None,
+            Some(Value::Ip(ip)) => Some(ip),
+            other => vars.mismatch("POD_IP", other),
+        };
+        let dir = match vars
+            .reads("LOG_DIR")
+            .then(|| vars.value("LOG_DIR"))
+            .transpose()?
+        {
+            None | Some(None) => None,
+            Some(Some(Value::Dir(dir))) => Some(dir),
+            Some(other) => vars.mismatch("LOG_DIR", other),
+        };
+        let fsync = vars.reads("LOG_FSYNC") && vars.word("LOG_FSYNC")? == "on";
+        let format = match vars.word("LOG_FORMAT")? {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        Ok(TierConfig {
+            role: vars.role,
+            server,
+            pod_ip,
+            log: LogConfig { dir, format, fsync },
+        })
+    }
+}
+
+impl PeerConfig {
+    fn read(vars: &Vars, urls: &'static str, timeout: &'static str) -> Result<PeerConfig, Error> {
+        Ok(PeerConfig {
+            variable: urls,
+            urls: match vars.required(urls)? {
+                Value::Urls(urls) => urls,
+                other => vars.mismatch(urls, Some(other)),
+            },
+            timeout: vars.duration(timeout)?,
+            max_requests: vars.number("UPSTREAM_MAX_REQUESTS")? as u32,
+            max_age: vars.duration("UPSTREAM_MAX_AGE")?,
+            dns_refresh: vars.duration("DNS_REFRESH")?,
+        })
+    }
+}
+
+/// The environment as one tier's settings see it: each variable's value, or
+/// its default, parsed in the form its [`SETTINGS`] row gives.
+pub struct Vars<'a> {
     role: Role,
     lookup: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Vars<'_> {
     fn setting(&self, name: &'static str) -> &'static Setting {
-        match SETTINGS
-            .iter()
-            .find(|s| s.name == name && s.roles.contains(&self.role))
-        {
+        match settings_for(self.role).find(|s| s.name == name) {
             Some(s) => s,
             None => unreachable!(
                 "{name} is read by {} but not declared for it in SETTINGS",
@@ -290,55 +440,74 @@ impl Vars<'_> {
         }
     }
 
-    /// The raw text: the variable if set, else the default; `None` if neither.
-    fn text(&self, name: &'static str) -> Option<(String, bool)> {
+    /// Whether this tier reads `name`.
+    fn reads(&self, name: &str) -> bool {
+        settings_for(self.role).any(|s| s.name == name)
+    }
+
+    /// The value of `name`, or of its default; `None` if neither is set.
+    fn value(&self, name: &'static str) -> Result<Option<Value>, Error> {
         let setting = self.setting(name);
-        match (self.lookup)(name) {
-            Some(v) => Some((v, true)),
-            None if !setting.default.is_empty() => Some((setting.default.to_string(), false)),
-            None => None,
-        }
-    }
-
-    fn get_opt<T, E: Into<String>>(
-        &self,
-        name: &'static str,
-        parse: impl Fn(&str) -> Result<T, E>,
-    ) -> Result<Option<T>, Error> {
-        match self.text(name) {
+        let text = (self.lookup)(name)
+            .or_else(|| (!setting.default.is_empty()).then(|| setting.default.to_string()));
+        match text {
             None => Ok(None),
-            Some((text, _)) => parse(&text)
+            Some(text) => setting
+                .form
+                .parse(&text)
                 .map(Some)
-                .map_err(|e| Error::config(name, &text, e)),
+                .map_err(|expected| Error::config(name, &text, expected)),
         }
     }
 
-    fn get<T, E: Into<String>>(
-        &self,
-        name: &'static str,
-        parse: impl Fn(&str) -> Result<T, E>,
-    ) -> Result<T, Error> {
-        match self.get_opt(name, parse)? {
-            Some(v) => Ok(v),
-            None => Err(Error::Config {
-                name,
-                value: None,
-                expected: parse::URL_LIST_FORM.to_string(),
-            }),
-        }
-    }
-
-    fn peer(&self, urls: &'static str, timeout: &'static str) -> Result<PeerConfig, Error> {
-        Ok(PeerConfig {
-            variable: urls,
-            urls: self.get(urls, parse::url_list)?,
-            timeout: self.get(timeout, positive_duration)?,
-            max_requests: self.get("UPSTREAM_MAX_REQUESTS", |t| {
-                parse::number_in(t, 1, 1_000_000)
-            })? as u32,
-            max_age: self.get("UPSTREAM_MAX_AGE", positive_duration)?,
-            dns_refresh: self.get("DNS_REFRESH", positive_duration)?,
+    /// The value of `name`, which must be set.
+    fn required(&self, name: &'static str) -> Result<Value, Error> {
+        self.value(name)?.ok_or_else(|| Error::Config {
+            name,
+            value: None,
+            expected: self.setting(name).form.expected(),
         })
+    }
+
+    fn duration(&self, name: &'static str) -> Result<Duration, Error> {
+        match self.required(name)? {
+            Value::Duration(d) => Ok(d),
+            other => self.mismatch(name, Some(other)),
+        }
+    }
+
+    fn number(&self, name: &'static str) -> Result<u64, Error> {
+        match self.required(name)? {
+            Value::Number(n) => Ok(n),
+            other => self.mismatch(name, Some(other)),
+        }
+    }
+
+    fn number_opt(&self, name: &'static str) -> Result<Option<u64>, Error> {
+        match self.value(name)? {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(Some(n)),
+            other => self.mismatch(name, other),
+        }
+    }
+
+    fn word(&self, name: &'static str) -> Result<&'static str, Error> {
+        match self.required(name)? {
+            Value::Word(w) => Ok(w),
+            other => self.mismatch(name, Some(other)),
+        }
+    }
+
+    /// A setting read as another form than its row declares: a bug here, not an input.
+    fn mismatch(&self, name: &str, value: Option<Value>) -> ! {
+        unreachable!(
+            "{name} is declared as {:?} in SETTINGS but read as another form ({value:?})",
+            self.setting_form(name)
+        )
+    }
+
+    fn setting_form(&self, name: &str) -> Option<Form> {
+        SETTINGS.iter().find(|s| s.name == name).map(|s| s.form)
     }
 }
 
@@ -347,17 +516,22 @@ mod test {
     use super::*;
     use std::collections::HashMap;
 
-    fn load(role: Role, vars: &[(&str, &str)]) -> Result<Config, Error> {
+    fn load<C: TierSettings>(vars: &[(&str, &str)]) -> Result<C, Error> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(role, |k| map.get(k).cloned())
+        C::from_lookup(|k| map.get(k).cloned())
     }
 
     fn error(role: Role, vars: &[(&str, &str)]) -> String {
-        match load(role, vars) {
-            Ok(c) => panic!("accepted {vars:?}: {c:?}"),
+        let read = match role {
+            Role::Sender => load::<SenderConfig>(vars).map(|_| ()),
+            Role::Relay => load::<RelayConfig>(vars).map(|_| ()),
+            Role::Sink => load::<SinkConfig>(vars).map(|_| ()),
+        };
+        match read {
+            Ok(()) => panic!("{role} accepted {vars:?}"),
             Err(e) => {
                 assert_eq!(e.exit_code(), 2);
                 e.to_string()
@@ -367,7 +541,8 @@ mod test {
 
     #[test]
     fn every_default_parses_for_every_role() {
-        let sender = load(Role::Sender, &[("RELAY_URL", "relay-svc/relay.php")]).unwrap();
+        let sender: SenderConfig = load(&[("RELAY_URL", "relay-svc/relay.php")]).unwrap();
+        let (send, peer, sender) = (sender.send, sender.relay, sender.tier);
         assert_eq!(sender.server.listen_addr, "[::]:8080".parse().unwrap());
         assert!(sender.server.listen_fallback);
         assert_eq!(sender.server.max_in_flight, 1024);
@@ -376,11 +551,9 @@ mod test {
         assert_eq!(sender.server.client_timeout, Duration::from_secs(10));
         assert_eq!(sender.server.drain_delay, Duration::from_secs(5));
         assert_eq!(sender.server.shutdown_timeout, Duration::from_secs(10));
-        let send = sender.send.unwrap();
         assert_eq!(send.interval, Duration::from_secs(5));
         assert_eq!(send.count, None);
         assert_eq!(send.retries, 6);
-        let peer = sender.peer.unwrap();
         assert_eq!(peer.timeout, Duration::from_secs(5));
         assert_eq!(
             (peer.max_requests, peer.max_age),
@@ -388,34 +561,38 @@ mod test {
         );
         assert_eq!(peer.urls[0].host, "relay-svc");
 
-        let relay = load(Role::Relay, &[("SINK_URL", "sink-svc/sink.php")]).unwrap();
-        assert_eq!(relay.peer.unwrap().timeout, Duration::from_secs(2));
-        assert!(relay.log_dir.is_none() && relay.pod_ip.is_none());
+        assert_eq!(
+            (sender.log.format, sender.log.fsync),
+            (LogFormat::Text, false)
+        );
 
-        let sink = load(Role::Sink, &[]).unwrap();
-        assert!(sink.peer.is_none() && sink.send.is_none());
+        let relay: RelayConfig = load(&[("SINK_URL", "sink-svc/sink.php")]).unwrap();
+        assert_eq!(relay.sink.timeout, Duration::from_secs(2));
+        assert!(relay.tier.log.dir.is_none() && relay.tier.pod_ip.is_none());
+
+        let sink: SinkConfig = load(&[("LOG_FSYNC", "on"), ("LOG_FORMAT", "json")]).unwrap();
+        assert_eq!(
+            (sink.tier.log.format, sink.tier.log.fsync),
+            (LogFormat::Json, true)
+        );
     }
 
     #[test]
     fn values_override_defaults() {
-        let c = load(
-            Role::Sender,
-            &[
-                ("RELAY_URL", "127.0.0.1:1/,127.0.0.1:2/"),
-                ("SEND_INTERVAL", "50ms"),
-                ("SEND_COUNT", "20"),
-                ("SEND_RETRIES", "0"),
-                ("POD_IP", "10.0.0.7"),
-                ("LISTEN_ADDR", "127.0.0.1:0"),
-            ],
-        )
+        let c: SenderConfig = load(&[
+            ("RELAY_URL", "127.0.0.1:1/,127.0.0.1:2/"),
+            ("SEND_INTERVAL", "50ms"),
+            ("SEND_COUNT", "20"),
+            ("SEND_RETRIES", "0"),
+            ("POD_IP", "10.0.0.7"),
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+        ])
         .unwrap();
-        let send = c.send.unwrap();
-        assert_eq!(send.interval, Duration::from_millis(50));
-        assert_eq!(send.count, Some(20));
-        assert_eq!(send.retries, 0);
-        assert_eq!(c.peer.unwrap().urls.len(), 2);
-        assert_eq!(c.pod_ip, Some("10.0.0.7".parse().unwrap()));
+        assert_eq!(c.send.interval, Duration::from_millis(50));
+        assert_eq!(c.send.count, Some(20));
+        assert_eq!(c.send.retries, 0);
+        assert_eq!(c.relay.urls.len(), 2);
+        assert_eq!(c.tier.pod_ip, Some("10.0.0.7".parse().unwrap()));
     }
 
     #[test]
@@ -555,12 +732,8 @@ mod test {
 
     #[test]
     fn zero_drain_delay_is_allowed() {
-        let c = load(
-            Role::Sink,
-            &[("DRAIN_DELAY", "0"), ("SHUTDOWN_TIMEOUT", "0")],
-        )
-        .unwrap();
-        assert_eq!(c.server.drain_delay, Duration::ZERO);
+        let c: SinkConfig = load(&[("DRAIN_DELAY", "0"), ("SHUTDOWN_TIMEOUT", "0")]).unwrap();
+        assert_eq!(c.tier.server.drain_delay, Duration::ZERO);
     }
 
     #[test]
@@ -569,7 +742,21 @@ mod test {
         for s in settings_for(Role::Relay) {
             assert!(h.contains(s.name), "{} missing", s.name);
         }
-        assert!(h.contains("default: 2s"));
+        assert!(h.contains("default: 2s; accepts a duration such as 250ms"));
+        assert!(h.contains("default: 1024; accepts a whole number from 1 to 100000"));
         assert!(!h.contains("SEND_INTERVAL"));
+    }
+
+    #[test]
+    fn every_default_is_a_value_of_its_form() {
+        for s in SETTINGS.iter().filter(|s| !s.default.is_empty()) {
+            assert!(
+                s.form.parse(s.default).is_ok(),
+                "{}={} is not {}",
+                s.name,
+                s.default,
+                s.form.expected()
+            );
+        }
     }
 }

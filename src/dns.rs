@@ -440,7 +440,7 @@ pub(crate) mod test {
             crate::Role::Relay,
             None,
             [127, 0, 0, 1].into(),
-            crate::logger::LogFormat::Text,
+            crate::config::LogFormat::Text,
             false,
         )
         .unwrap();

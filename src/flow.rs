@@ -17,8 +17,9 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::logger::{json_opt, json_string, rfc3339};
-use crate::server::{Pages, Reply};
+use crate::format::rfc3339;
+use crate::json::{json_opt, json_string};
+use crate::message::{Pages, Reply};
 
 /// Messages kept for the page.
 pub const MESSAGES: usize = 100;

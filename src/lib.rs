@@ -3,9 +3,9 @@
 //! A **sender** posts a short text message to `RELAY_URL` every few seconds, a
 //! **relay** logs it and forwards it to `SINK_URL`, and a **sink** logs it and
 //! answers `Logged message from <peer ip>`. The binaries in `bins/` are thin: each
-//! calls [`cli::main`] with its [`Role`] and its tier's run function
-//! ([`sender::run`], [`relay::run`] or [`sink::run`]), which reads the
-//! configuration and runs the tier. Everything they share (the
+//! calls [`cli::main`] with its tier's run function ([`sender::run`],
+//! [`relay::run`] or [`sink::run`]); `cli::main` reads that tier's
+//! configuration (see [`config`]) and runs it. Everything they share (the
 //! server loop, the outbound client, logging, shutdown) lives once in this crate.
 //!
 //! The I/O model is the design card's: blocking sockets, a thread per
@@ -21,24 +21,33 @@ mod error;
 mod escape;
 mod fds;
 mod flow;
+mod format;
+mod frame;
 mod identity;
 mod in_flight;
+mod json;
 mod lineage;
 mod listen;
 mod logger;
 pub mod loss_report;
+pub mod message;
 mod metrics;
-mod parse;
 mod record;
 pub mod relay;
+mod report;
 mod request_id;
 mod role;
+mod routes;
 pub mod sender;
 mod server;
 mod shutdown;
 pub mod sink;
+#[doc(hidden)]
+pub mod test_probes;
 mod tier;
 mod upstream;
+mod values;
+mod version;
 
 /// The static musl build's allocator: musl's own serialises every allocation
 /// behind one lock (Cargo.toml has the measurements). The glibc build keeps
@@ -50,4 +59,3 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use error::Error;
 pub use escape::escape_message;
 pub use role::Role;
-pub use server::{deepest_connection_stack, CONNECTION_STACK};

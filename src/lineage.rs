@@ -11,6 +11,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::Role;
+
 /// The relay's address header.
 pub const RELAY_IP: &str = "X-Relay-Ip";
 /// The relay's host name header.
@@ -24,13 +26,14 @@ pub const SINK_FAILED: &str = "X-Sink-Failed";
 /// On a relay's answer: a sink address that refused before another answered.
 pub const SINK_FAILOVER: &str = "X-Sink-Failover";
 
-/// The headers a tier adds about itself.
-pub fn own_headers(
-    ip_header: &'static str,
-    host_header: &'static str,
-    ip: IpAddr,
-    host: &str,
-) -> Vec<(&'static str, String)> {
+/// The headers tier `role` at `ip`, named `host`, adds about itself to its
+/// answers (the sender answers no messages: none).
+pub fn own_headers(role: Role, ip: IpAddr, host: &str) -> Vec<(&'static str, String)> {
+    let (ip_header, host_header) = match role {
+        Role::Relay => (RELAY_IP, RELAY_HOST),
+        Role::Sink => (SINK_IP, SINK_HOST),
+        Role::Sender => return Vec::new(),
+    };
     let mut headers = vec![(ip_header, ip.to_string())];
     if crate::request_id::is_valid(host) {
         headers.push((host_header, host.to_string()));
@@ -80,7 +83,8 @@ mod test {
     #[test]
     fn unsafe_host_names_are_not_sent() {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(own_headers(SINK_IP, SINK_HOST, ip, "sink-7f9c").len(), 2);
-        assert_eq!(own_headers(SINK_IP, SINK_HOST, ip, "bad host").len(), 1);
+        assert_eq!(own_headers(Role::Sink, ip, "sink-7f9c").len(), 2);
+        assert_eq!(own_headers(Role::Sink, ip, "bad host").len(), 1);
+        assert_eq!(own_headers(Role::Relay, ip, "relay-1")[0].0, RELAY_IP);
     }
 }

@@ -28,20 +28,14 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::escape::escape_into;
+use crate::config::LogFormat;
+use crate::format::{rfc3339, with_ip_text};
+use crate::json::{json_opt, json_string};
+use crate::message::{push_request_id, Record, Verb};
 use crate::record::{RecordFile, Rotation};
 use crate::{Error, Role};
-
-/// How stdout lines are written (`LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// The seed's lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +51,10 @@ pub enum Level {
 enum Line<'a> {
     /// This text, as it is.
     Plain(&'a str),
-    /// The seed's message line, `<verb> <peer> at <date> : <message>` (the message escaped).
-    Seed {
-        verb: &'static str,
-        peer: IpAddr,
+    /// A message's record line (see [`crate::message::Record`]).
+    Record {
+        verb: Verb,
+        peer: Option<IpAddr>,
         message: &'a str,
     },
 }
@@ -84,25 +78,18 @@ impl<'a> Event<'a> {
         Event::with_line(event, Line::Plain(text))
     }
 
-    /// A message event named `event`: the seed's line `<verb> <peer> at <date>
-    /// : <message>` (such as `From 10.0.0.1 at … : …`), with its peer and
-    /// message as fields.
-    pub fn seed(
-        event: &'static str,
-        verb: &'static str,
-        peer: IpAddr,
-        message: &'a str,
-    ) -> Event<'a> {
-        Event::with_line(
-            event,
-            Line::Seed {
-                verb,
-                peer,
-                message,
-            },
-        )
-        .peer(peer)
-        .message(message)
+    /// The record of a message that tier `verb` has from `peer` (none for
+    /// the sender's own), named for the tier's event (`sending`, `relaying`,
+    /// `logged`), with its peer and message as fields.
+    pub fn record(verb: Verb, peer: Option<IpAddr>, message: &'a str) -> Event<'a> {
+        let line = Line::Record {
+            verb,
+            peer,
+            message,
+        };
+        let mut event = Event::with_line(verb.event(), line).message(message);
+        event.peer = peer;
+        event
     }
 
     fn with_line(event: &'static str, line: Line<'a>) -> Event<'a> {
@@ -158,19 +145,11 @@ impl<'a> Event<'a> {
     fn text_into(&self, out: &mut String) {
         match self.line {
             Line::Plain(text) => out.push_str(text),
-            Line::Seed {
+            Line::Record {
                 verb,
                 peer,
                 message,
-            } => {
-                out.push_str(verb);
-                out.push(' ');
-                with_ip_text(peer, |ip| out.push_str(ip));
-                out.push_str(" at ");
-                with_http_date(|date| out.push_str(date));
-                out.push_str(" : ");
-                escape_into(out, message);
-            }
+            } => Record::write(out, verb, peer, message),
         }
     }
 
@@ -178,8 +157,7 @@ impl<'a> Event<'a> {
     fn text_line_into(&self, out: &mut String) {
         self.text_into(out);
         if let Some(id) = self.request_id {
-            out.push_str("\trequest_id=");
-            out.push_str(id);
+            push_request_id(out, id);
         }
     }
 
@@ -187,7 +165,7 @@ impl<'a> Event<'a> {
     fn text(&self) -> std::borrow::Cow<'a, str> {
         match self.line {
             Line::Plain(text) => std::borrow::Cow::Borrowed(text),
-            Line::Seed { .. } => {
+            Line::Record { .. } => {
                 let mut out = String::new();
                 self.text_into(&mut out);
                 std::borrow::Cow::Owned(out)
@@ -585,98 +563,6 @@ impl Stdout {
     }
 }
 
-/// Appends `value` as a JSON string, or `null`.
-pub(crate) fn json_opt(out: &mut String, value: Option<&str>) {
-    match value {
-        Some(v) => json_string(out, v),
-        None => out.push_str("null"),
-    }
-}
-
-/// Appends `s` as a JSON string: quotes, backslashes and control characters escaped.
-pub(crate) fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// `t` as RFC 3339 UTC with milliseconds, e.g. `2026-11-25T00:08:40.123Z`.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
-}
-
-/// The seed's `<date>`: an HTTP date such as `Tue, 24 Nov 2026 23:48:17 GMT`.
-pub fn now_http_date() -> String {
-    with_http_date(str::to_string)
-}
-
-/// Calls `f` with `ip` as text, formatted once per thread for the last
-/// address it saw: a connection's thread serves one client, whose address
-/// is in every line and answer about its messages.
-pub fn with_ip_text<T>(ip: IpAddr, f: impl FnOnce(&str) -> T) -> T {
-    thread_local! {
-        static CACHED: RefCell<Option<(IpAddr, String)>> = const { RefCell::new(None) };
-    }
-    CACHED.with(|cached| {
-        let mut cached = cached.borrow_mut();
-        match &mut *cached {
-            Some((last, _)) if *last == ip => {}
-            slot => *slot = Some((ip, ip.to_string())),
-        }
-        f(cached.as_ref().map_or("", |(_, text)| text.as_str()))
-    })
-}
-
-/// Calls `f` with the current HTTP date, formatted at most once a second per
-/// thread: every message line carries one.
-pub fn with_http_date<T>(f: impl FnOnce(&str) -> T) -> T {
-    thread_local! {
-        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    CACHED.with(|cached| {
-        let mut cached = cached.borrow_mut();
-        if cached.0 != second {
-            cached.1.clear();
-            let _ = write!(cached.1, "{}", httpdate::HttpDate::from(now));
-            cached.0 = second;
-        }
-        f(&cached.1)
-    })
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
@@ -732,20 +618,5 @@ mod test {
         ), "{line}");
         let plain = logger.json(&Event::new("event", "listening on x"));
         assert!(plain.ends_with("\"request_id\":null,\"peer\":null,\"status\":null,\"duration_ms\":null,\"message\":\"listening on x\"}"), "{plain}");
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let t = UNIX_EPOCH + Duration::from_millis(1_795_912_120_123);
-        assert_eq!(rfc3339(t), "2026-11-29T00:28:40.123Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
-    }
-
-    #[test]
-    fn http_date_has_the_rfc_7231_shape() {
-        let d = now_http_date();
-        assert!(d.ends_with(" GMT") && d.len() == 29, "{d}");
     }
 }

@@ -9,9 +9,12 @@
 //! sender gave up on. Delivery is at least once, so duplicates are reported
 //! but allowed; gaps are not. The report is meant for the day something went
 //! wrong, so it reads damaged input too: a line that is not valid UTF-8, a
-//! message line without its request id, or in a `LOG_DIR` file any line that
-//! is not a whole record (a torn line after a full disk, say) is counted and
-//! named by file and line number, and the rest is still counted. Exit codes:
+//! message line without its request id, or in a sink's `LOG_DIR` file
+//! (`Sink_<ip>.txt`) any line that is not a whole record (a torn line after a
+//! full disk, say) is counted and named by file and line number, and the rest
+//! is still counted; any other file is read as a saved stdout. With `--json`
+//! the report is one JSON object, which also says how many sink and relay
+//! records each input held (the scripts check delivery with it). Exit codes:
 //! 0 nothing missing and nothing damaged, 1 gaps or damaged lines, 2 a file
 //! that cannot be read.
 
@@ -20,6 +23,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 
+use crate::json::json_string;
+use crate::message::{without_tier_prefix, NotRecord, Record, Verb};
 use crate::request_id;
 use crate::Error;
 
@@ -63,6 +68,15 @@ pub struct Damaged {
     pub reason: &'static str,
 }
 
+/// The records one input held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Sink records (`From …`), torn-and-glued ones included.
+    pub sink_records: u64,
+    /// Relay records (`Relaying from …`): a saved relay stdout may be read too.
+    pub relay_records: u64,
+}
+
 /// What the sink logs say.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -72,6 +86,8 @@ pub struct Report {
     pub untracked: u64,
     /// Lines that are not valid records, in order.
     pub damaged: Vec<Damaged>,
+    /// What each input held, by its name (`-` for standard input).
+    pub sources: BTreeMap<String, SourceCounts>,
 }
 
 /// What one line is.
@@ -90,13 +106,21 @@ enum Kind<'a> {
 impl Report {
     /// Reads sink log lines; `strict` for a `LOG_DIR` file, in which every line must be a record.
     pub fn add_line(&mut self, source: &str, number: usize, bytes: &[u8], strict: bool) {
+        let counts = self.sources.entry(source.to_string()).or_default();
         let kind = match std::str::from_utf8(bytes) {
             Err(_) => Kind::Broken("not valid UTF-8"),
+            Ok(line) if !strict && is_relay_record(line) => {
+                counts.relay_records += 1;
+                Kind::Other
+            }
             Ok(line) => match classify(line) {
                 Kind::Other if strict => Kind::Broken("not a whole sink record"),
                 kind => kind,
             },
         };
+        if matches!(kind, Kind::Record(_) | Kind::Glued(_)) {
+            counts.sink_records += 1;
+        }
         match kind {
             Kind::Other => {}
             Kind::Broken(reason) => self.damage(source, number, reason),
@@ -150,57 +174,33 @@ impl Report {
     }
 }
 
-/// What a line of sink output is, in text or JSON.
-fn classify(line: &str) -> Kind<'_> {
-    let line = match line.strip_prefix('[') {
-        Some(rest) => rest.split_once("] ").map_or(line, |(_, l)| l),
-        None => line,
-    };
-    if line.starts_with('{') {
-        if !line.contains(r#""tier":"sink""#) || !line.contains(r#""event":"logged""#) {
-            return Kind::Other;
-        }
-        return match line
-            .split_once(r#""request_id":""#)
-            .and_then(|(_, rest)| rest.split_once('"'))
-        {
-            Some((id, _)) if request_id::is_valid(id) => Kind::Record(id),
-            _ => Kind::Broken("a logged message without a request id"),
-        };
-    }
-    if !line.starts_with("From ") {
-        return Kind::Other;
-    }
-    let id = match line.rsplit_once("\trequest_id=") {
-        Some((_, id)) if request_id::is_valid(id) && starts_a_record(line) => id,
-        _ => return Kind::Broken("a message line without its request id"),
-    };
-    // A record whose write was cut short, followed by the next one on the same
-    // line: a second record prefix inside the line. (A message that quotes such
-    // a prefix reads as damaged too, which errs on the safe side.)
-    let glued = line
-        .match_indices("From ")
-        .any(|(i, _)| i > 0 && starts_a_record(&line[i..]));
-    if glued {
-        Kind::Glued(id)
-    } else {
-        Kind::Record(id)
-    }
+/// Whether `path` names a sink's `LOG_DIR` file, `Sink_<ip>.txt`.
+fn is_sink_file(path: &str) -> bool {
+    let name = std::path::Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str());
+    name.is_some_and(|n| n.starts_with("Sink_") && n.ends_with(".txt"))
 }
 
-/// Whether `text` starts with a record's prefix: `From <ip> at <HTTP date> : `.
-fn starts_a_record(text: &str) -> bool {
-    let Some((ip, rest)) = text
-        .strip_prefix("From ")
-        .and_then(|r| r.split_once(" at "))
-    else {
-        return false;
+/// Whether a line is a relay's record, in text or JSON.
+fn is_relay_record(line: &str) -> bool {
+    Record::parse_as(line, Verb::Relaying).is_ok()
+        || Record::parse_json(line, Verb::Relaying).is_ok()
+}
+
+/// What a line of sink output is, in text or JSON.
+fn classify(line: &str) -> Kind<'_> {
+    let read = if without_tier_prefix(line).starts_with('{') {
+        Record::parse_json(line, Verb::From)
+    } else {
+        Record::parse_as(line, Verb::From)
     };
-    ip.parse::<std::net::IpAddr>().is_ok()
-        && rest
-            .get(..29)
-            .is_some_and(|d| httpdate::parse_http_date(d).is_ok())
-        && rest.get(29..).is_some_and(|r| r.starts_with(" : "))
+    match read {
+        Err(NotRecord::Other) => Kind::Other,
+        Err(NotRecord::Damaged(reason)) => Kind::Broken(reason),
+        Ok(record) if Record::is_glued(line, Verb::From) => Kind::Glued(record.request_id),
+        Ok(record) => Kind::Record(record.request_id),
+    }
 }
 
 fn list(numbers: &[u64]) -> String {
@@ -259,8 +259,55 @@ impl fmt::Display for Report {
     }
 }
 
-/// Reads `paths` (stdin when empty or `-`), prints the report; returns whether it is complete.
-pub fn run(paths: &[String]) -> Result<bool, Error> {
+impl Report {
+    /// The report as one JSON object, for scripts: `complete`, per sender
+    /// `received`, `highest`, `duplicates` and `gaps`, `untracked`,
+    /// `damaged` lines, and per input the `sink_records` and `relay_records` it held.
+    pub fn to_json(&self) -> String {
+        let mut out = format!("{{\"complete\":{},\"senders\":{{", self.is_complete());
+        for (i, (sender, tally)) in self.senders.iter().enumerate() {
+            let highest = tally.seen.keys().next_back().copied().unwrap_or(0);
+            out.push_str(if i > 0 { "," } else { "" });
+            json_string(&mut out, sender);
+            out.push_str(&format!(
+                ":{{\"received\":{},\"highest\":{highest},\"duplicates\":{:?},\"gaps\":{:?}}}",
+                tally.received(),
+                tally.duplicates(),
+                tally.gaps()
+            ));
+        }
+        out.push_str(&format!(
+            "}},\"untracked\":{},\"damaged\":[",
+            self.untracked
+        ));
+        for (i, d) in self.damaged.iter().enumerate() {
+            out.push_str(if i > 0 {
+                ",{\"source\":"
+            } else {
+                "{\"source\":"
+            });
+            json_string(&mut out, &d.source);
+            out.push_str(&format!(",\"line\":{},\"reason\":", d.line));
+            json_string(&mut out, d.reason);
+            out.push('}');
+        }
+        out.push_str("],\"sources\":{");
+        for (i, (source, counts)) in self.sources.iter().enumerate() {
+            out.push_str(if i > 0 { "," } else { "" });
+            json_string(&mut out, source);
+            out.push_str(&format!(
+                ":{{\"sink_records\":{},\"relay_records\":{}}}",
+                counts.sink_records, counts.relay_records
+            ));
+        }
+        out.push_str("}}\n");
+        out
+    }
+}
+
+/// Reads `paths` (stdin when empty or `-`), prints the report (as JSON with
+/// `json`); returns whether it is complete.
+pub fn run(paths: &[String], json: bool) -> Result<bool, Error> {
     let mut report = Report::default();
     let stdin = [String::from("-")];
     for path in if paths.is_empty() { &stdin[..] } else { paths } {
@@ -270,8 +317,8 @@ pub fn run(paths: &[String]) -> Result<bool, Error> {
         } else {
             Box::new(BufReader::new(File::open(path).map_err(reading)?))
         };
-        // A saved stdout holds other lines too; a LOG_DIR file holds records only.
-        let strict = path != "-";
+        // A saved stdout holds other lines too; a sink's LOG_DIR file holds records only.
+        let strict = is_sink_file(path);
         let mut line = Vec::new();
         for number in 1.. {
             line.clear();
@@ -286,7 +333,11 @@ pub fn run(paths: &[String]) -> Result<bool, Error> {
             report.add_line(path, number, &line, strict);
         }
     }
-    print!("{report}");
+    if json {
+        print!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
     Ok(report.is_complete())
 }
 
@@ -370,6 +421,25 @@ mod test {
         );
         assert!(!report.is_complete());
         assert_eq!(report.senders["10.0.0.1"].received(), 3);
+    }
+
+    #[test]
+    fn the_json_report_has_every_tally_and_what_each_input_held() {
+        let mut report = Report::default();
+        let sink = "From 1.2.3.4 at Thu, 26 Nov 2026 00:00:00 GMT : m\trequest_id=10.0.0.1-";
+        for n in [1, 3, 3] {
+            report.add_line("Sink_a.txt", n, format!("{sink}{n}").as_bytes(), true);
+        }
+        let relayed =
+            "Relaying from 1.2.3.4 at Thu, 26 Nov 2026 00:00:00 GMT : m\trequest_id=10.0.0.1-1";
+        report.add_line("-", 1, relayed.as_bytes(), false);
+        report.add_line("-", 2, b"\"quoted\" \xff", false);
+        assert_eq!(
+            report.to_json(),
+            "{\"complete\":false,\"senders\":{\"10.0.0.1\":{\"received\":3,\"highest\":3,\"duplicates\":[3],\"gaps\":[2]}},\
+             \"untracked\":0,\"damaged\":[{\"source\":\"-\",\"line\":2,\"reason\":\"not valid UTF-8\"}],\
+             \"sources\":{\"-\":{\"sink_records\":0,\"relay_records\":1},\"Sink_a.txt\":{\"sink_records\":3,\"relay_records\":0}}}\n"
+        );
     }
 
     #[test]

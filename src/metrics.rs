@@ -120,7 +120,10 @@ pub struct Metrics {
     dns_failures: AtomicU64,
     /// Messages not handled because their client had gone.
     abandoned: AtomicU64,
-    downstream: Histogram,
+    /// The HTTP server's own errors.
+    accept_errors: AtomicU64,
+    thread_start_errors: AtomicU64,
+    upstream: Histogram,
 }
 
 impl Metrics {
@@ -138,7 +141,9 @@ impl Metrics {
             dns_lookups: AtomicU64::new(0),
             dns_failures: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
-            downstream: Histogram::default(),
+            accept_errors: AtomicU64::new(0),
+            thread_start_errors: AtomicU64::new(0),
+            upstream: Histogram::default(),
         }
     }
 
@@ -157,8 +162,8 @@ impl Metrics {
     }
 
     /// Records one call to the next tier: how long it took and, if it failed, why.
-    pub fn downstream(&self, took: Duration, failure: Option<FailureReason>) {
-        self.downstream.observe(took);
+    pub fn upstream(&self, took: Duration, failure: Option<FailureReason>) {
+        self.upstream.observe(took);
         if let Some(reason) = failure {
             let i = REASONS.iter().position(|(r, _)| *r == reason).unwrap_or(0);
             self.failures[i].fetch_add(1, Ordering::Relaxed);
@@ -169,6 +174,14 @@ impl Metrics {
     pub fn connections_closed(&self, reason: ClosedReason, n: u64) {
         let i = CLOSED.iter().position(|(r, _)| *r == reason).unwrap_or(0);
         self.closed[i].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts the HTTP server's own errors: failed `accept` calls, and
+    /// connection threads that could not be started.
+    pub fn server_errors(&self, accept: u64, thread_start: u64) {
+        self.accept_errors.fetch_add(accept, Ordering::Relaxed);
+        self.thread_start_errors
+            .fetch_add(thread_start, Ordering::Relaxed);
     }
 
     /// Counts one lookup of a next tier's host name.
@@ -201,8 +214,8 @@ impl Metrics {
             out,
             "# HELP three_tier_build_info Build of this tier; always 1.\n# TYPE three_tier_build_info gauge\n\
              three_tier_build_info{{tier=\"{tier}\",version=\"{}\",revision=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            crate::cli::REVISION
+            crate::version::VERSION,
+            crate::version::REVISION
         );
         let _ = writeln!(
             out,
@@ -246,6 +259,15 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
+            "# HELP three_tier_server_errors_total The HTTP server's own errors: failed accept calls, connection threads not started.\n\
+             # TYPE three_tier_server_errors_total counter\n\
+             three_tier_server_errors_total{{kind=\"accept\"}} {}\n\
+             three_tier_server_errors_total{{kind=\"thread_start\"}} {}",
+            self.accept_errors.load(Ordering::Relaxed),
+            self.thread_start_errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# HELP three_tier_stdout_dropped_total Log lines not written to stdout because nothing read it (LOG_DIR still has the record).\n\
              # TYPE three_tier_stdout_dropped_total counter\nthree_tier_stdout_dropped_total {}",
             gauges.stdout_dropped
@@ -284,17 +306,17 @@ impl Metrics {
         };
         let _ = writeln!(
             out,
-            "# HELP three_tier_downstream_failures_total Calls to the {peer} that did not end in a 2xx, by reason.\n\
-             # TYPE three_tier_downstream_failures_total counter"
+            "# HELP three_tier_upstream_failures_total Calls to the {peer} that did not end in a 2xx, by reason.\n\
+             # TYPE three_tier_upstream_failures_total counter"
         );
         for ((_, reason), n) in REASONS.iter().zip(&self.failures) {
             let _ = writeln!(
                 out,
-                "three_tier_downstream_failures_total{{reason=\"{reason}\"}} {}",
+                "three_tier_upstream_failures_total{{reason=\"{reason}\"}} {}",
                 n.load(Ordering::Relaxed)
             );
         }
-        self.downstream.render(
+        self.upstream.render(
             &mut out,
             histogram,
             &format!("Duration of one call to the {peer}, retries excluded."),
@@ -323,8 +345,8 @@ mod test {
         m.request("message", 200);
         m.request("healthz", 200);
         m.message();
-        m.downstream(Duration::from_millis(3), None);
-        m.downstream(Duration::from_secs(20), Some(FailureReason::Timeout));
+        m.upstream(Duration::from_millis(3), None);
+        m.upstream(Duration::from_secs(20), Some(FailureReason::Timeout));
         let text = m.render(&Gauges {
             in_flight: 1,
             ..Gauges::default()
@@ -332,7 +354,7 @@ mod test {
         assert!(text.contains("three_tier_http_requests_total{path=\"message\",code=\"200\"} 2\n"));
         assert!(text.contains("three_tier_http_requests_in_flight 1\n"));
         assert!(text.contains("three_tier_messages_relayed_total 1\n"));
-        assert!(text.contains("three_tier_downstream_failures_total{reason=\"timeout\"} 1\n"));
+        assert!(text.contains("three_tier_upstream_failures_total{reason=\"timeout\"} 1\n"));
         assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"10\"} 1\n"));
         assert!(text.contains("three_tier_sink_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
@@ -340,16 +362,19 @@ mod test {
         assert!(text.contains("three_tier_build_info{tier=\"relay\""));
         m.connections_closed(ClosedReason::Evicted, 3);
         m.connections_open(7);
+        m.server_errors(2, 1);
         let text = m.render(&Gauges::default());
+        assert!(text.contains("three_tier_server_errors_total{kind=\"accept\"} 2\n"));
+        assert!(text.contains("three_tier_server_errors_total{kind=\"thread_start\"} 1\n"));
         assert!(text.contains("three_tier_connections_open 7\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"evicted\"} 3\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"timeout\"} 0\n"));
     }
 
     #[test]
-    fn sink_has_no_downstream_metrics() {
+    fn sink_has_no_upstream_metrics() {
         let text = Metrics::new(Role::Sink).render(&Gauges::default());
         assert!(text.contains("three_tier_messages_logged_total 0\n"));
-        assert!(!text.contains("downstream"));
+        assert!(!text.contains("upstream"));
     }
 }

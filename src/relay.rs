@@ -3,27 +3,29 @@
 //! The seed's `relay.php`, with the failures it ignored made visible. The line
 //! `Relaying from <peer ip> at <date> : <message>` goes to stdout and, with
 //! `LOG_DIR`, to `Relay_<ip>.txt`, tagged with the request id (the client's
-//! `X-Request-Id` if valid, else a new one), which is passed to the sink. The
-//! sink's status and body are passed through as they are, 5xx included (a
-//! sink's 503 tells the sender to retry), with the sink's lineage headers and
-//! the relay's own; a status outside 200-599, or a redirect, is answered 502. When no sink answers, the relay says so itself: 502 when no
+//! `X-Request-Id` if valid, else a new one), which is passed to the sink (the
+//! frame of [`crate::frame`] does the id, the line and the relay's own
+//! lineage headers). The sink's status and body are passed through as they
+//! are, 5xx included (a sink's 503 tells the sender to retry), with the
+//! sink's lineage headers; a status outside 200-599, or a redirect, is
+//! answered 502. A relay whose own line cannot be written forwards anyway: the
+//! sink's record is the delivery. When no sink answers, the relay says so itself: 502 when no
 //! connection could be made or the exchange broke, 504 when `SINK_TIMEOUT` ran
 //! out, each with one line naming the URL and the reason, and `X-Sink-Failed`
 //! naming the sink address; a sink that refused before another answered is
 //! named in `X-Sink-Failover` (see [`crate::lineage`]).
 
 use std::borrow::Cow;
+use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, PeerConfig};
+use crate::config::RelayConfig;
 use crate::lineage;
 use crate::logger::{Event, Logger};
+use crate::message::{Message, MessageHandler, Reply};
 use crate::metrics::{FailureReason, Metrics};
-use crate::request_id::{self, IdSource};
-use crate::server::{Message, MessageHandler, Reply};
-use crate::tier::Tier;
 use crate::upstream::{PostError, Upstream, UpstreamReply};
 use crate::Error;
 
@@ -32,51 +34,44 @@ use crate::Error;
 pub struct Relay {
     logger: Arc<Logger>,
     metrics: Arc<Metrics>,
-    ids: IdSource,
-    own_headers: Vec<(&'static str, String)>,
     sink: Upstream,
 }
 
-impl Relay {
-    fn new(tier: &Tier, sink: &PeerConfig) -> Relay {
-        Relay {
-            logger: Arc::clone(&tier.logger),
-            metrics: Arc::clone(&tier.metrics),
-            ids: IdSource::new(tier.ip, "r"),
-            own_headers: lineage::own_headers(
-                lineage::RELAY_IP,
-                lineage::RELAY_HOST,
-                tier.ip,
-                &tier.host,
-            ),
-            sink: Upstream::new(sink, tier.max_pooled, &tier.logger, &tier.metrics),
+impl MessageHandler for Relay {
+    fn handle<'a>(
+        &'a self,
+        message: &Message<'a>,
+        id: &str,
+        recorded: &io::Result<()>,
+    ) -> Reply<'a> {
+        if let Err(e) = recorded {
+            // The relay's own log is a record, not the delivery: forward anyway.
+            let text = format!("relay: {e}");
+            self.logger
+                .log(&Event::new("log_failed", &text).warn().request_id(id));
         }
+        let started = Instant::now();
+        let outcome = self.sink.post(message.body, id);
+        self.answer(id, outcome, started.elapsed())
     }
 }
 
-impl MessageHandler for Relay {
-    fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a> {
-        let id = self.ids.keep_or_make(message.request_id);
-        let event = message.event("relaying", "Relaying from", &id);
-        if let Err(e) = self.logger.record(&event) {
-            // The relay's own log is a record, not the delivery: forward anyway.
-            self.logger.log(
-                &Event::new("log_failed", &format!("relay: {e}"))
-                    .warn()
-                    .request_id(&id),
-            );
-        }
-        let started = Instant::now();
-        let outcome = self.sink.post(message.body, &id);
-        let took = started.elapsed();
-        let mut reply = match outcome {
+impl Relay {
+    /// What the relay answers for the sink's `outcome`, which took `took`.
+    fn answer(
+        &self,
+        id: &str,
+        outcome: Result<UpstreamReply, PostError>,
+        took: Duration,
+    ) -> Reply<'static> {
+        match outcome {
             Ok(reply) if passes_on(reply.status) => self.passed_on(reply, took),
             Ok(reply) => {
                 let text = format!(
                     "relay: sink {} answered {}, which the relay does not pass on (it follows no redirects)",
                     reply.url, reply.status
                 );
-                self.failed(&id, FailureReason::Status, 502, text, &[reply.addr], took)
+                self.failed(id, FailureReason::Status, 502, text, &[reply.addr], took)
             }
             Err(e) => {
                 let status = match e {
@@ -84,14 +79,9 @@ impl MessageHandler for Relay {
                     PostError::Unreachable { .. } | PostError::Failed { .. } => 502,
                 };
                 let text = format!("relay: sink {e}");
-                self.failed(&id, e.reason(), status, text, &e.failed_addrs(), took)
+                self.failed(id, e.reason(), status, text, &e.failed_addrs(), took)
             }
-        };
-        let own = self.own_headers.iter();
-        reply
-            .headers
-            .extend(own.map(|(name, value)| (*name, Cow::Borrowed(value.as_str()))));
-        reply.with_header(request_id::HEADER, id)
+        }
     }
 }
 
@@ -100,7 +90,7 @@ impl Relay {
     fn passed_on(&self, reply: UpstreamReply, took: Duration) -> Reply<'static> {
         let ok = (200..300).contains(&reply.status);
         self.metrics
-            .downstream(took, (!ok).then_some(FailureReason::Status));
+            .upstream(took, (!ok).then_some(FailureReason::Status));
         if ok {
             self.metrics.message();
         }
@@ -127,7 +117,7 @@ impl Relay {
         sinks: &[IpAddr],
         took: Duration,
     ) -> Reply<'static> {
-        self.metrics.downstream(took, Some(reason));
+        self.metrics.upstream(took, Some(reason));
         self.logger.log(
             &Event::new("sink_failed", &text)
                 .warn()
@@ -151,11 +141,129 @@ fn passes_on(status: u16) -> bool {
 }
 
 /// Runs the relay until SIGTERM or SIGINT.
-pub fn run(config: Config) -> Result<(), Error> {
-    let peer = config.peer.clone().ok_or_else(|| Error::Config {
-        name: "SINK_URL",
-        value: None,
-        expected: crate::parse::URL_LIST_FORM.into(),
-    })?;
-    crate::tier::serve(&config, move |tier| Arc::new(Relay::new(tier, &peer)))
+pub fn run(config: RelayConfig) -> Result<(), Error> {
+    crate::tier::serve(&config.tier, true, |tier| Relay {
+        logger: Arc::clone(&tier.logger),
+        metrics: Arc::clone(&tier.metrics),
+        sink: Upstream::new(&config.sink, tier.max_pooled, &tier.logger, &tier.metrics),
+    })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::config::{LogFormat, RelayConfig, TierSettings};
+    use crate::metrics::Gauges;
+    use crate::Role;
+    use std::time::Duration;
+    use ureq::http::HeaderMap;
+
+    /// A relay whose sink is never called: the tests hand it the sink's outcomes.
+    fn relay() -> Relay {
+        let config = RelayConfig::from_lookup(|name| {
+            (name == "SINK_URL").then(|| "127.0.0.1:9/sink.php".to_string())
+        })
+        .unwrap();
+        let ip = [127, 0, 0, 1].into();
+        let logger = Arc::new(Logger::new(Role::Relay, None, ip, LogFormat::Text, false).unwrap());
+        let metrics = Arc::new(Metrics::new(Role::Relay));
+        Relay {
+            sink: Upstream::new(&config.sink, 4, &logger, &metrics),
+            logger,
+            metrics,
+        }
+    }
+
+    fn sink_reply(status: u16, headers: &[(&'static str, &str)]) -> UpstreamReply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(*name, value.parse().unwrap());
+        }
+        UpstreamReply {
+            status,
+            body: format!("sink said {status}"),
+            url: "http://127.0.0.1:9/sink.php".into(),
+            headers: map,
+            addr: "10.0.2.1".parse().unwrap(),
+            refused: vec!["10.0.2.9".parse().unwrap()],
+        }
+    }
+
+    fn metrics(relay: &Relay) -> String {
+        relay.metrics.render(&Gauges::default())
+    }
+
+    #[test]
+    fn a_sinks_answer_is_passed_on_with_its_lineage_and_failover() {
+        let relay = relay();
+        let ok = sink_reply(
+            200,
+            &[
+                (lineage::SINK_IP, "10.0.2.1"),
+                (lineage::SINK_HOST, "bad host"),
+            ],
+        );
+        let reply = relay.answer("a-1", Ok(ok), Duration::from_millis(1));
+        assert_eq!((reply.status, reply.body.as_ref()), (200, "sink said 200"));
+        assert_eq!(
+            reply.headers,
+            vec![
+                (lineage::SINK_IP, "10.0.2.1".into()),
+                (lineage::SINK_FAILOVER, "10.0.2.9".into())
+            ],
+            "an unsafe header value is not passed on"
+        );
+        assert!(metrics(&relay).contains("three_tier_messages_relayed_total 1\n"));
+        let busy = relay.answer("a-2", Ok(sink_reply(503, &[])), Duration::from_millis(1));
+        assert_eq!(busy.status, 503, "a sink's 503 tells the sender to retry");
+        assert!(metrics(&relay).contains("three_tier_messages_relayed_total 1\n"));
+        assert!(
+            metrics(&relay).contains("three_tier_upstream_failures_total{reason=\"status\"} 1\n")
+        );
+    }
+
+    #[test]
+    fn a_redirect_or_no_answer_is_the_relays_own_502_or_504_naming_the_sink() {
+        let relay = relay();
+        let moved = relay.answer("a-1", Ok(sink_reply(302, &[])), Duration::ZERO);
+        assert_eq!(moved.status, 502);
+        assert!(
+            moved
+                .body
+                .contains("answered 302, which the relay does not pass on"),
+            "{}",
+            moved.body
+        );
+        assert_eq!(
+            moved.headers,
+            vec![(lineage::SINK_FAILED, "10.0.2.1".into())]
+        );
+        let timeout = PostError::Timeout {
+            url: "http://sink-svc:80/".into(),
+            after: Duration::from_secs(2),
+            addr: Some("10.0.2.3".parse().unwrap()),
+        };
+        let late = relay.answer("a-2", Err(timeout), Duration::from_secs(2));
+        assert_eq!(late.status, 504);
+        assert_eq!(
+            late.headers,
+            vec![(lineage::SINK_FAILED, "10.0.2.3".into())]
+        );
+        let refused = PostError::Unreachable {
+            attempts: vec!["http://10.0.2.4:80/: connection refused".into()],
+            refused: vec!["10.0.2.4".parse().unwrap()],
+        };
+        let down = relay.answer("a-3", Err(refused), Duration::ZERO);
+        assert_eq!(down.status, 502);
+        assert!(down.body.starts_with("relay: sink "), "{}", down.body);
+        let text = metrics(&relay);
+        for reason in ["status", "timeout", "refused"] {
+            assert!(
+                text.contains(&format!(
+                    "three_tier_upstream_failures_total{{reason=\"{reason}\"}} 1\n"
+                )),
+                "{reason}: {text}"
+            );
+        }
+    }
 }

@@ -26,14 +26,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Config, SendConfig};
+use crate::config::{SendConfig, SenderConfig};
 use crate::escape_message;
 use crate::flow::{self, Flow, Identity};
+use crate::format::now_http_date;
 use crate::lineage;
-use crate::logger::{now_http_date, Event};
+use crate::logger::Event;
+use crate::message::{Pages, Verb};
 use crate::metrics::FailureReason;
 use crate::request_id::IdSource;
-use crate::server::{Pages, Serves};
+use crate::server::Serves;
 use crate::shutdown::Phase;
 use crate::tier::Tier;
 use crate::upstream::{Upstream, UpstreamReply};
@@ -47,15 +49,9 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Runs the sender until `SEND_COUNT` messages were sent, or SIGTERM or SIGINT.
-pub fn run(config: Config) -> Result<(), Error> {
-    let (Some(peer), Some(send)) = (config.peer.clone(), config.send.clone()) else {
-        return Err(Error::Config {
-            name: "RELAY_URL",
-            value: None,
-            expected: crate::parse::URL_LIST_FORM.into(),
-        });
-    };
-    let (tier, server) = Tier::start(&config)?;
+pub fn run(config: SenderConfig) -> Result<(), Error> {
+    let (peer, send) = (&config.relay, &config.send);
+    let (tier, server) = Tier::start(&config.tier, true)?;
     let relay_url = peer
         .urls
         .iter()
@@ -73,11 +69,11 @@ pub fn run(config: Config) -> Result<(), Error> {
         .spawn(move || server.run(Serves::Pages(pages), shutdown))
         .map_err(|e| Error::io("starting the server", e))?;
 
-    let relay = Upstream::new(&peer, tier.max_pooled, &tier.logger, &tier.metrics);
+    let relay = Upstream::new(peer, tier.max_pooled, &tier.logger, &tier.metrics);
     let sending = Sending {
         tier: &tier,
         relay: &relay,
-        send: &send,
+        send,
         flow: &flow,
     };
     let loop_result = sending.run();
@@ -152,12 +148,7 @@ impl Sending<'_> {
     /// Sends one message with retries; returns whether it was answered 2xx.
     fn message(&self, message: &Outgoing, jitter: &mut Jitter) -> bool {
         let (logger, id) = (&self.tier.logger, message.id.as_str());
-        let sending = format!("********  Sending {}", message.text);
-        logger.log(
-            &Event::new("sending", &sending)
-                .request_id(id)
-                .message(&message.text),
-        );
+        logger.log(&Event::record(Verb::Sending, None, &message.text).request_id(id));
         self.tier.metrics.message();
         let mut entry = flow::Entry {
             id: message.id.clone(),
@@ -200,7 +191,7 @@ impl Sending<'_> {
             Ok(_) => Some(FailureReason::Status),
             Err(e) => Some(e.reason()),
         };
-        self.tier.metrics.downstream(took, failure);
+        self.tier.metrics.upstream(took, failure);
         let reply = outcome.as_ref().ok();
         let header = |name| reply.and_then(|r: &UpstreamReply| r.header(name));
         let (relay, sink) = (header(lineage::RELAY_IP), header(lineage::SINK_IP));

@@ -1,21 +1,19 @@
-//! The HTTP server every tier runs: routing, limits, the message path and the stop sequence.
+//! The HTTP server every tier runs: it routes, admits and answers each request, and stops.
 //!
 //! The vendored tiny_http owns each connection on a thread of its own: it
 //! reads a request under the connection's `CLIENT_TIMEOUT` deadline and strict
 //! framing rules, answers protocol errors itself, and calls [`Service`] on the
 //! same thread for everything else. So a message is parsed, handled and
-//! answered on one thread. Here, each request is routed on its method and
-//! path: probes, `/metrics`, 404 and 405 are answered at once; a message has
-//! its body read (at most `MAX_BODY_BYTES`, under the same deadline) before it
-//! takes one of `MAX_IN_FLIGHT` slots, so a slow upload never holds a slot;
-//! then the tier's [`MessageHandler`] runs, a panic in it is answered 500, and
-//! the reply is sent. Only [`answer`] calls `respond`. [`Server::run`] waits
-//! for the stop, reporting connections closed by timeouts and limits once a
-//! second (never a line per connection, which a flood would turn into a flood
-//! of lines), then stops accepting, closes idle connections and waits for the
-//! messages in flight.
+//! answered on one thread. Here, each request is routed (see
+//! [`crate::routes`]): probes, `/metrics`, 404 and 405 are answered at once; a
+//! message has its body read (at most `MAX_BODY_BYTES`, under the same
+//! deadline) before it takes one of `MAX_IN_FLIGHT` slots, so a slow upload
+//! never holds a slot; then the tier's [`Frame`] runs, a panic in it is
+//! answered 500, and the reply is sent. Only `Service::answer` calls
+//! `respond`. [`Server::run`] waits for the stop, reporting closed
+//! connections once a second (see [`crate::report`]), then stops accepting,
+//! closes idle connections and waits for every open connection to finish.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -26,81 +24,16 @@ use std::time::Duration;
 use tiny_http::{Method, Rejection, Request};
 
 use crate::config::ServerConfig;
+use crate::frame::Frame;
 use crate::in_flight::InFlight;
 use crate::logger::{Event, Logger};
-use crate::metrics::{ClosedReason, Gauges, Metrics};
+use crate::message::{Message, Reply};
+use crate::metrics::{Gauges, Metrics};
+use crate::report::ConnectionReport;
+pub use crate::routes::Serves;
+use crate::routes::{path_class, route, Route};
 use crate::shutdown::{Phase, Shutdown};
 use crate::Error;
-
-/// A message: a POST to any path but the reserved ones, its body read and checked.
-///
-/// It borrows its body and request id from a buffer the connection's thread
-/// keeps, so a message costs no allocation of its own.
-#[derive(Debug)]
-pub struct Message<'a> {
-    /// The client's IP address.
-    pub peer: IpAddr,
-    /// The body, valid UTF-8, never empty.
-    pub body: &'a str,
-    /// The `X-Request-Id` header as received (when it is UTF-8), unchecked.
-    pub request_id: Option<&'a str>,
-}
-
-impl<'a> Message<'a> {
-    /// The log event `name` for this message: the seed's line `<verb> <peer> at
-    /// <date> : <message>`, and request `id`.
-    pub fn event<'e>(&'e self, name: &'static str, verb: &'static str, id: &'e str) -> Event<'e> {
-        Event::seed(name, verb, self.peer, self.body).request_id(id)
-    }
-}
-
-/// What a tier answers; it may borrow from the message and the handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply<'a> {
-    /// HTTP status code.
-    pub status: u16,
-    /// Plain-text body.
-    pub body: Cow<'a, str>,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, Cow<'a, str>)>,
-}
-
-impl<'a> Reply<'a> {
-    /// A plain-text reply.
-    pub fn text(status: u16, body: impl Into<Cow<'a, str>>) -> Reply<'a> {
-        Reply {
-            status,
-            body: body.into(),
-            headers: Vec::with_capacity(8),
-        }
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Reply<'a> {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
-
-/// A tier's answer to a message.
-pub trait MessageHandler: Send + Sync + 'static {
-    /// Handles one message and says what to answer.
-    fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a>;
-}
-
-/// Pages a tier serves to `GET` besides the probes and `/metrics` (the sender's flow page).
-pub trait Pages: Send + Sync + 'static {
-    /// The page at `path` (without the query), or `None` for 404.
-    fn page(&self, path: &str) -> Option<Reply<'_>>;
-}
-
-/// What a tier serves besides the probes and `/metrics`.
-pub enum Serves {
-    /// Messages, `POST`ed to any other path (relay, sink).
-    Messages(Arc<dyn MessageHandler>),
-    /// Pages, at the paths they know (sender).
-    Pages(Arc<dyn Pages>),
-}
 
 /// Stack of the connection threads, where messages are handled (the relay's
 /// ureq call included). A stack overflow aborts the whole tier, so the
@@ -109,76 +42,8 @@ pub enum Serves {
 /// `a_panicking_handler_is_answered_500_within_the_stack` below), and the
 /// relay's ureq call (tests/limits.rs). Both must use less than half.
 pub const CONNECTION_STACK: usize = 256 * 1024;
-/// Resident bytes of the most-used connection thread stack of process `pid`
-/// (0 if none is found), read from `/proc/<pid>/smaps`: a stack's pages stay
-/// resident once touched, and a connection thread's stack is a writable
-/// mapping [`CONNECTION_STACK`] long (glibc) or a few pages longer (musl keeps
-/// thread-local storage in it). The tests use it to keep that size honest.
-pub fn deepest_connection_stack(pid: u32) -> usize {
-    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
-    let (mut size, mut deepest) = (0, 0);
-    for line in smaps.lines() {
-        let range = line.split_once(' ').and_then(|(r, _)| r.split_once('-'));
-        if let Some((start, end)) = range {
-            let address = |x| usize::from_str_radix(x, 16).ok();
-            if let (Some(start), Some(end)) = (address(start), address(end)) {
-                size = end.saturating_sub(start);
-                continue;
-            }
-        }
-        if let Some(rss) = line.strip_prefix("Rss:") {
-            let kb = rss.trim().trim_end_matches(" kB").parse().unwrap_or(0);
-            if (CONNECTION_STACK..CONNECTION_STACK + 32 * 1024).contains(&size) {
-                deepest = deepest.max(kb * 1024);
-            }
-        }
-    }
-    deepest
-}
-
 /// How often connections closed by timeouts and limits are reported, and open ones counted.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-
-/// Where a request goes, decided from its method and path alone; a message
-/// or a page carries what serves it.
-enum Route<'s, 'u> {
-    Health,
-    Ready,
-    Metrics,
-    ReservedWrongMethod,
-    Message(&'s dyn MessageHandler),
-    MessageWrongMethod,
-    /// The pages, and the path without its query.
-    Page(&'s dyn Pages, &'u str),
-    NotFound,
-}
-
-fn route<'s, 'u>(method: &Method, url: &'u str, serves: &'s Serves) -> Route<'s, 'u> {
-    let path = url.split('?').next().unwrap_or(url);
-    let is_get = matches!(method, Method::Get | Method::Head);
-    match (path, serves) {
-        ("/healthz", _) if is_get => Route::Health,
-        ("/readyz", _) if is_get => Route::Ready,
-        ("/metrics", _) if is_get => Route::Metrics,
-        ("/healthz" | "/readyz" | "/metrics", _) => Route::ReservedWrongMethod,
-        (_, Serves::Messages(handler)) if *method == Method::Post => Route::Message(&**handler),
-        (_, Serves::Messages(_)) => Route::MessageWrongMethod,
-        (_, Serves::Pages(pages)) if is_get => Route::Page(&**pages, path),
-        (_, Serves::Pages(_)) => Route::NotFound,
-    }
-}
-
-/// The `path` label of `three_tier_http_requests_total` for a route.
-fn path_class(route: &Route) -> &'static str {
-    match route {
-        Route::Health => "healthz",
-        Route::Ready => "readyz",
-        Route::Metrics => "metrics",
-        Route::Message(_) | Route::MessageWrongMethod => "message",
-        Route::Page(..) => "page",
-        Route::ReservedWrongMethod | Route::NotFound => "other",
-    }
-}
 
 /// A bound listener, ready to run.
 pub struct Server {
@@ -246,7 +111,7 @@ impl Server {
         };
         let http = tiny_http::Server::start(self.listener, http_config, service.clone())
             .map_err(|e| Error::io("starting the HTTP server", e))?;
-        let report = Report {
+        let report = ConnectionReport {
             logger: &self.logger,
             metrics: &self.metrics,
             client_timeout: self.config.client_timeout,
@@ -274,41 +139,6 @@ impl Server {
         }
         self.logger.event("stopped", "stopped");
         Ok(())
-    }
-}
-
-/// Reports connections closed by `CLIENT_TIMEOUT` and `MAX_CONNECTIONS`, as
-/// counts, and how many are open.
-struct Report<'a> {
-    logger: &'a Logger,
-    metrics: &'a Metrics,
-    client_timeout: Duration,
-    max_connections: usize,
-}
-
-impl Report<'_> {
-    fn connections(&self, http: &tiny_http::Server) {
-        self.metrics.connections_open(http.connections());
-        let counts = http.take_counts();
-        let timeout = self.client_timeout.as_millis();
-        let max = self.max_connections;
-        let lines = [
-            (counts.timed_out, ClosedReason::Timeout, format!("closed {} connection(s) that missed CLIENT_TIMEOUT={timeout}ms (idle, a request not delivered, or a response not read)", counts.timed_out)),
-            (counts.evicted, ClosedReason::Evicted, format!("closed {} idle connection(s) to admit new ones at MAX_CONNECTIONS={max}", counts.evicted)),
-            (counts.refused, ClosedReason::Refused, format!("answered {} new connection(s) 503 at MAX_CONNECTIONS={max}, none idle", counts.refused)),
-        ];
-        for (n, reason, text) in lines {
-            if n == 0 {
-                continue;
-            }
-            self.metrics.connections_closed(reason, n);
-            let event = Event::new("connections", &text);
-            self.logger.log(&if reason == ClosedReason::Refused {
-                event.warn()
-            } else {
-                event
-            });
-        }
     }
 }
 
@@ -347,7 +177,7 @@ impl tiny_http::Handler for Service {
             Route::MessageWrongMethod => {
                 Reply::text(405, "messages are sent with POST").with_header("Allow", "POST")
             }
-            Route::Message(handler) => return self.message(request, handler, ready),
+            Route::Message(frame) => return self.message(request, frame, ready),
         };
         self.answer(request, &reply, class, ready);
     }
@@ -409,7 +239,7 @@ fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 
 impl Service {
     /// Reads, admits and handles a message, then answers it.
-    fn message(&self, mut request: Request, handler: &dyn MessageHandler, ready: bool) {
+    fn message(&self, mut request: Request, frame: &Frame, ready: bool) {
         with_message_buffer(|buf| {
             let message = match self.read_message(&mut request, buf) {
                 Ok(message) => message,
@@ -437,7 +267,7 @@ impl Service {
                 }
                 return request.drop_connection();
             }
-            let handled = catch_unwind(AssertUnwindSafe(|| handler.handle(&message)));
+            let handled = catch_unwind(AssertUnwindSafe(|| frame.handle(&message)));
             let reply =
                 handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
             self.answer(request, &reply, "message", ready);
@@ -542,12 +372,16 @@ impl Service {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::io::Write;
+    use std::io::{self, Write};
+
+    use crate::config::{SinkConfig, TierSettings};
+    use crate::message::MessageHandler;
+    use crate::Role;
 
     struct Panics;
 
     impl MessageHandler for Panics {
-        fn handle<'a>(&'a self, _: &Message<'a>) -> Reply<'a> {
+        fn handle<'a>(&'a self, _: &Message<'a>, _: &str, _: &io::Result<()>) -> Reply<'a> {
             // What a panic hook does at worst: capture and symbolise a backtrace.
             let trace = std::backtrace::Backtrace::force_capture().to_string();
             panic!("handler panicked, backtrace of {} bytes", trace.len());
@@ -556,7 +390,7 @@ mod test {
 
     #[test]
     fn a_panicking_handler_is_answered_500_within_the_stack() {
-        let config = crate::config::Config::from_lookup(crate::Role::Sink, |name| {
+        let config = SinkConfig::from_lookup(|name| {
             (name == "LISTEN_ADDR").then(|| "127.0.0.1:0".to_string())
         })
         .unwrap();
@@ -565,18 +399,25 @@ mod test {
                 crate::Role::Sink,
                 None,
                 [127, 0, 0, 1].into(),
-                crate::logger::LogFormat::Text,
+                crate::config::LogFormat::Text,
                 false,
             )
             .unwrap(),
         );
         let metrics = Arc::new(Metrics::new(crate::Role::Sink));
-        let server = Server::bind(&config.server, 64, logger, metrics).unwrap();
+        let frame = Frame::new(
+            Role::Sink,
+            [127, 0, 0, 1].into(),
+            "t",
+            Arc::clone(&logger),
+            Arc::new(Panics),
+        );
+        let server = Server::bind(&config.tier.server, 64, logger, metrics).unwrap();
         let addr = server.listener.local_addr().unwrap();
         let shutdown = Shutdown::new();
         let stopper = Arc::clone(&shutdown);
         let running =
-            std::thread::spawn(move || server.run(Serves::Messages(Arc::new(Panics)), shutdown));
+            std::thread::spawn(move || server.run(Serves::Messages(Arc::new(frame)), shutdown));
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
             .write_all(
@@ -586,7 +427,7 @@ mod test {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
-        let deepest = deepest_connection_stack(std::process::id());
+        let deepest = crate::test_probes::deepest_connection_stack(std::process::id());
         assert!(deepest > 0, "no connection thread stack found");
         assert!(
             deepest < CONNECTION_STACK / 2,
@@ -594,70 +435,5 @@ mod test {
         );
         stopper.stop();
         running.join().unwrap().unwrap();
-    }
-
-    #[test]
-    fn routes() {
-        struct Nothing;
-        impl MessageHandler for Nothing {
-            fn handle<'a>(&'a self, _: &Message<'a>) -> Reply<'a> {
-                Reply::text(200, "")
-            }
-        }
-        impl Pages for Nothing {
-            fn page(&self, _: &str) -> Option<Reply<'_>> {
-                None
-            }
-        }
-        /// The route's name, and the path a page route carries.
-        fn named(route: Route) -> String {
-            match route {
-                Route::Health => "health".into(),
-                Route::Ready => "ready".into(),
-                Route::Metrics => "metrics".into(),
-                Route::ReservedWrongMethod => "reserved, wrong method".into(),
-                Route::Message(_) => "message".into(),
-                Route::MessageWrongMethod => "message, wrong method".into(),
-                Route::Page(_, path) => format!("page {path}"),
-                Route::NotFound => "not found".into(),
-            }
-        }
-        let messages = Serves::Messages(Arc::new(Nothing));
-        let pages = Serves::Pages(Arc::new(Nothing));
-        let cases = [
-            (Method::Get, "/healthz", &messages, "health"),
-            (Method::Head, "/readyz?x", &pages, "ready"),
-            (Method::Get, "/metrics", &pages, "metrics"),
-            (
-                Method::Post,
-                "/metrics",
-                &messages,
-                "reserved, wrong method",
-            ),
-            (
-                Method::Post,
-                "/healthz",
-                &messages,
-                "reserved, wrong method",
-            ),
-            (Method::Post, "/relay.php", &messages, "message"),
-            (Method::Post, "/", &messages, "message"),
-            (
-                Method::Get,
-                "/relay.php",
-                &messages,
-                "message, wrong method",
-            ),
-            (Method::Get, "/", &pages, "page /"),
-            (Method::Get, "/flow?x=1", &pages, "page /flow"),
-            (Method::Post, "/relay.php", &pages, "not found"),
-        ];
-        for (method, url, serves, expected) in cases {
-            assert_eq!(
-                named(route(&method, url, serves)),
-                expected,
-                "{method} {url}"
-            );
-        }
     }
 }

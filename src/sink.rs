@@ -2,53 +2,35 @@
 //!
 //! The seed's `sink.php`: the line `From <peer ip> at <date> : <message>` goes to
 //! stdout and, with `LOG_DIR`, to `Sink_<ip>.txt`, tagged with the message's
-//! request id. The answer carries the id and the sink's own address and host
-//! name (see [`crate::lineage`]). If the record cannot be written the sink
-//! answers 503 with `Retry-After` instead of claiming the message was logged,
-//! and is not ready until it can (see [`crate::logger::Logger::ready`]).
+//! request id, and the answer carries the id and the sink's own address and
+//! host name (the frame of [`crate::frame`] does both). If the record could
+//! not be written the sink answers 503 with `Retry-After` instead of claiming
+//! the message was logged, and is not ready until it can be (see
+//! [`crate::logger::Logger::ready`]).
 
-use std::borrow::Cow;
+use std::io;
 use std::sync::Arc;
 
-use crate::config::Config;
-use crate::lineage;
-use crate::logger::{with_ip_text, Logger};
+use crate::config::SinkConfig;
+use crate::format::with_ip_text;
+use crate::message::{Message, MessageHandler, Reply};
 use crate::metrics::Metrics;
-use crate::request_id::{self, IdSource};
-use crate::server::{Message, MessageHandler, Reply};
-use crate::tier::Tier;
 use crate::Error;
 
 /// The sink's message handler.
 #[derive(Debug)]
 pub struct Sink {
-    logger: Arc<Logger>,
     metrics: Arc<Metrics>,
-    ids: IdSource,
-    own_headers: Vec<(&'static str, String)>,
-}
-
-impl Sink {
-    fn new(tier: &Tier) -> Sink {
-        Sink {
-            logger: Arc::clone(&tier.logger),
-            metrics: Arc::clone(&tier.metrics),
-            ids: IdSource::new(tier.ip, "s"),
-            own_headers: lineage::own_headers(
-                lineage::SINK_IP,
-                lineage::SINK_HOST,
-                tier.ip,
-                &tier.host,
-            ),
-        }
-    }
 }
 
 impl MessageHandler for Sink {
-    fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a> {
-        let id = self.ids.keep_or_make(message.request_id);
-        let recorded = self.logger.record(&message.event("logged", "From", &id));
-        let mut reply = match recorded {
+    fn handle<'a>(
+        &'a self,
+        message: &Message<'a>,
+        _id: &str,
+        recorded: &io::Result<()>,
+    ) -> Reply<'a> {
+        match recorded {
             Ok(()) => {
                 self.metrics.message();
                 let answer = with_ip_text(message.peer, |ip| ["Logged message from ", ip].concat());
@@ -57,16 +39,65 @@ impl MessageHandler for Sink {
             // 503: not recorded, so a client may send it again (elsewhere).
             Err(e) => Reply::text(503, format!("sink: message not logged: {e}"))
                 .with_header("Retry-After", "1"),
-        };
-        let own = self.own_headers.iter();
-        reply
-            .headers
-            .extend(own.map(|(name, value)| (*name, Cow::Borrowed(value.as_str()))));
-        reply.with_header(request_id::HEADER, id)
+        }
     }
 }
 
 /// Runs the sink until SIGTERM or SIGINT.
-pub fn run(config: Config) -> Result<(), Error> {
-    crate::tier::serve(&config, |tier| Arc::new(Sink::new(tier)))
+pub fn run(config: SinkConfig) -> Result<(), Error> {
+    crate::tier::serve(&config.tier, false, |tier| Sink {
+        metrics: Arc::clone(&tier.metrics),
+    })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::metrics::Gauges;
+    use crate::Role;
+
+    fn sink() -> Sink {
+        Sink {
+            metrics: Arc::new(Metrics::new(Role::Sink)),
+        }
+    }
+
+    fn message(body: &str) -> Message<'_> {
+        Message {
+            peer: "10.0.1.7".parse().unwrap(),
+            body,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn a_recorded_message_is_answered_with_the_seeds_text_and_counted() {
+        let sink = sink();
+        let reply = sink.handle(&message("hi"), "10.0.0.1-1", &Ok(()));
+        assert_eq!(
+            (reply.status, reply.body.as_ref()),
+            (200, "Logged message from 10.0.1.7")
+        );
+        assert!(sink
+            .metrics
+            .render(&Gauges::default())
+            .contains("three_tier_messages_logged_total 1\n"));
+    }
+
+    #[test]
+    fn a_message_not_recorded_is_answered_503_to_be_sent_again() {
+        let sink = sink();
+        let full = Err(io::Error::other("No space left on device"));
+        let reply = sink.handle(&message("hi"), "10.0.0.1-1", &full);
+        assert_eq!(reply.status, 503);
+        assert_eq!(
+            reply.body,
+            "sink: message not logged: No space left on device"
+        );
+        assert_eq!(reply.headers, vec![("Retry-After", "1".into())]);
+        assert!(sink
+            .metrics
+            .render(&Gauges::default())
+            .contains("three_tier_messages_logged_total 0\n"));
+    }
 }

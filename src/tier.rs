@@ -9,11 +9,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::TierConfig;
+use crate::frame::Frame;
 use crate::identity;
 use crate::logger::Logger;
+use crate::message::MessageHandler;
 use crate::metrics::Metrics;
-use crate::server::{MessageHandler, Server, Serves};
+use crate::server::{Server, Serves};
 use crate::shutdown::{handle_signals, Shutdown};
 use crate::Error;
 
@@ -34,15 +36,17 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// Opens the log, installs the signal handler and binds `LISTEN_ADDR`.
-    pub fn start(config: &Config) -> Result<(Tier, Server), Error> {
+    /// Opens the log, installs the signal handler and binds `LISTEN_ADDR`;
+    /// a tier that `forwards` to a next tier keeps part of its file
+    /// descriptors for that (see [`crate::fds`]).
+    pub fn start(config: &TierConfig, forwards: bool) -> Result<(Tier, Server), Error> {
         let ip = identity::local_ip(config.pod_ip);
         let logger = Arc::new(Logger::new(
             config.role,
-            config.log_dir.as_deref(),
+            config.log.dir.as_deref(),
             ip,
-            config.log_format,
-            config.log_fsync,
+            config.log.format,
+            config.log.fsync,
         )?);
         let metrics = Arc::new(Metrics::new(config.role));
         // The handler goes in first: a SIGTERM that follows `listening on` is never lost.
@@ -52,7 +56,6 @@ impl Tier {
             config.server.drain_delay,
             Arc::clone(&logger),
         )?;
-        let forwards = config.peer.is_some();
         let budget = crate::fds::budget(config.server.max_connections, forwards, &logger);
         let server = Server::bind(
             &config.server,
@@ -72,12 +75,16 @@ impl Tier {
     }
 }
 
-/// Runs a message-handling tier (relay, sink) until it is stopped.
+/// Runs a message-handling tier (relay, sink) until it is stopped: its
+/// handler in the frame every message gets (see [`crate::frame`]).
 pub fn serve<H: MessageHandler>(
-    config: &Config,
-    make_handler: impl FnOnce(&Tier) -> Arc<H>,
+    config: &TierConfig,
+    forwards: bool,
+    make_handler: impl FnOnce(&Tier) -> H,
 ) -> Result<(), Error> {
-    let (tier, server) = Tier::start(config)?;
-    let handler: Arc<dyn MessageHandler> = make_handler(&tier);
-    server.run(Serves::Messages(handler), tier.shutdown)
+    let (tier, server) = Tier::start(config, forwards)?;
+    let handler = Arc::new(make_handler(&tier));
+    let logger = Arc::clone(&tier.logger);
+    let frame = Frame::new(config.role, tier.ip, &tier.host, logger, handler);
+    server.run(Serves::Messages(Arc::new(frame)), tier.shutdown)
 }

@@ -30,7 +30,7 @@ use crate::config::PeerConfig;
 use crate::dns::{Host, Lookups, Unresolved};
 use crate::logger::Logger;
 use crate::metrics::{FailureReason, Metrics};
-use crate::parse::Url;
+use crate::values::Url;
 
 /// The next tier's answer.
 #[derive(Debug, Clone)]
@@ -319,7 +319,7 @@ mod test {
     fn peer(urls: &str, timeout: Duration) -> PeerConfig {
         PeerConfig {
             variable: "SINK_URL",
-            urls: crate::parse::url_list(urls).unwrap(),
+            urls: crate::values::url_list(urls).unwrap(),
             timeout,
             max_requests: 1,
             max_age: Duration::from_secs(4),

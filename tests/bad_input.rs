@@ -18,7 +18,7 @@ fn sink_answers_a_message_with_the_seed_text_and_logs_it() {
         Some("text/plain; charset=utf-8")
     );
     let line = sink
-        .wait_line(|l| l.starts_with("From 127.0.0.1 at "))
+        .wait_line(|l| crate::util::is_record_from(l, crate::util::Verb::From, "127.0.0.1"))
         .unwrap();
     assert!(text_of(&line).ends_with(" GMT : hello\\nworld"), "{line}");
 }

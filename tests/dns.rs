@@ -133,7 +133,9 @@ fn a_thousand_messages_to_service_names_start_no_thread_and_ask_the_dns_once() {
                 !queries.is_empty(),
                 "sink-svc was never looked up: the test tests nothing"
             );
-            let relayed = relay.matching(|l| l.starts_with("Relaying from ")).len();
+            let relayed = relay
+                .matching(|l| crate::util::record(l, crate::util::Verb::Relaying).is_some())
+                .len();
             assert_eq!(relayed, 1000, "{}", relay.output());
         },
     );
@@ -208,7 +210,9 @@ fn under_a_dns_fault(world: &World, outage: Outage) {
         .collect();
     for relay in &relays {
         relay
-            .wait_lines(100, |l| l.starts_with("Relaying from "))
+            .wait_lines(100, |l| {
+                crate::util::record(l, crate::util::Verb::Relaying).is_some()
+            })
             .expect("load before the fault");
     }
     let fault = Duration::from_secs(5);

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::util::{binary, exchange, request_id_of, run_with_stdin, Tier};
+use crate::util::{binary, exchange, request_id_of, run_with_stdin, Record, Tier, Verb};
+use three_tier::message::push_request_id;
 
 /// A folder of its own under the system's temporary folder.
 fn temp_dir(name: &str) -> PathBuf {
@@ -148,15 +149,25 @@ fn a_full_disk_leaves_whole_lines_and_acknowledges_only_what_it_holds() {
 fn the_loss_report_names_damaged_lines_and_counts_the_rest() {
     let dir = temp_dir("damaged");
     let file = dir.join("Sink_127.0.2.8.txt");
-    let record = |n: u32| {
-        format!("From 127.0.0.1 at Thu, 26 Nov 2026 00:00:00 GMT : m{n}\trequest_id=10.0.0.5-{n}\n")
+    // Lines as a sink writes them (see three_tier::message), then damaged.
+    let line = |message: &str, id: &str| {
+        let mut line = String::new();
+        Record::write(&mut line, Verb::From, Some([127, 0, 0, 1].into()), message);
+        push_request_id(&mut line, id);
+        line.push('\n');
+        line.into_bytes()
     };
+    let record = |n: u32| line(&format!("m{n}"), &format!("10.0.0.5-{n}"));
+    let torn = line("a torn line", "10.0.0.5-8");
+    let mut bad = line("bad XX bytes", "10.0.0.5-9");
+    let at = bad.windows(2).position(|w| w == b"XX").unwrap();
+    bad[at..at + 2].copy_from_slice(b"\xff\xfe");
     let mut bytes = Vec::new();
-    bytes.extend_from_slice(record(1).as_bytes());
-    bytes.extend_from_slice(b"From 127.0.0.1 at Thu, 26 Nov 2026 00:00:00 GMT : a torn li");
-    bytes.extend_from_slice(record(2).as_bytes());
-    bytes.extend_from_slice(b"From 127.0.0.1 at Thu, 26 Nov 2026 00:00:00 GMT : bad \xff\xfe bytes\trequest_id=10.0.0.5-9\n");
-    bytes.extend_from_slice(record(3).as_bytes());
+    bytes.extend_from_slice(&record(1));
+    bytes.extend_from_slice(&torn[..torn.len() - 30]);
+    bytes.extend_from_slice(&record(2));
+    bytes.extend_from_slice(&bad);
+    bytes.extend_from_slice(&record(3));
     std::fs::write(&file, &bytes).unwrap();
     let (code, report) = loss_report(&[&file]);
     let name = file.display();
@@ -180,7 +191,11 @@ fn the_loss_report_names_damaged_lines_and_counts_the_rest() {
     // The same lines as a saved stdout (standard input): the non-records are skipped.
     let (status, report) = run_with_stdin(
         Command::new(binary("sink")).arg("--loss-report"),
-        &format!("listening on 0.0.0.0:8080\n{}{}", record(1), record(2)),
+        &format!(
+            "listening on 0.0.0.0:8080\n{}{}",
+            String::from_utf8_lossy(&record(1)),
+            String::from_utf8_lossy(&record(2))
+        ),
     );
     assert!(status.success(), "{report}");
     std::fs::remove_dir_all(&dir).unwrap();

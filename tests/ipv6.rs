@@ -115,7 +115,7 @@ fn the_seeds_3_2_3_runs_in_an_ipv6_only_cluster() {
                 assert_eq!(sender.exit_code(), 0, "{}", sender.output());
                 let ip = pod_ip(1, i + 1);
                 let ids: Vec<String> = sender
-                    .matching(|l| l.starts_with("********  Sending "))
+                    .matching(|l| util::record(l, util::Verb::Sending).is_some())
                     .iter()
                     .map(|l| util::request_id_of(l).unwrap().to_string())
                     .collect();

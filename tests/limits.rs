@@ -95,8 +95,14 @@ fn five_thousand_connection_attempts_keep_memory_and_threads_bounded() {
     healthz_within(&sink, Duration::from_secs(1));
     most_threads = most_threads.max(sink.status("Threads"));
     let peak_kb = sink.status("VmHWM");
+    // Beside one thread per connection: up to 4 connections still leaving
+    // after their eviction (the registry's slack), threads between two
+    // connections (one whose connection just closed may not be waiting yet
+    // when the next arrives, so that one gets a new thread), and the tier's
+    // own (main, accept, signals, report). Under a loaded CI machine that has
+    // reached 17; a leak would be thousands.
     assert!(
-        most_threads < max_connections + 16,
+        most_threads < max_connections + 32,
         "{most_threads} threads for MAX_CONNECTIONS={max_connections}"
     );
     // The pod limit is 64Mi; the release build is measured by bench/flood.py.
@@ -206,11 +212,15 @@ fn a_message_is_handled_on_its_connection_thread() {
     let stop = Arc::new(AtomicBool::new(false));
     let clients = keep_busy(&relay, 16, &stop);
     relay
-        .wait_lines(2000, |l| l.starts_with("Relaying from "))
+        .wait_lines(2000, |l| {
+            crate::util::record(l, crate::util::Verb::Relaying).is_some()
+        })
         .expect("load is flowing");
     let under_load = relay.thread_names();
     relay
-        .wait_lines(6000, |l| l.starts_with("Relaying from "))
+        .wait_lines(6000, |l| {
+            crate::util::record(l, crate::util::Verb::Relaying).is_some()
+        })
         .expect("more load");
     let later = relay.thread_names();
     stop.store(true, Ordering::SeqCst);
@@ -262,17 +272,17 @@ fn the_relay_and_sink_paths_fit_the_connection_stack_with_room() {
         .status;
     assert!(status == 200 || status == 502, "{status}");
     for tier in [&relay, &sink] {
-        let deepest = three_tier::deepest_connection_stack(tier.pid);
+        let deepest = three_tier::test_probes::deepest_connection_stack(tier.pid);
         assert!(
             deepest > 0,
             "{}: no connection thread stack found",
             tier.name
         );
         assert!(
-            deepest < three_tier::CONNECTION_STACK / 2,
+            deepest < three_tier::test_probes::CONNECTION_STACK / 2,
             "{} used {deepest} of {} bytes of stack",
             tier.name,
-            three_tier::CONNECTION_STACK
+            three_tier::test_probes::CONNECTION_STACK
         );
     }
 }

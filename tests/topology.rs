@@ -3,7 +3,9 @@
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 
-use crate::util::{get, metric_in, run_with_stdin, sinks_and_relays, Tier};
+use crate::util::{
+    get, is_record_from, metric_in, record, run_with_stdin, sinks_and_relays, Record, Tier, Verb,
+};
 
 const PER_SENDER: usize = 20;
 
@@ -26,12 +28,16 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
         assert_eq!(sender.exit_code(), 0, "{}", sender.output());
     }
 
-    // Each sent line is "<message>\trequest_id=<id>" with a unique id; each sink
-    // line ends the same way. Equal multisets: every message arrived exactly once.
+    // Each sender's record holds a message and a unique id; each sink's record
+    // the same. Equal multisets: every message arrived exactly once.
+    let message_and_id = |l: &str, verb| {
+        let r = record(l, verb).expect("a record");
+        format!("{}\t{}", r.message, r.request_id)
+    };
     let sent: Vec<String> = senders
         .iter()
-        .flat_map(|s| s.matching(|l| l.starts_with("********  Sending ")))
-        .map(|l| l["********  Sending ".len()..].to_string())
+        .flat_map(|s| s.matching(|l| record(l, Verb::Sending).is_some()))
+        .map(|l| message_and_id(&l, Verb::Sending))
         .collect();
     assert_eq!(sent.len(), 3 * PER_SENDER);
     assert_eq!(
@@ -41,11 +47,11 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
     );
     let sink_lines: Vec<String> = sinks
         .iter()
-        .flat_map(|s| s.matching(|l| l.starts_with("From 127.0.0.1 at ")))
+        .flat_map(|s| s.matching(|l| is_record_from(l, Verb::From, "127.0.0.1")))
         .collect();
     let received: Vec<String> = sink_lines
         .iter()
-        .map(|l| l.split_once(" : ").unwrap().1.to_string())
+        .map(|l| message_and_id(l, Verb::From))
         .collect();
     assert_eq!(
         counts(&received),
@@ -53,7 +59,7 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
         "sinks did not log exactly what was sent"
     );
     for tier in relays.iter().chain(&sinks) {
-        let lines = tier.matching(|l| l.starts_with("Relaying from ") || l.starts_with("From "));
+        let lines = tier.matching(|l| Record::parse(l).is_ok());
         assert!(
             !lines.is_empty(),
             "{} took no part\n{}",
@@ -180,7 +186,7 @@ fn sender_metrics_count_every_message_and_pass_promtool() {
         1
     );
     for reason in ["refused", "timeout", "status", "broken"] {
-        let series = format!("three_tier_downstream_failures_total{{reason=\"{reason}\"}}");
+        let series = format!("three_tier_upstream_failures_total{{reason=\"{reason}\"}}");
         assert_eq!(metric(&sender, &series), 0);
     }
     assert_eq!(metric(&relay, "three_tier_messages_relayed_total"), 1);

@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+pub use three_tier::message::{request_id_of, without_request_id, Record, Verb};
 
 /// How long any wait in these tests may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -531,19 +532,22 @@ pub fn metric_in(exposition: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// The message part of a seed log line (`... : <message>`, before a `\trequest_id=` suffix).
-pub fn message_of(line: &str) -> &str {
-    let message = line.split_once(" : ").map_or("", |(_, m)| m);
-    message.split_once('\t').map_or(message, |(m, _)| m)
+/// The record of tier `verb` (`Sending`, `Relaying from`, `From`) that a log line holds, if any.
+pub fn record(line: &str, verb: Verb) -> Option<Record<'_>> {
+    Record::parse_as(line, verb).ok()
 }
 
-/// A log line without its `\trequest_id=` suffix.
+/// Whether a log line is a record of tier `verb` from `peer`.
+pub fn is_record_from(line: &str, verb: Verb, peer: &str) -> bool {
+    record(line, verb).is_some_and(|r| r.peer.is_some_and(|p| p.to_string() == peer))
+}
+
+/// The message a record line holds, as the line holds it (escaped); empty for any other line.
+pub fn message_of(line: &str) -> String {
+    Record::parse(line).map_or_else(|_| String::new(), |r| r.message.into_owned())
+}
+
+/// A log line without the request id it ends with.
 pub fn text_of(line: &str) -> &str {
-    line.rsplit_once("\trequest_id=")
-        .map_or(line, |(text, _)| text)
-}
-
-/// The request id a log line ends with, if any.
-pub fn request_id_of(line: &str) -> Option<&str> {
-    line.rsplit_once("\trequest_id=").map(|(_, id)| id)
+    without_request_id(line)
 }

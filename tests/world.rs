@@ -263,20 +263,32 @@ impl World {
     /// Starts `bin` as a pod: its own address `ip` on the loopback, POD_IP,
     /// listening on port 8080 there, plus `env`.
     pub fn pod(&self, bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> Tier {
-        let (prefix, listen) = if ip.contains(':') {
-            ("128", format!("[{ip}]:8080"))
+        let listen = if ip.contains(':') {
+            format!("[{ip}]:8080")
         } else {
-            ("32", format!("{ip}:8080"))
+            format!("{ip}:8080")
         };
-        run(
-            "ip",
-            &["addr", "add", &format!("{ip}/{prefix}"), "dev", "lo"],
-        );
+        add_local_address(ip);
         let mut env = env.to_vec();
         env.push(("POD_IP", ip.to_string()));
         env.push(("LISTEN_ADDR", listen));
         Tier::start(bin, name, &env)
     }
+}
+
+/// Adds `ip` to the namespace's loopback, usable at once: an IPv6 address
+/// skips duplicate address detection (`nodad`), during which binding it
+/// fails with EADDRNOTAVAIL.
+fn add_local_address(ip: &str) {
+    let (prefix, flags): (&str, &[&str]) = if ip.contains(':') {
+        ("128", &["nodad"])
+    } else {
+        ("32", &[])
+    };
+    let address = format!("{ip}/{prefix}");
+    let mut args = vec!["addr", "add", address.as_str(), "dev", "lo"];
+    args.extend_from_slice(flags);
+    run("ip", &args);
 }
 
 impl Drop for World {
@@ -307,11 +319,7 @@ pub struct Front {
 
 impl Front {
     fn start(listen: &str, behind: &str) -> Front {
-        let prefix = if listen.contains(':') { "128" } else { "32" };
-        run(
-            "ip",
-            &["addr", "add", &format!("{listen}/{prefix}"), "dev", "lo"],
-        );
+        add_local_address(listen);
         let socket = UdpSocket::bind(SocketAddr::new(listen.parse().unwrap(), 53))
             .expect("the DNS front's socket");
         let behind = SocketAddr::new(behind.parse().unwrap(), 53);

@@ -38,7 +38,8 @@ clusterdns_start() {
   echo "$2" > "$dir/namespace"
   if [[ $address == *:* ]]; then prefix=128; fi
   if ! ip -o addr show dev lo | grep -q " $address/$prefix "; then
-    ip addr add "$address/$prefix" dev lo
+    # nodad: an IPv6 address is usable at once, not after duplicate address detection.
+    ip addr add "$address/$prefix" dev lo $([ "$prefix" = 128 ] && echo nodad)
   fi
   ip link set lo up
   dnsmasq --no-resolv --no-hosts --local=/cluster.local/ --hostsdir="$dir/hosts" \

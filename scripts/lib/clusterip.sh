@@ -40,7 +40,8 @@ clusterip_set() {
   # The VIP is a local address of the namespace (its packets then need no
   # route), and KUBE-SERVICES sends its port to the Service chain.
   if ! ip -o addr show dev lo | grep -q " $vip/$prefix "; then
-    ip addr add "$vip/$prefix" dev lo
+    # nodad: an IPv6 address is usable at once, not after duplicate address detection.
+    ip addr add "$vip/$prefix" dev lo $([ "$prefix" = 128 ] && echo nodad)
   fi
   old=$($ipt -t nat -S | awk -v p="^-N KUBE-SEP-${name^^}-" '$0 ~ p {print $2}')
   # Declaring a chain in the input flushes it: the Service chain, its

@@ -43,6 +43,7 @@ pub use response::{InvalidHeader, Response};
 mod body;
 mod common;
 mod conn;
+pub mod deadline;
 mod head;
 mod parse;
 mod registry;
@@ -95,15 +96,22 @@ impl Default for Config {
     }
 }
 
-/// Connections closed or refused since the last [`Server::take_counts`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Connections closed or refused, and errors of the server's own, since the last [`Server::take_counts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Closed because `client_timeout` passed (idle, or a request not delivered in time).
     pub timed_out: u64,
     /// Idle connections closed to admit a new one at `max_connections`.
     pub evicted: u64,
-    /// New connections answered 503 at `max_connections`, none being idle.
+    /// New connections answered 503 at `max_connections`, none being idle,
+    /// or because no thread could be started for them.
     pub refused: u64,
+    /// `accept` calls that failed (each pauses the accept thread 10 ms).
+    pub accept_failed: u64,
+    /// Connection threads that could not be started (their connections are among `refused`).
+    pub thread_failed: u64,
+    /// The last of those errors, if any.
+    pub last_error: Option<String>,
 }
 
 /// State shared by the accept thread and the connection threads.
@@ -116,6 +124,17 @@ pub(crate) struct Shared {
     timed_out: AtomicU64,
     evicted: AtomicU64,
     refused: AtomicU64,
+    accept_failed: AtomicU64,
+    thread_failed: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Counts an error of the server's own in `counter`, keeping its text.
+    fn failed(&self, counter: &AtomicU64, error: String) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
 }
 
 /// A running server. Dropping it stops accepting; connections already open finish.
@@ -142,6 +161,9 @@ impl Server {
             timed_out: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            accept_failed: AtomicU64::new(0),
+            thread_failed: AtomicU64::new(0),
+            last_error: Mutex::new(None),
         });
         let inside = Arc::clone(&shared);
         let accept = thread::Builder::new()
@@ -197,12 +219,21 @@ impl Server {
         self.shared.registry.wait_empty(timeout)
     }
 
-    /// Connections timed out, evicted and refused since the last call.
+    /// Connections timed out, evicted and refused, and the server's own
+    /// errors, since the last call: the server logs nothing itself.
     pub fn take_counts(&self) -> Counts {
+        let shared = &self.shared;
         Counts {
-            timed_out: self.shared.timed_out.swap(0, Ordering::Relaxed),
-            evicted: self.shared.evicted.swap(0, Ordering::Relaxed),
-            refused: self.shared.refused.swap(0, Ordering::Relaxed),
+            timed_out: shared.timed_out.swap(0, Ordering::Relaxed),
+            evicted: shared.evicted.swap(0, Ordering::Relaxed),
+            refused: shared.refused.swap(0, Ordering::Relaxed),
+            accept_failed: shared.accept_failed.swap(0, Ordering::Relaxed),
+            thread_failed: shared.thread_failed.swap(0, Ordering::Relaxed),
+            last_error: shared
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
         }
     }
 }
@@ -226,7 +257,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             // since a server that stops accepting is worse than one that
             // retries (upstream ended the accept thread on any error).
             Err(e) => {
-                log::error!("accept failed: {e}");
+                shared.failed(&shared.accept_failed, format!("accept failed: {e}"));
                 thread::sleep(Duration::from_millis(10));
             }
         }
@@ -260,7 +291,10 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         .threads
         .run(Box::new(move || conn::serve(registered, peer)))
     {
-        log::error!("cannot start a connection thread: {e}");
+        shared.failed(
+            &shared.thread_failed,
+            format!("cannot start a connection thread: {e}"),
+        );
         shared.refused.fetch_add(1, Ordering::Relaxed);
         refuse(&stream, "cannot start a connection thread");
         drop(job);

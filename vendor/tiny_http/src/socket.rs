@@ -4,11 +4,10 @@
 //! thread and a descriptor for ever. Here every read has a deadline: the
 //! connection layer sets one per request (`CLIENT_TIMEOUT` from the moment the
 //! connection starts waiting for the request, covering its line, headers and
-//! body) and this module turns it into `SO_RCVTIMEO`. Setting that option is a
-//! syscall, so it is reset only when the time left drops below it (with some
-//! slack) or after it fired early; a busy kept-alive connection sets it once.
-//! Writes have a fixed `SO_SNDTIMEO`, set once at accept, so a client that
-//! never reads cannot hold a thread in `write`. One descriptor per connection:
+//! body) and this module has [`crate::deadline`] keep `SO_RCVTIMEO` to it.
+//! Writing one response has a limit of its own (`CLIENT_TIMEOUT` too), from
+//! its first `write` to its last, kept with `SO_SNDTIMEO` the same way, so a
+//! client that never reads cannot hold a thread in `write`. One descriptor per connection:
 //! the stream is shared through an `Arc` with the connection registry, which
 //! shuts it down to evict or close it.
 
@@ -17,27 +16,20 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How far past its deadline a read may block before the option is reset.
+use crate::deadline::{is_timeout, Direction, Timeouts};
+
+/// How far past its deadline a read or write may block.
 const SLACK: Duration = Duration::from_millis(50);
 /// Input buffer size at the start and after a request with a large head.
 const INITIAL_BUFFER: usize = 2 * 1024;
 /// Largest input buffer: one request or header line of the maximum size with room around it.
 pub(crate) const MAX_BUFFER: usize = 16 * 1024 + 256;
 
-/// Which way a socket call goes, for its timeout option.
-#[derive(Clone, Copy)]
-enum Direction {
-    Read,
-    Write,
-}
-
 /// The socket of one connection, with its read deadline.
 pub(crate) struct Socket {
     pub stream: Arc<TcpStream>,
-    /// What `SO_RCVTIMEO` is set to; `None` when unknown, so the next read sets it.
-    read_timeout: Option<Duration>,
-    /// What `SO_SNDTIMEO` is set to (the whole write limit, set at accept).
-    write_timeout: Option<Duration>,
+    /// What `SO_RCVTIMEO` and `SO_SNDTIMEO` hold.
+    timeouts: Timeouts,
     /// How long writing one response may take.
     write_limit: Duration,
     deadline: Instant,
@@ -52,8 +44,7 @@ impl Socket {
     pub fn new(stream: Arc<TcpStream>, deadline: Instant, write_limit: Duration) -> Socket {
         Socket {
             stream,
-            read_timeout: None,
-            write_timeout: Some(write_limit),
+            timeouts: Timeouts::unknown(SLACK).with_write(write_limit),
             write_limit,
             deadline,
             timed_out: false,
@@ -72,47 +63,24 @@ impl Socket {
             self.arm(self.deadline, Direction::Read)?;
             match (&*self.stream).read(buf) {
                 // The option fired before the deadline: set it anew and go on.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    self.read_timeout = None;
-                }
+                Err(e) if is_timeout(&e) => self.timeouts.fired(Direction::Read),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
             }
         }
     }
 
-    /// Sets `SO_RCVTIMEO` or `SO_SNDTIMEO` so that the next call ends by
-    /// `deadline` (only when the time left drops below the option, or the
-    /// option is unknown); `TimedOut` once the deadline has passed.
+    /// Has the next call in `direction` end by `deadline`; `TimedOut`, and
+    /// the connection marked timed out, once it has passed.
     fn arm(&mut self, deadline: Instant, direction: Direction) -> io::Result<()> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let armed = self.timeouts.arm(&self.stream, deadline, direction);
+        if armed
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut)
+        {
             self.timed_out = true;
-            let what = match direction {
-                Direction::Read => "read deadline passed",
-                Direction::Write => "write deadline passed",
-            };
-            return Err(io::Error::new(io::ErrorKind::TimedOut, what));
         }
-        // A socket timeout cannot be zero (that means "no timeout").
-        let left = left.max(Duration::from_millis(1));
-        let set = match direction {
-            Direction::Read => &mut self.read_timeout,
-            Direction::Write => &mut self.write_timeout,
-        };
-        if set.is_none_or(|set| set > left + SLACK) {
-            match direction {
-                Direction::Read => self.stream.set_read_timeout(Some(left))?,
-                Direction::Write => self.stream.set_write_timeout(Some(left))?,
-            }
-            *set = Some(left);
-        }
-        Ok(())
+        armed
     }
 
     /// Writes all of `bytes` within the write limit, however many `write`
@@ -130,14 +98,7 @@ impl Socket {
             match (&*self.stream).write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => bytes = &bytes[n..],
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    self.write_timeout = None;
-                }
+                Err(e) if is_timeout(&e) => self.timeouts.fired(Direction::Write),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

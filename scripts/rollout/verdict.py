@@ -1,0 +1,45 @@
+"""Judges rehearsal outcomes (the JSON rehearsal.py writes).
+
+Usage:
+  python3 scripts/rollout/verdict.py clean OUTCOME.json     # nothing lost or failed, every sender exited 0
+  python3 scripts/rollout/verdict.py trouble OUTCOME.json   # something was retried, failed or lost
+  python3 scripts/rollout/verdict.py compare DEFAULTS.json NO_DRAIN_DELAY.json
+                                     # the defaults did better than DRAIN_DELAY=0
+"""
+import json
+import sys
+
+
+def rows(path):
+    return json.load(open(path))["rows"]
+
+
+def judge(expect, path):
+    outcome = json.load(open(path))
+    r = outcome["rows"]
+    lost = sum(x["lost"] for x in r)
+    failed = sum(x["failed"] for x in r)
+    retried = sum(x["retried"] for x in r)
+    bad_exit = [x["client"] for x in r if x["exit"] not in (None, 0)]
+    print(
+        f"rollout took {outcome['rollout_seconds']} s: lost {lost}, failed after retries {failed}, "
+        f"attempts retried {retried}, senders exiting non-zero {len(bad_exit)}"
+    )
+    if expect == "clean" and (lost or failed or bad_exit):
+        sys.exit("rollout-rehearsal: messages were lost or failed")
+    if expect == "trouble" and not (retried or failed or lost):
+        sys.exit("rollout-rehearsal: DRAIN_DELAY=0 showed no trouble, so the drain delay made no difference")
+
+
+def compare(defaults, no_drain):
+    ra, rb = (sum(x["retried"] + x["failed"] for x in rows(p)) for p in (defaults, no_drain))
+    if ra >= rb:
+        sys.exit(f"rollout-rehearsal: the defaults ({ra} retried or failed) did no better than DRAIN_DELAY=0 ({rb})")
+    print(f"rollout-rehearsal: the drain delay makes the difference: {ra} retried or failed attempts with it, {rb} without")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "compare":
+        compare(sys.argv[2], sys.argv[3])
+    else:
+        judge(sys.argv[1], sys.argv[2])

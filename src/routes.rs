@@ -1,0 +1,153 @@
+//! Where a request goes: the probes, `/metrics`, a tier's messages or pages, or 404 and 405.
+//!
+//! Every tier serves `GET /healthz`, `GET /readyz` and `GET /metrics` (`HEAD`
+//! too); a relay or a sink takes messages `POST`ed to any other path, and
+//! the sender serves its pages. [`route`] decides from the method and the
+//! path alone, before any body is read, and [`path_class`] names the route
+//! for `three_tier_http_requests_total`.
+
+use std::sync::Arc;
+
+use tiny_http::Method;
+
+use crate::frame::Frame;
+use crate::message::Pages;
+
+/// What a tier serves besides the probes and `/metrics`.
+pub enum Serves {
+    /// Messages, `POST`ed to any other path, each in the frame of its tier (relay, sink).
+    Messages(Arc<Frame>),
+    /// Pages, at the paths they know (sender).
+    Pages(Arc<dyn Pages>),
+}
+
+/// Where a request goes, decided from its method and path alone; a message
+/// or a page carries what serves it.
+pub enum Route<'s, 'u> {
+    Health,
+    Ready,
+    Metrics,
+    ReservedWrongMethod,
+    Message(&'s Frame),
+    MessageWrongMethod,
+    /// The pages, and the path without its query.
+    Page(&'s dyn Pages, &'u str),
+    NotFound,
+}
+
+pub fn route<'s, 'u>(method: &Method, url: &'u str, serves: &'s Serves) -> Route<'s, 'u> {
+    let path = url.split('?').next().unwrap_or(url);
+    let is_get = matches!(method, Method::Get | Method::Head);
+    match (path, serves) {
+        ("/healthz", _) if is_get => Route::Health,
+        ("/readyz", _) if is_get => Route::Ready,
+        ("/metrics", _) if is_get => Route::Metrics,
+        ("/healthz" | "/readyz" | "/metrics", _) => Route::ReservedWrongMethod,
+        (_, Serves::Messages(handler)) if *method == Method::Post => Route::Message(handler),
+        (_, Serves::Messages(_)) => Route::MessageWrongMethod,
+        (_, Serves::Pages(pages)) if is_get => Route::Page(&**pages, path),
+        (_, Serves::Pages(_)) => Route::NotFound,
+    }
+}
+
+/// The `path` label of `three_tier_http_requests_total` for a route.
+pub fn path_class(route: &Route) -> &'static str {
+    match route {
+        Route::Health => "healthz",
+        Route::Ready => "readyz",
+        Route::Metrics => "metrics",
+        Route::Message(_) | Route::MessageWrongMethod => "message",
+        Route::Page(..) => "page",
+        Route::ReservedWrongMethod | Route::NotFound => "other",
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::io;
+
+    use crate::config::LogFormat;
+    use crate::logger::Logger;
+    use crate::message::{Message, MessageHandler, Reply};
+    use crate::Role;
+
+    #[test]
+    fn routes() {
+        struct Nothing;
+        impl MessageHandler for Nothing {
+            fn handle<'a>(&'a self, _: &Message<'a>, _: &str, _: &io::Result<()>) -> Reply<'a> {
+                Reply::text(200, "")
+            }
+        }
+        impl Pages for Nothing {
+            fn page(&self, _: &str) -> Option<Reply<'_>> {
+                None
+            }
+        }
+        /// The route's name, and the path a page route carries.
+        fn named(route: Route) -> String {
+            match route {
+                Route::Health => "health".into(),
+                Route::Ready => "ready".into(),
+                Route::Metrics => "metrics".into(),
+                Route::ReservedWrongMethod => "reserved, wrong method".into(),
+                Route::Message(_) => "message".into(),
+                Route::MessageWrongMethod => "message, wrong method".into(),
+                Route::Page(_, path) => format!("page {path}"),
+                Route::NotFound => "not found".into(),
+            }
+        }
+        let logger = Logger::new(
+            Role::Sink,
+            None,
+            [127, 0, 0, 1].into(),
+            LogFormat::Text,
+            false,
+        );
+        let frame = Frame::new(
+            Role::Sink,
+            [127, 0, 0, 1].into(),
+            "t",
+            Arc::new(logger.unwrap()),
+            Arc::new(Nothing),
+        );
+        let messages = Serves::Messages(Arc::new(frame));
+        let pages = Serves::Pages(Arc::new(Nothing));
+        let cases = [
+            (Method::Get, "/healthz", &messages, "health"),
+            (Method::Head, "/readyz?x", &pages, "ready"),
+            (Method::Get, "/metrics", &pages, "metrics"),
+            (
+                Method::Post,
+                "/metrics",
+                &messages,
+                "reserved, wrong method",
+            ),
+            (
+                Method::Post,
+                "/healthz",
+                &messages,
+                "reserved, wrong method",
+            ),
+            (Method::Post, "/relay.php", &messages, "message"),
+            (Method::Post, "/", &messages, "message"),
+            (
+                Method::Get,
+                "/relay.php",
+                &messages,
+                "message, wrong method",
+            ),
+            (Method::Get, "/", &pages, "page /"),
+            (Method::Get, "/flow?x=1", &pages, "page /flow"),
+            (Method::Post, "/relay.php", &pages, "not found"),
+        ];
+        for (method, url, serves, expected) in cases {
+            assert_eq!(
+                named(route(&method, url, serves)),
+                expected,
+                "{method} {url}"
+            );
+        }
+    }
+}
