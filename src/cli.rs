@@ -7,7 +7,8 @@
 use std::process::ExitCode;
 
 use crate::config::{help, TierSettings};
-use crate::{Error, Role};
+use crate::error::Error;
+use crate::role::Role;
 
 /// Runs a tier as a program: parses arguments, reads the tier's settings
 /// (`C`, such as [`crate::config::SinkConfig`]) from the environment, calls

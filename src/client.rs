@@ -15,7 +15,7 @@
 //!   on a connection says `Connection: close`, so the server closes and its
 //!   side keeps the TIME_WAIT. ureq's `Connector` is not told which request it
 //!   connects for, so the connection chosen for a request (or "make a new one")
-//!   is handed to it through a thread-local [`Attempt`]: ureq runs the whole
+//!   is handed to it through a thread-local [`Handoff`]: ureq runs the whole
 //!   exchange on the calling thread.
 //! - **A transport with fewer syscalls.** The request head and body are sent
 //!   with one write when the reply is awaited; socket timeouts come from the
@@ -57,9 +57,11 @@ const AGENT: HeaderValue =
     HeaderValue::from_static(concat!("three-tier/", env!("CARGO_PKG_VERSION")));
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
 
-/// How one exchange with one address ended, if not with a reply.
+/// How one exchange with one address ended, if not with a reply: the
+/// client's failure vocabulary. [`crate::upstream`] turns these, over all the
+/// addresses of a hop, into its `PostError`.
 #[derive(Debug)]
-pub enum Failure {
+pub enum ExchangeFailure {
     /// No connection could be made; nothing was sent.
     NotConnected(String),
     /// The deadline passed.
@@ -140,11 +142,11 @@ impl Client {
     }
 
     /// Sends `exchange` and reads the reply; a reused connection found closed is replaced once.
-    pub fn post(&self, exchange: &Exchange) -> Result<RawReply, Failure> {
+    pub fn post(&self, exchange: &Exchange) -> Result<RawReply, ExchangeFailure> {
         let lease = self.pool.take(exchange.addr);
         let reused = lease.is_some();
         match self.send(exchange, lease) {
-            Err(Failure::Failed(_)) | Err(Failure::NotConnected(_))
+            Err(ExchangeFailure::Failed(_)) | Err(ExchangeFailure::NotConnected(_))
                 if reused && Instant::now() < exchange.deadline =>
             {
                 self.send(exchange, None)
@@ -153,7 +155,7 @@ impl Client {
         }
     }
 
-    fn send(&self, exchange: &Exchange, lease: Option<Idle>) -> Result<RawReply, Failure> {
+    fn send(&self, exchange: &Exchange, lease: Option<Idle>) -> Result<RawReply, ExchangeFailure> {
         DONT_REUSE.with(|d| d.set(false));
         let uses = lease.as_ref().map_or(0, |idle| idle.uses);
         let mut request = self
@@ -167,15 +169,15 @@ impl Client {
             // The last request on this connection: the server closes it.
             request = request.header(CONNECTION, CLOSE);
         }
-        ATTEMPT.with(|a| {
-            *a.borrow_mut() = Some(Attempt {
+        HANDOFF.with(|a| {
+            *a.borrow_mut() = Some(Handoff {
                 lease,
                 addr: exchange.addr,
                 deadline: exchange.deadline,
             })
         });
         let sent = request.send(exchange.body);
-        ATTEMPT.with(|a| a.borrow_mut().take());
+        HANDOFF.with(|a| a.borrow_mut().take());
         let response = sent.map_err(|e| classify(e, uses > 0))?;
         if response.status() == 503 {
             // Not reused: behind a Service the next connection may reach another pod.
@@ -198,20 +200,20 @@ impl Client {
 /// Sorts a ureq error into what the caller may do next. On a `reused`
 /// connection, a failure before the reply is reported as `Failed`, so that
 /// [`Client::post`] tries a new connection.
-fn classify(error: ureq::Error, reused: bool) -> Failure {
+fn classify(error: ureq::Error, reused: bool) -> ExchangeFailure {
     match &error {
         ureq::Error::Timeout(ureq::Timeout::Connect) => {
-            Failure::NotConnected("connect timed out".into())
+            ExchangeFailure::NotConnected("connect timed out".into())
         }
-        ureq::Error::Timeout(_) => Failure::TimedOut,
-        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => Failure::TimedOut,
+        ureq::Error::Timeout(_) => ExchangeFailure::TimedOut,
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => ExchangeFailure::TimedOut,
         ureq::Error::Io(e) if is_connect_failure(e) && !reused => {
-            Failure::NotConnected(e.to_string())
+            ExchangeFailure::NotConnected(e.to_string())
         }
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-            Failure::NotConnected(error.to_string())
+            ExchangeFailure::NotConnected(error.to_string())
         }
-        _ => Failure::Failed(error.to_string()),
+        _ => ExchangeFailure::Failed(error.to_string()),
     }
 }
 
@@ -226,12 +228,12 @@ fn is_connect_failure(e: &io::Error) -> bool {
 
 thread_local! {
     /// The connection (or none: make one) and deadline for the exchange running on this thread.
-    static ATTEMPT: RefCell<Option<Attempt>> = const { RefCell::new(None) };
+    static HANDOFF: RefCell<Option<Handoff>> = const { RefCell::new(None) };
     /// Set when the exchange on this thread answered 503: its connection goes back to no pool.
     static DONT_REUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-struct Attempt {
+struct Handoff {
     lease: Option<Idle>,
     addr: SocketAddr,
     deadline: Instant,
@@ -307,7 +309,7 @@ fn is_alive(stream: &TcpStream) -> bool {
 
 /// Resolves without a lookup and without a thread: the address is the one
 /// [`crate::upstream`] chose for this exchange (the URI names the host only
-/// for the `Host` header), which the connector takes from [`ATTEMPT`].
+/// for the `Host` header), which the connector takes from [`HANDOFF`].
 #[derive(Debug)]
 struct IpResolver;
 
@@ -318,7 +320,7 @@ impl Resolver for IpResolver {
         _config: &ureq::config::Config,
         _timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addr = ATTEMPT.with(|a| a.borrow().as_ref().map(|a| a.addr));
+        let addr = HANDOFF.with(|a| a.borrow().as_ref().map(|a| a.addr));
         let mut addrs = self.empty();
         addrs.push(addr.ok_or(ureq::Error::HostNotFound)?);
         Ok(addrs)
@@ -337,14 +339,14 @@ impl fmt::Debug for PoolConnector {
 }
 
 impl Connector for PoolConnector {
-    type Out = Conn;
+    type Out = OutboundConn;
 
     fn connect(
         &self,
         _details: &ConnectionDetails,
         _chained: Option<()>,
-    ) -> Result<Option<Conn>, ureq::Error> {
-        let attempt = ATTEMPT.with(|a| {
+    ) -> Result<Option<OutboundConn>, ureq::Error> {
+        let attempt = HANDOFF.with(|a| {
             a.borrow_mut()
                 .as_mut()
                 .map(|a| (a.lease.take(), a.addr, a.deadline))
@@ -377,7 +379,7 @@ impl Connector for PoolConnector {
                 }
             }
         };
-        Ok(Some(Conn {
+        Ok(Some(OutboundConn {
             idle: Some(Idle {
                 uses: idle.uses + 1,
                 ..idle
@@ -392,7 +394,7 @@ impl Connector for PoolConnector {
 }
 
 /// A connection in use by ureq; returned to the pool when ureq is done, if reusable.
-struct Conn {
+struct OutboundConn {
     /// Always `Some` until dropped.
     idle: Option<Idle>,
     /// Output not sent yet: the head and body go out in one write.
@@ -406,10 +408,10 @@ struct Conn {
     pool: Arc<Pool>,
 }
 
-impl fmt::Debug for Conn {
+impl fmt::Debug for OutboundConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let addr = self.idle.as_ref().map(|i| i.addr);
-        write!(f, "Conn({addr:?})")
+        write!(f, "OutboundConn({addr:?})")
     }
 }
 
@@ -417,7 +419,7 @@ fn timed_out() -> ureq::Error {
     ureq::Error::Timeout(ureq::Timeout::Global)
 }
 
-impl Conn {
+impl OutboundConn {
     /// The connection's buffers and the pending output, borrowed together.
     fn parts(&mut self) -> (&mut LazyBuffers, &mut Vec<u8>) {
         match self.idle.as_mut() {
@@ -466,7 +468,7 @@ impl Conn {
     }
 }
 
-impl Transport for Conn {
+impl Transport for OutboundConn {
     fn buffers(&mut self) -> &mut dyn Buffers {
         self.parts().0
     }
@@ -508,7 +510,7 @@ impl Transport for Conn {
     }
 }
 
-impl Drop for Conn {
+impl Drop for OutboundConn {
     fn drop(&mut self) {
         let Some(idle) = self.idle.take() else {
             return;

@@ -14,8 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::error::Error;
+use crate::role::Role;
 use crate::values::{self, Url};
-use crate::{Error, Role};
 
 /// The form a setting's value takes, with its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -437,14 +437,17 @@ pub(crate) mod test {
     /// A logger (stdout, text) and metrics for a relay, as the tiers pass them.
     pub(crate) fn watchers() -> (Arc<Logger>, Arc<Metrics>) {
         let logger = Logger::new(
-            crate::Role::Relay,
+            crate::role::Role::Relay,
             None,
             [127, 0, 0, 1].into(),
             crate::config::LogFormat::Text,
             false,
         )
         .unwrap();
-        (Arc::new(logger), Arc::new(Metrics::new(crate::Role::Relay)))
+        (
+            Arc::new(logger),
+            Arc::new(Metrics::new(crate::role::Role::Relay)),
+        )
     }
 
     fn lookups(refresh: Duration, timeout: Duration) -> Lookups {

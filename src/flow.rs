@@ -70,12 +70,12 @@ pub struct Attempt<'a> {
 }
 
 #[derive(Debug, Default, Clone, Copy)]
-struct Counts {
+struct EdgeCounts {
     ok: u64,
     failed: u64,
 }
 
-impl Counts {
+impl EdgeCounts {
     fn add(&mut self, ok: bool) {
         if ok {
             self.ok += 1;
@@ -84,7 +84,7 @@ impl Counts {
         }
     }
 
-    fn merge(&mut self, other: Counts) {
+    fn merge(&mut self, other: EdgeCounts) {
         self.ok += other.ok;
         self.failed += other.failed;
     }
@@ -94,8 +94,8 @@ impl Counts {
 #[derive(Debug)]
 struct Bucket {
     index: u64,
-    edges: BTreeMap<(String, String), Counts>,
-    other: Counts,
+    edges: BTreeMap<(String, String), EdgeCounts>,
+    other: EdgeCounts,
 }
 
 impl Bucket {
@@ -173,7 +173,7 @@ impl Flow {
             state.buckets.push_back(Bucket {
                 index,
                 edges: BTreeMap::new(),
-                other: Counts::default(),
+                other: EdgeCounts::default(),
             });
         }
         let bucket = state.buckets.back_mut().expect("a bucket was just pushed");
@@ -206,8 +206,8 @@ impl Flow {
     fn to_json_at(&self, now: Instant) -> String {
         let state = self.lock();
         let index = self.bucket_index(now);
-        let mut edges: BTreeMap<&(String, String), Counts> = BTreeMap::new();
-        let mut other = Counts::default();
+        let mut edges: BTreeMap<&(String, String), EdgeCounts> = BTreeMap::new();
+        let mut other = EdgeCounts::default();
         for bucket in state.buckets.iter().filter(|b| in_window(b.index, index)) {
             for (key, counts) in &bucket.edges {
                 edges.entry(key).or_default().merge(*counts);

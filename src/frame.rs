@@ -16,7 +16,7 @@ use crate::lineage;
 use crate::logger::{Event, Logger};
 use crate::message::{Message, MessageHandler, Reply, Verb};
 use crate::request_id::{self, IdSource};
-use crate::Role;
+use crate::role::Role;
 
 /// A message tier's handler in the frame every message gets.
 pub struct Frame {

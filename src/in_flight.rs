@@ -20,7 +20,7 @@ pub struct InFlight {
 
 /// One admitted request; dropping it (however the request ends) frees its slot.
 #[derive(Debug)]
-pub struct Slot(Arc<InFlight>);
+pub struct Permit(Arc<InFlight>);
 
 impl InFlight {
     /// A counter admitting at most `max` requests at once.
@@ -32,13 +32,13 @@ impl InFlight {
     }
 
     /// Admits a request if fewer than `max` are in flight.
-    pub fn try_admit(self: &Arc<Self>) -> Option<Slot> {
+    pub fn try_admit(self: &Arc<Self>) -> Option<Permit> {
         self.count
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < self.max).then_some(n + 1)
             })
             .ok()
-            .map(|_| Slot(Arc::clone(self)))
+            .map(|_| Permit(Arc::clone(self)))
     }
 
     /// How many requests are in flight now.
@@ -47,7 +47,7 @@ impl InFlight {
     }
 }
 
-impl Drop for Slot {
+impl Drop for Permit {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::SeqCst);
     }

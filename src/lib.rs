@@ -25,6 +25,7 @@ mod format;
 mod frame;
 mod identity;
 mod in_flight;
+mod intake;
 mod json;
 mod lineage;
 mod listen;

@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::Role;
+use crate::role::Role;
 
 /// The relay's address header.
 pub const RELAY_IP: &str = "X-Relay-Ip";

@@ -31,11 +31,12 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::LogFormat;
+use crate::error::Error;
 use crate::format::{rfc3339, with_ip_text};
 use crate::json::{json_opt, json_string};
 use crate::message::{push_request_id, Record, Verb};
 use crate::record::{RecordFile, Rotation};
-use crate::{Error, Role};
+use crate::role::Role;
 
 /// Severity of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

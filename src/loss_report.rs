@@ -23,10 +23,10 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 
+use crate::error::Error;
 use crate::json::json_string;
 use crate::message::{without_tier_prefix, NotRecord, Record, Verb};
 use crate::request_id;
-use crate::Error;
 
 /// Per-sender tallies.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

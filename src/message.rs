@@ -23,7 +23,7 @@ use std::net::IpAddr;
 
 use crate::escape::escape_into;
 use crate::format::{with_http_date, with_ip_text};
-use crate::Role;
+use crate::role::Role;
 
 /// A message: a POST to any path but the reserved ones, its body read and checked.
 ///

@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::RelayConfig;
+use crate::error::Error;
 use crate::lineage;
 use crate::logger::{Event, Logger};
 use crate::message::{Message, MessageHandler, Reply};
 use crate::metrics::{FailureReason, Metrics};
 use crate::upstream::{PostError, Upstream, UpstreamReply};
-use crate::Error;
 
 /// The relay's message handler.
 #[derive(Debug)]
@@ -154,7 +154,7 @@ mod test {
     use super::*;
     use crate::config::{LogFormat, RelayConfig, TierSettings};
     use crate::metrics::Gauges;
-    use crate::Role;
+    use crate::role::Role;
     use std::time::Duration;
     use ureq::http::HeaderMap;
 

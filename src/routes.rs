@@ -70,7 +70,7 @@ mod test {
     use crate::config::LogFormat;
     use crate::logger::Logger;
     use crate::message::{Message, MessageHandler, Reply};
-    use crate::Role;
+    use crate::role::Role;
 
     #[test]
     fn routes() {

@@ -27,7 +27,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{SendConfig, SenderConfig};
-use crate::escape_message;
+use crate::error::Error;
+use crate::escape::escape_message;
 use crate::flow::{self, Flow, Identity};
 use crate::format::now_http_date;
 use crate::lineage;
@@ -39,7 +40,6 @@ use crate::server::Serves;
 use crate::shutdown::Phase;
 use crate::tier::Tier;
 use crate::upstream::{Upstream, UpstreamReply};
-use crate::Error;
 
 /// First retry waits about this long; each further retry doubles it.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);

@@ -14,9 +14,7 @@
 //! connections once a second (see [`crate::report`]), then stops accepting,
 //! closes idle connections and waits for every open connection to finish.
 
-use std::cell::RefCell;
-use std::io::Read;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +22,17 @@ use std::time::Duration;
 use tiny_http::{Method, Rejection, Request};
 
 use crate::config::ServerConfig;
+use crate::error::Error;
 use crate::frame::Frame;
 use crate::in_flight::InFlight;
+use crate::intake::{read_message, with_message_buffer, BodyFailure};
 use crate::logger::{Event, Logger};
-use crate::message::{Message, Reply};
+use crate::message::Reply;
 use crate::metrics::{Gauges, Metrics};
 use crate::report::ConnectionReport;
 pub use crate::routes::Serves;
 use crate::routes::{path_class, route, Route};
 use crate::shutdown::{Phase, Shutdown};
-use crate::Error;
 
 /// Stack of the connection threads, where messages are handled (the relay's
 /// ureq call included). A stack overflow aborts the whole tier, so the
@@ -185,7 +184,7 @@ impl tiny_http::Handler for Service {
     fn rejected(&self, peer: SocketAddr, request: Option<(&Method, &str)>, rejection: Rejection) {
         self.metrics.request("other", rejection.status);
         let what = match request {
-            Some((method, url)) => format!("{method} {}", crate::escape_message(url)),
+            Some((method, url)) => format!("{method} {}", crate::escape::escape_message(url)),
             None => "a malformed request".to_string(),
         };
         let text = format!(
@@ -214,42 +213,19 @@ impl Service {
     }
 }
 
-/// Why a message's body gave no message.
-enum BodyFailure {
-    /// Answer this.
-    Reply(Reply<'static>),
-    /// The client missed `CLIENT_TIMEOUT`: close without an answer.
-    TimedOut,
-}
-
-/// Runs `f` with a byte buffer kept per thread (a message's body and request
-/// id go in it); a nested call gets a fresh one.
-fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
-    thread_local! {
-        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    }
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            f(&mut buf)
-        }
-        Err(_) => f(&mut Vec::new()),
-    })
-}
-
 impl Service {
     /// Reads, admits and handles a message, then answers it.
     fn message(&self, mut request: Request, frame: &Frame, ready: bool) {
         with_message_buffer(|buf| {
-            let message = match self.read_message(&mut request, buf) {
+            let message = match read_message(&mut request, self.max_body_bytes, buf) {
                 Ok(message) => message,
                 Err(BodyFailure::Reply(reply)) => {
                     return self.answer(request, &reply, "message", ready)
                 }
                 Err(BodyFailure::TimedOut) => return request.drop_connection(),
             };
-            // The slot is held until the answer is written: a stop waits for it.
-            let Some(_slot) = self.in_flight.try_admit() else {
+            // The permit is held until the answer is written: a stop waits for it.
+            let Some(_permit) = self.in_flight.try_admit() else {
                 let text = format!(
                     "busy: MAX_IN_FLIGHT={} requests in flight",
                     self.max_in_flight
@@ -271,58 +247,6 @@ impl Service {
             let reply =
                 handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
             self.answer(request, &reply, "message", ready);
-        })
-    }
-
-    /// The message a request carries: its body read whole into `buf`, within
-    /// `MAX_BODY_BYTES`, as text, with its request id copied after it.
-    fn read_message<'b>(
-        &self,
-        request: &mut Request,
-        buf: &'b mut Vec<u8>,
-    ) -> Result<Message<'b>, BodyFailure> {
-        let max = self.max_body_bytes;
-        let too_large = || Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
-        let announced = request.body_length();
-        if announced.is_some_and(|n| n > max) {
-            return Err(BodyFailure::Reply(too_large()));
-        }
-        match request.as_reader().take(max as u64 + 1).read_to_end(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                return Err(BodyFailure::TimedOut)
-            }
-            Err(e) => {
-                let text = format!("message body could not be read: {e}");
-                return Err(BodyFailure::Reply(Reply::text(400, text)));
-            }
-            Ok(_) if buf.len() > max => return Err(BodyFailure::Reply(too_large())),
-            Ok(_) => {}
-        }
-        if buf.is_empty() {
-            let reply = Reply::text(400, "empty message: send the text as the POST body");
-            return Err(BodyFailure::Reply(reply));
-        }
-        let body_len = buf.len();
-        let id = request
-            .header(crate::request_id::HEADER)
-            .filter(|id| std::str::from_utf8(id).is_ok());
-        let has_id = id.is_some();
-        if let Some(id) = id {
-            buf.extend_from_slice(id);
-        }
-        let (body, id) = buf.split_at(body_len);
-        let Ok(body) = std::str::from_utf8(body) else {
-            return Err(BodyFailure::Reply(Reply::text(
-                400,
-                "message is not valid UTF-8 text",
-            )));
-        };
-        Ok(Message {
-            peer: request
-                .remote_addr()
-                .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
-            body,
-            request_id: has_id.then(|| std::str::from_utf8(id).unwrap_or_default()),
         })
     }
 
@@ -356,10 +280,10 @@ impl Service {
         let text = format!(
             "answered {} {} from {}: {} {}",
             request.method(),
-            crate::escape_message(request.url()),
+            crate::escape::escape_message(request.url()),
             peer.map_or_else(|| "?".to_string(), |p| p.to_string()),
             reply.status,
-            crate::escape_message(&reply.body)
+            crate::escape::escape_message(&reply.body)
         );
         let mut event = Event::new("rejected", &text).warn().status(reply.status);
         if let Some(p) = peer {
@@ -372,11 +296,11 @@ impl Service {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::io::{self, Write};
+    use std::io::{self, Read, Write};
 
     use crate::config::{SinkConfig, TierSettings};
-    use crate::message::MessageHandler;
-    use crate::Role;
+    use crate::message::{Message, MessageHandler};
+    use crate::role::Role;
 
     struct Panics;
 
@@ -396,7 +320,7 @@ mod test {
         .unwrap();
         let logger = Arc::new(
             Logger::new(
-                crate::Role::Sink,
+                crate::role::Role::Sink,
                 None,
                 [127, 0, 0, 1].into(),
                 crate::config::LogFormat::Text,
@@ -404,7 +328,7 @@ mod test {
             )
             .unwrap(),
         );
-        let metrics = Arc::new(Metrics::new(crate::Role::Sink));
+        let metrics = Arc::new(Metrics::new(crate::role::Role::Sink));
         let frame = Frame::new(
             Role::Sink,
             [127, 0, 0, 1].into(),

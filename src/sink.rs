@@ -12,10 +12,10 @@ use std::io;
 use std::sync::Arc;
 
 use crate::config::SinkConfig;
+use crate::error::Error;
 use crate::format::with_ip_text;
 use crate::message::{Message, MessageHandler, Reply};
 use crate::metrics::Metrics;
-use crate::Error;
 
 /// The sink's message handler.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ pub fn run(config: SinkConfig) -> Result<(), Error> {
 mod test {
     use super::*;
     use crate::metrics::Gauges;
-    use crate::Role;
+    use crate::role::Role;
 
     fn sink() -> Sink {
         Sink {

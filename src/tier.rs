@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::TierConfig;
+use crate::error::Error;
 use crate::frame::Frame;
 use crate::identity;
 use crate::logger::Logger;
@@ -17,7 +18,6 @@ use crate::message::MessageHandler;
 use crate::metrics::Metrics;
 use crate::server::{Server, Serves};
 use crate::shutdown::{handle_signals, Shutdown};
-use crate::Error;
 
 /// A started tier: who it is, where it logs and counts, and its shutdown state.
 pub struct Tier {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderMap, HeaderValue, Uri};
 
-use crate::client::{Client, Exchange, Failure};
+use crate::client::{Client, Exchange, ExchangeFailure};
 use crate::config::PeerConfig;
 use crate::dns::{Host, Lookups, Unresolved};
 use crate::logger::Logger;
@@ -68,7 +68,10 @@ impl UpstreamReply {
     }
 }
 
-/// Why a post failed.
+/// Why a post to the next tier failed, every address tried: the hop's
+/// failure vocabulary (one address's is [`crate::client::ExchangeFailure`]).
+/// The relay answers these 502 or 504, the sender retries them, and
+/// [`PostError::reason`] is their metric label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostError {
     /// No connection could be made to any URL; nothing was sent.
@@ -261,13 +264,15 @@ impl Upstream {
                     addr: addr.ip(),
                     refused: std::mem::take(&mut tries.refused),
                 }),
-                Err(Failure::NotConnected(reason)) => {
+                Err(ExchangeFailure::NotConnected(reason)) => {
                     tries.attempts.push(format!("{url} ({addr}): {reason}"));
                     tries.refused.push(addr.ip());
                     continue;
                 }
-                Err(Failure::TimedOut) => Err(self.timed_out(url.to_string(), Some(addr.ip()))),
-                Err(Failure::Failed(reason)) => Err(PostError::Failed {
+                Err(ExchangeFailure::TimedOut) => {
+                    Err(self.timed_out(url.to_string(), Some(addr.ip())))
+                }
+                Err(ExchangeFailure::Failed(reason)) => Err(PostError::Failed {
                     url: url.to_string(),
                     reason,
                     addr: addr.ip(),

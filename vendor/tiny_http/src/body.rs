@@ -17,7 +17,7 @@ use crate::socket::{Input, LineError, Socket};
 
 /// Where the reader is in the current request's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Body {
+pub(crate) enum BodyState {
     /// Read to its end (or there was none).
     Done,
     /// `left` of `total` bytes still to come.
@@ -49,18 +49,18 @@ fn cut_off(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, reason)
 }
 
-impl Body {
-    pub fn new(framing: Framing) -> Body {
+impl BodyState {
+    pub fn new(framing: Framing) -> BodyState {
         match framing {
-            Framing::Empty => Body::Done,
-            Framing::Length(n) => Body::Length { left: n, total: n },
-            Framing::Chunked => Body::Chunked(Chunk::Size),
+            Framing::Empty => BodyState::Done,
+            Framing::Length(n) => BodyState::Length { left: n, total: n },
+            Framing::Chunked => BodyState::Chunked(Chunk::Size),
         }
     }
 
     /// Whether the whole body has been read, so the connection can carry another request.
     pub fn is_done(&self) -> bool {
-        *self == Body::Done
+        *self == BodyState::Done
     }
 
     /// Reads body bytes into `buf`; `Ok(0)` only at the body's proper end.
@@ -71,13 +71,13 @@ impl Body {
         buf: &mut [u8],
     ) -> io::Result<usize> {
         let result = match *self {
-            Body::Done => Ok(0),
-            Body::Broken => Err(invalid("the body could not be read")),
-            Body::Length { left, total } => self.read_length(input, socket, buf, left, total),
-            Body::Chunked(_) => self.read_chunked(input, socket, buf),
+            BodyState::Done => Ok(0),
+            BodyState::Broken => Err(invalid("the body could not be read")),
+            BodyState::Length { left, total } => self.read_length(input, socket, buf, left, total),
+            BodyState::Chunked(_) => self.read_chunked(input, socket, buf),
         };
         if result.is_err() {
-            *self = Body::Broken;
+            *self = BodyState::Broken;
         }
         result
     }
@@ -107,9 +107,9 @@ impl Body {
         }
         let left = left - n as u64;
         *self = if left == 0 {
-            Body::Done
+            BodyState::Done
         } else {
-            Body::Length { left, total }
+            BodyState::Length { left, total }
         };
         Ok(n)
     }
@@ -121,7 +121,7 @@ impl Body {
         buf: &mut [u8],
     ) -> io::Result<usize> {
         loop {
-            let Body::Chunked(state) = *self else {
+            let BodyState::Chunked(state) = *self else {
                 return Ok(0);
             };
             *self = match state {
@@ -129,7 +129,7 @@ impl Body {
                     let line =
                         next_line(input, socket, MAX_CHUNK_LINE, "chunk-size line too long")?;
                     let size = parse::chunk_size(&line).map_err(|r| invalid(r.reason))?;
-                    Body::Chunked(if size == 0 {
+                    BodyState::Chunked(if size == 0 {
                         Chunk::Trailers(0)
                     } else {
                         Chunk::Data(size)
@@ -145,7 +145,7 @@ impl Body {
                     let want = (buf.len() as u64).min(left) as usize;
                     let n = input.take_into(&mut buf[..want]);
                     let left = left - n as u64;
-                    *self = Body::Chunked(if left == 0 {
+                    *self = BodyState::Chunked(if left == 0 {
                         Chunk::DataEnd
                     } else {
                         Chunk::Data(left)
@@ -157,7 +157,7 @@ impl Body {
                     if !line.is_empty() {
                         return Err(invalid("chunk data longer than its size"));
                     }
-                    Body::Chunked(Chunk::Size)
+                    BodyState::Chunked(Chunk::Size)
                 }
                 Chunk::Trailers(seen) => {
                     let (line, len) =
@@ -167,11 +167,11 @@ impl Body {
                         return Err(invalid("trailers too large"));
                     }
                     if line.is_empty() {
-                        *self = Body::Done;
+                        *self = BodyState::Done;
                         return Ok(0);
                     }
                     parse::header_line(&line).map_err(|r| invalid(r.reason))?;
-                    Body::Chunked(Chunk::Trailers(seen))
+                    BodyState::Chunked(Chunk::Trailers(seen))
                 }
             };
         }

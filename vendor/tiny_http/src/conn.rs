@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::body::Body;
+use crate::body::BodyState;
 use crate::common::{HTTPVersion, Method};
 use crate::head::Fields;
 use crate::parse::{self, HeadInfo, Rejection};
@@ -51,7 +51,7 @@ pub(crate) struct Io {
     pub socket: Socket,
     pub input: Input,
     /// The current request's body.
-    pub body: Body,
+    pub body: BodyState,
     /// `100 Continue` is owed once the body is read.
     pub continue_pending: bool,
     /// `Some(close)` once the current request was answered (or dropped, `Some(true)`).
@@ -123,7 +123,7 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
         io: Mutex::new(Io {
             socket,
             input: Input::new(),
-            body: Body::Done,
+            body: BodyState::Done,
             continue_pending: false,
             answered: None,
             spare: Fields::default(),
@@ -167,7 +167,7 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
 fn handle(conn: &Arc<Conn>, head: Head) -> bool {
     {
         let mut io = conn.lock();
-        io.body = Body::new(head.info.framing);
+        io.body = BodyState::new(head.info.framing);
         io.continue_pending = head.info.expect_continue;
         io.answered = None;
     }

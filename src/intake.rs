@@ -1,0 +1,91 @@
+//! A message's way in: its body read whole, within `MAX_BODY_BYTES`, checked as text, with its request id.
+//!
+//! A relay or a sink reads a POSTed body before the message takes a slot (so
+//! a slow upload never holds one), into a buffer its connection's thread
+//! keeps, and the [`Message`] borrows body and request id from it: no
+//! allocation per message. A body announced or found larger than the limit
+//! is answered 413, an empty one or one that is not UTF-8 400, a body that
+//! could not be read 400; a client that missed `CLIENT_TIMEOUT` gets no
+//! answer (its connection is closed).
+
+use std::cell::RefCell;
+use std::io::Read;
+use std::net::IpAddr;
+
+use tiny_http::Request;
+
+use crate::message::{Message, Reply};
+
+/// Why a message's body gave no message: the intake's failure vocabulary
+/// (the vendored server's own refusals, before a request reaches the tier,
+/// are `tiny_http::Rejection`s).
+pub enum BodyFailure {
+    /// Answer this.
+    Reply(Reply<'static>),
+    /// The client missed `CLIENT_TIMEOUT`: close without an answer.
+    TimedOut,
+}
+
+/// Runs `f` with a byte buffer kept per thread (a message's body and request
+/// id go in it); a nested call gets a fresh one.
+pub fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            f(&mut buf)
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// The message a request carries: its body read whole into `buf`, within
+/// `max` bytes (`MAX_BODY_BYTES`), as text, with its request id copied after it.
+pub fn read_message<'b>(
+    request: &mut Request,
+    max: usize,
+    buf: &'b mut Vec<u8>,
+) -> Result<Message<'b>, BodyFailure> {
+    let too_large = || Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
+    let announced = request.body_length();
+    if announced.is_some_and(|n| n > max) {
+        return Err(BodyFailure::Reply(too_large()));
+    }
+    match request.as_reader().take(max as u64 + 1).read_to_end(buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(BodyFailure::TimedOut),
+        Err(e) => {
+            let text = format!("message body could not be read: {e}");
+            return Err(BodyFailure::Reply(Reply::text(400, text)));
+        }
+        Ok(_) if buf.len() > max => return Err(BodyFailure::Reply(too_large())),
+        Ok(_) => {}
+    }
+    if buf.is_empty() {
+        let reply = Reply::text(400, "empty message: send the text as the POST body");
+        return Err(BodyFailure::Reply(reply));
+    }
+    let body_len = buf.len();
+    let id = request
+        .header(crate::request_id::HEADER)
+        .filter(|id| std::str::from_utf8(id).is_ok());
+    let has_id = id.is_some();
+    if let Some(id) = id {
+        buf.extend_from_slice(id);
+    }
+    let (body, id) = buf.split_at(body_len);
+    let Ok(body) = std::str::from_utf8(body) else {
+        return Err(BodyFailure::Reply(Reply::text(
+            400,
+            "message is not valid UTF-8 text",
+        )));
+    };
+    Ok(Message {
+        peer: request
+            .remote_addr()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
+        body,
+        request_id: has_id.then(|| std::str::from_utf8(id).unwrap_or_default()),
+    })
+}
