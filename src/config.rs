@@ -136,17 +136,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "SINK_TIMEOUT", default: "2s", roles: RELAY, form: POSITIVE, help: "deadline for one relay-to-sink exchange" },
     Setting { name: "UPSTREAM_MAX_REQUESTS", default: "10", roles: PEERS, form: CONNECTIONS, help: "requests per connection to the next tier before it is closed and a new one opened (1: a new connection per message); bounded reuse lets a Service spread connections over pods" },
     Setting { name: "UPSTREAM_MAX_AGE", default: "4s", roles: PEERS, form: POSITIVE, help: "a connection to the next tier is not reused once this old (keep it below the next tier's CLIENT_TIMEOUT)" },
-    Setting { name: "DNS_REFRESH", default: "5s", roles: PEERS, form: POSITIVE, help: "a host name in RELAY_URL or SINK_URL is looked up again at most this often, off the message path; a failed lookup keeps the last answer" },
+    Setting { name: "DNS_REFRESH", default: "5s", roles: PEERS, form: POSITIVE, help: "a host name in RELAY_URL or SINK_URL (a Service name) is looked up again at most this often, off the message path; a lookup that fails or outlasts the hop's timeout keeps the last answer" },
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, form: Form::Dir, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
     Setting { name: "LOG_FSYNC", default: "off", roles: LOGGING, form: Form::Word(&["on", "off"]), help: "on: flush each message line in LOG_DIR to disk before the message is acknowledged (off: the kernel writes it back)" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, form: Form::Word(&["text", "json"]), help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
     Setting { name: "POD_IP", default: "", roles: ALL, form: Form::Ip, help: "this instance's IP for messages and file names (unset: the host name's address, else the outbound interface's)" },
-    Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, form: CONNECTIONS, help: "inbound connections open at once (lowered to what RLIMIT_NOFILE allows); at the limit the oldest idle one is closed, or the new one answered 503" },
+    Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, form: CONNECTIONS, help: "inbound connections open at once, lowered to what RLIMIT_NOFILE allows (logged); at the limit the oldest idle connection is closed to admit a new one, or with none idle the new one is answered 503" },
     Setting { name: "MAX_IN_FLIGHT", default: "1024", roles: ALL, form: Form::Number { min: 1, max: 100_000 }, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After; by default as many as MAX_CONNECTIONS, so no admitted connection is refused" },
     Setting { name: "MAX_BODY_BYTES", default: "16384", roles: ALL, form: Form::Number { min: 1, max: 64 << 20 }, help: "largest message accepted; larger bodies get 413 unread" },
     Setting { name: "CLIENT_TIMEOUT", default: "10s", roles: ALL, form: POSITIVE, help: "an inbound connection must deliver a whole request within this, and is closed when idle this long" },
     Setting { name: "DRAIN_DELAY", default: "5s", roles: ALL, form: ANY_DURATION, help: "after SIGTERM, keep serving with /readyz at 503 for this long, while endpoints and load balancers catch up (see docs/operating.md)" },
-    Setting { name: "SHUTDOWN_TIMEOUT", default: "10s", roles: ALL, form: ANY_DURATION, help: "then wait at most this long for requests in flight" },
+    Setting { name: "SHUTDOWN_TIMEOUT", default: "10s", roles: ALL, form: ANY_DURATION, help: "then wait at most this long for the connections still open to finish" },
 ];
 
 /// Variables that are no longer read, with what replaced them: a tier started
