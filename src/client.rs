@@ -52,6 +52,8 @@ const MAX_REPLY_BYTES: u64 = 64 * 1024;
 const SLACK: Duration = Duration::from_millis(20);
 /// The request header every message carries its id in.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const AGENT: HeaderValue =
     HeaderValue::from_static(concat!("three-tier/", env!("CARGO_PKG_VERSION")));
@@ -78,12 +80,23 @@ pub struct Exchange<'a> {
     pub uri: &'a Uri,
     /// The `Host` header.
     pub host: &'a HeaderValue,
+    /// What is sent.
+    pub payload: &'a Payload<'a>,
+    /// When the whole exchange must be over.
+    pub deadline: Instant,
+}
+
+/// A message as it goes to the next tier.
+#[derive(Debug, Clone, Copy)]
+pub struct Payload<'a> {
     /// The text/plain body.
     pub body: &'a str,
     /// Its `X-Request-Id`.
     pub request_id: &'a str,
-    /// When the whole exchange must be over.
-    pub deadline: Instant,
+    /// Its `traceparent` for this hop.
+    pub traceparent: &'a str,
+    /// The client's `tracestate`, passed on.
+    pub tracestate: Option<&'a str>,
 }
 
 /// A reply as received.
@@ -164,7 +177,11 @@ impl Client {
             .header(HOST, exchange.host.clone())
             .header(CONTENT_TYPE, TEXT_PLAIN)
             .header(USER_AGENT, AGENT)
-            .header(X_REQUEST_ID, exchange.request_id);
+            .header(X_REQUEST_ID, exchange.payload.request_id)
+            .header(TRACEPARENT, exchange.payload.traceparent);
+        if let Some(state) = exchange.payload.tracestate {
+            request = request.header(TRACESTATE, state);
+        }
         if uses + 1 >= self.pool.max_requests {
             // The last request on this connection: the server closes it.
             request = request.header(CONNECTION, CLOSE);
@@ -176,7 +193,7 @@ impl Client {
                 deadline: exchange.deadline,
             })
         });
-        let sent = request.send(exchange.body);
+        let sent = request.send(exchange.payload.body);
         HANDOFF.with(|a| a.borrow_mut().take());
         let response = sent.map_err(|e| classify(e, uses > 0))?;
         if response.status() == 503 {
@@ -589,8 +606,12 @@ mod test {
             addr,
             uri: URI.get_or_init(|| Uri::from_static("http://test/")),
             host: &HOST,
-            body: "hello",
-            request_id: "a-1",
+            payload: &Payload {
+                body: "hello",
+                request_id: "a-1",
+                traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                tracestate: None,
+            },
             deadline: Instant::now() + Duration::from_secs(10),
         }
     }

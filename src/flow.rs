@@ -38,6 +38,8 @@ pub const PAGE: &str = include_str!("flow.html");
 pub struct Entry {
     /// Its request id.
     pub id: String,
+    /// Its trace id (see [`crate::trace`]).
+    pub trace_id: String,
     /// When it was sent.
     pub sent: Option<SystemTime>,
     /// The relay pod that answered last, if any did.
@@ -281,6 +283,8 @@ fn in_window(index: u64, now: u64) -> bool {
 fn entry_json(out: &mut String, e: &Entry) {
     out.push_str("{\"id\":");
     json_string(out, &e.id);
+    out.push_str(",\"trace_id\":");
+    json_string(out, &e.trace_id);
     out.push_str(",\"sent\":");
     json_opt(out, e.sent.map(rfc3339).as_deref());
     out.push_str(",\"relay\":");

@@ -15,6 +15,10 @@ use std::net::IpAddr;
 use tiny_http::Request;
 
 use crate::message::{Message, Reply};
+use crate::trace::{TRACEPARENT, TRACESTATE};
+
+/// The request headers a message keeps, in the order `read_message` copies them.
+const CARRIED: [&str; 3] = [crate::request_id::HEADER, TRACEPARENT, TRACESTATE];
 
 /// Why a message's body gave no message: the intake's failure vocabulary
 /// (the vendored server's own refusals, before a request reaches the tier,
@@ -42,7 +46,8 @@ pub fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 }
 
 /// The message a request carries: its body read whole into `buf`, within
-/// `max` bytes (`MAX_BODY_BYTES`), as text, with its request id copied after it.
+/// `max` bytes (`MAX_BODY_BYTES`), as text, with the headers it carries on
+/// (`X-Request-Id`, `traceparent`, `tracestate`) copied after it.
 pub fn read_message<'b>(
     request: &mut Request,
     max: usize,
@@ -66,26 +71,35 @@ pub fn read_message<'b>(
         let reply = Reply::text(400, "empty message: send the text as the POST body");
         return Err(BodyFailure::Reply(reply));
     }
+    // The headers the message needs, copied after the body when they are UTF-8.
     let body_len = buf.len();
-    let id = request
-        .header(crate::request_id::HEADER)
-        .filter(|id| std::str::from_utf8(id).is_ok());
-    let has_id = id.is_some();
-    if let Some(id) = id {
-        buf.extend_from_slice(id);
+    let mut ranges = [const { None }; 3];
+    for (range, name) in ranges.iter_mut().zip(CARRIED) {
+        if let Some(value) = request
+            .header(name)
+            .filter(|v| std::str::from_utf8(v).is_ok())
+        {
+            let start = buf.len() - body_len;
+            buf.extend_from_slice(value);
+            *range = Some(start..buf.len() - body_len);
+        }
     }
-    let (body, id) = buf.split_at(body_len);
+    let (body, headers) = buf.split_at(body_len);
     let Ok(body) = std::str::from_utf8(body) else {
         return Err(BodyFailure::Reply(Reply::text(
             400,
             "message is not valid UTF-8 text",
         )));
     };
+    let [request_id, traceparent, tracestate] =
+        ranges.map(|range| range.map(|r| std::str::from_utf8(&headers[r]).unwrap_or_default()));
     Ok(Message {
         peer: request
             .remote_addr()
             .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip().to_canonical()),
         body,
-        request_id: has_id.then(|| std::str::from_utf8(id).unwrap_or_default()),
+        request_id,
+        traceparent,
+        tracestate,
     })
 }

@@ -46,6 +46,7 @@ pub mod sink;
 #[doc(hidden)]
 pub mod test_probes;
 mod tier;
+mod trace;
 mod upstream;
 mod values;
 mod version;

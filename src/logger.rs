@@ -3,9 +3,9 @@
 //! In the default text format, message lines keep the seed's own texts
 //! (`Relaying from …`, `From …`, `********  Sending …`), so the case study
 //! still reads true; a line about one message ends with a tab and
-//! `request_id=<id>` (an escaped message never holds a tab, so the split is
+//! `request_id=<id>`, after `\ttrace_id=<trace id>` when it has one (an escaped message never holds a tab, so the split is
 //! unambiguous). With `LOG_FORMAT=json` each line is one JSON object with `ts`
-//! (RFC 3339), `level`, `tier`, `event`, `request_id`, `peer`, `status`,
+//! (RFC 3339), `level`, `tier`, `event`, `request_id`, `trace_id`, `peer`, `status`,
 //! `duration_ms` and `message`. A message line is a record: with `LOG_DIR` set
 //! it is appended, always as text, to `LOG_DIR/Relay_<ip>.txt` or
 //! `LOG_DIR/Sink_<ip>.txt` as the seed's PHP pages did (see
@@ -34,7 +34,7 @@ use crate::config::LogFormat;
 use crate::error::Error;
 use crate::format::{rfc3339, with_ip_text};
 use crate::json::{json_opt, json_string};
-use crate::message::{push_request_id, Record, Verb};
+use crate::message::{push_request_id, push_trace_id, Record, Verb};
 use crate::record::{RecordFile, Rotation};
 use crate::role::Role;
 
@@ -67,6 +67,7 @@ pub struct Event<'a> {
     event: &'static str,
     line: Line<'a>,
     request_id: Option<&'a str>,
+    trace_id: Option<&'a str>,
     peer: Option<IpAddr>,
     status: Option<u16>,
     duration: Option<Duration>,
@@ -99,6 +100,7 @@ impl<'a> Event<'a> {
             event,
             line,
             request_id: None,
+            trace_id: None,
             peer: None,
             status: None,
             duration: None,
@@ -115,6 +117,12 @@ impl<'a> Event<'a> {
     /// The message's request id.
     pub fn request_id(mut self, id: &'a str) -> Self {
         self.request_id = Some(id);
+        self
+    }
+
+    /// The message's trace id (32 hex digits, see [`crate::trace`]).
+    pub fn trace_id(mut self, id: &'a str) -> Self {
+        self.trace_id = Some(id);
         self
     }
 
@@ -157,6 +165,9 @@ impl<'a> Event<'a> {
     /// Appends the text line and its `\trequest_id=` suffix to `out`.
     fn text_line_into(&self, out: &mut String) {
         self.text_into(out);
+        if let Some(id) = self.trace_id {
+            push_trace_id(out, id);
+        }
         if let Some(id) = self.request_id {
             push_request_id(out, id);
         }
@@ -335,6 +346,7 @@ impl Logger {
                 let text = format!("message not logged: {e}: {}", event.text());
                 let mut failed = Event::new("not_logged", &text).warn();
                 failed.request_id = event.request_id;
+                failed.trace_id = event.trace_id;
                 failed.message = event.message;
                 self.log(&failed);
                 Err(e)
@@ -409,6 +421,8 @@ impl Logger {
         json_string(out, e.event);
         out.push_str(",\"request_id\":");
         json_opt(out, e.request_id);
+        out.push_str(",\"trace_id\":");
+        json_opt(out, e.trace_id);
         out.push_str(",\"peer\":");
         match e.peer {
             Some(peer) => with_ip_text(peer, |ip| json_string(out, ip)),
@@ -608,6 +622,7 @@ mod test {
             &Event::new("relaying", "ignored")
                 .warn()
                 .request_id("10.0.0.1-3")
+                .trace_id("0af7651916cd43dd8448eb211c80319c")
                 .peer(ip())
                 .status(502)
                 .duration(Duration::from_micros(1500))
@@ -615,9 +630,9 @@ mod test {
         );
         assert!(line.starts_with("{\"ts\":\""), "{line}");
         assert!(line.ends_with(
-            "\"level\":\"warn\",\"tier\":\"relay\",\"event\":\"relaying\",\"request_id\":\"10.0.0.1-3\",\"peer\":\"10.1.2.3\",\"status\":502,\"duration_ms\":1.500,\"message\":\"q\\\"b\\\\c\\nd\\u0001e\\u2028é\"}"
+            "\"level\":\"warn\",\"tier\":\"relay\",\"event\":\"relaying\",\"request_id\":\"10.0.0.1-3\",\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\",\"peer\":\"10.1.2.3\",\"status\":502,\"duration_ms\":1.500,\"message\":\"q\\\"b\\\\c\\nd\\u0001e\\u2028é\"}"
         ), "{line}");
         let plain = logger.json(&Event::new("event", "listening on x"));
-        assert!(plain.ends_with("\"request_id\":null,\"peer\":null,\"status\":null,\"duration_ms\":null,\"message\":\"listening on x\"}"), "{plain}");
+        assert!(plain.ends_with("\"request_id\":null,\"trace_id\":null,\"peer\":null,\"status\":null,\"duration_ms\":null,\"message\":\"listening on x\"}"), "{plain}");
     }
 }

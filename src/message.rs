@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use crate::escape::escape_into;
 use crate::format::{with_http_date, with_ip_text};
 use crate::role::Role;
+use crate::trace::{is_trace_id, TraceParent};
 
 /// A message: a POST to any path but the reserved ones, its body read and checked.
 ///
@@ -37,6 +38,21 @@ pub struct Message<'a> {
     pub body: &'a str,
     /// The `X-Request-Id` header as received (when it is UTF-8), unchecked.
     pub request_id: Option<&'a str>,
+    /// The `traceparent` header as received (when it is UTF-8), unchecked.
+    pub traceparent: Option<&'a str>,
+    /// The `tracestate` header as received (when it is UTF-8), unchecked.
+    pub tracestate: Option<&'a str>,
+}
+
+/// What the frame has done for a message before its handler runs.
+#[derive(Debug)]
+pub struct Framed<'f> {
+    /// The message's request id (the client's if valid, else a new one).
+    pub id: &'f str,
+    /// Its trace (the client's if valid, else a new one).
+    pub trace: TraceParent,
+    /// Whether its record was written.
+    pub recorded: &'f io::Result<()>,
 }
 
 /// What a tier answers; it may borrow from the message and the handler.
@@ -69,17 +85,11 @@ impl<'a> Reply<'a> {
 
 /// What a relay or a sink does with a message, inside the frame that every
 /// message gets (see [`crate::frame`]): the frame has given it its request
-/// id and tried to write its record, and adds the tier's own lineage headers
-/// and `X-Request-Id` to whatever it answers.
+/// id and trace and tried to write its record ([`Framed`]), and adds the
+/// tier's own lineage headers and `X-Request-Id` to whatever it answers.
 pub trait MessageHandler: Send + Sync + 'static {
-    /// Handles message `id`, whose record was written if `recorded` is `Ok`,
-    /// and says what to answer.
-    fn handle<'a>(
-        &'a self,
-        message: &Message<'a>,
-        id: &str,
-        recorded: &io::Result<()>,
-    ) -> Reply<'a>;
+    /// Handles `message` as `framed`, and says what to answer.
+    fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a>;
 }
 
 /// Pages a tier serves to `GET` besides the probes and `/metrics` (the sender's flow page).
@@ -132,6 +142,10 @@ impl Verb {
 
 /// What follows the text of every line about a message, before its id.
 const ID_SUFFIX: &str = "\trequest_id=";
+/// What follows the text of a line about a message, before its trace id
+/// (which comes before the request id, so that a reader that knows only the
+/// request id still finds it at the end).
+const TRACE_SUFFIX: &str = "\ttrace_id=";
 
 /// Appends the `\trequest_id=<id>` that ends a line about message `id`.
 pub fn push_request_id(out: &mut String, id: &str) {
@@ -139,14 +153,32 @@ pub fn push_request_id(out: &mut String, id: &str) {
     out.push_str(id);
 }
 
+/// Appends the `\ttrace_id=<trace id>` that comes before a line's request id.
+pub fn push_trace_id(out: &mut String, trace_id: &str) {
+    out.push_str(TRACE_SUFFIX);
+    out.push_str(trace_id);
+}
+
+/// The trace id a line carries, if any (a `\ttrace_id=` before its request id).
+pub fn trace_id_of(line: &str) -> Option<&str> {
+    let text = line.rsplit_once(ID_SUFFIX).map_or(line, |(text, _)| text);
+    text.rsplit_once(TRACE_SUFFIX)
+        .map(|(_, id)| id)
+        .filter(|id| is_trace_id(id))
+}
+
 /// The request id a line ends with, if any (a `\trequest_id=` suffix).
 pub fn request_id_of(line: &str) -> Option<&str> {
     line.rsplit_once(ID_SUFFIX).map(|(_, id)| id)
 }
 
-/// A line without the `\trequest_id=<id>` it ends with, if it has one.
-pub fn without_request_id(line: &str) -> &str {
-    line.rsplit_once(ID_SUFFIX).map_or(line, |(text, _)| text)
+/// A line without the `\ttrace_id=` and `\trequest_id=` it ends with, if it has them.
+pub fn without_ids(line: &str) -> &str {
+    let text = line.rsplit_once(ID_SUFFIX).map_or(line, |(text, _)| text);
+    match text.rsplit_once(TRACE_SUFFIX) {
+        Some((text, id)) if is_trace_id(id) => text,
+        _ => text,
+    }
 }
 
 /// A line without the `[tier] ` prefix that `scripts/run-local.sh` adds.
@@ -178,6 +210,8 @@ pub struct Record<'a> {
     pub message: Cow<'a, str>,
     /// Its request id.
     pub request_id: &'a str,
+    /// Its trace id, if the line has one (lines written before traces have none).
+    pub trace_id: Option<&'a str>,
 }
 
 impl<'a> Record<'a> {
@@ -214,6 +248,10 @@ impl<'a> Record<'a> {
             Some((text, id)) if crate::request_id::is_valid(id) => (text, id),
             _ => return Err(NO_ID),
         };
+        let (text, trace_id) = match text.rsplit_once(TRACE_SUFFIX) {
+            Some((text, id)) if is_trace_id(id) => (text, Some(id)),
+            _ => (text, None),
+        };
         let (peer, date, message) = match verb {
             Verb::Sending => (None, None, text),
             _ => {
@@ -227,12 +265,13 @@ impl<'a> Record<'a> {
             date,
             message: Cow::Borrowed(message),
             request_id,
+            trace_id,
         })
     }
 
     /// The record a `LOG_FORMAT=json` line holds, of the tier that writes
     /// `verb`'s records (the fields the logger writes: `tier`, `event`,
-    /// `request_id`, `peer`, `message`).
+    /// `request_id`, `trace_id`, `peer`, `message`).
     pub fn parse_json(line: &'a str, verb: Verb) -> Result<Record<'a>, NotRecord> {
         let line = without_tier_prefix(line);
         let (tier, event) = (verb.role().name(), verb.event());
@@ -249,6 +288,7 @@ impl<'a> Record<'a> {
             date: None,
             message: Cow::Borrowed(field("message").unwrap_or_default()),
             request_id,
+            trace_id: field("trace_id").filter(|id| is_trace_id(id)),
         })
     }
 

@@ -7,9 +7,12 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
+use std::time::SystemTime;
 
 use crate::role::Role;
+use crate::trace::TraceIdText;
 
 /// Why a call to the next tier did not end in a 2xx: the `reason` label of
 /// `three_tier_upstream_failures_total` (a [`crate::upstream::PostError`],
@@ -60,38 +63,175 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A latency histogram with fixed buckets.
+/// The two text formats `/metrics` speaks: Prometheus's 0.0.4, and
+/// OpenMetrics 1.0 for a scraper that asks for it, whose histograms carry
+/// exemplars (the trace id of a recent call per bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`.
+    Prometheus,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// What a scraper's `Accept` header asks for.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    /// The `Content-Type` of an exposition in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The latest call that fell in a bucket, for its exemplar.
+#[derive(Debug, Clone, Copy)]
+struct Exemplar {
+    trace_id: TraceIdText,
+    seconds: f64,
+    /// Unix time, seconds.
+    at: f64,
+}
+
+/// A latency histogram with fixed buckets, and an exemplar per bucket.
 #[derive(Debug, Default)]
 struct Histogram {
     counts: [AtomicU64; BUCKETS.len()],
     sum_nanos: AtomicU64,
     count: AtomicU64,
+    /// One per bucket and one for +Inf; a busy slot is skipped, never waited for.
+    exemplars: [Mutex<Option<Exemplar>>; BUCKETS.len() + 1],
 }
 
 impl Histogram {
-    fn observe(&self, d: Duration) {
+    fn observe(&self, d: Duration, trace_id: &str) {
         let seconds = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+        let bucket = BUCKETS.iter().position(|b| seconds <= *b);
+        if let Some(i) = bucket {
             self.counts[i].fetch_add(1, Ordering::Relaxed);
         }
         self.sum_nanos
             .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
+        let (Ok(mut slot), Ok(id)) = (
+            self.exemplars[bucket.unwrap_or(BUCKETS.len())].try_lock(),
+            <TraceIdText>::try_from(trace_id.as_bytes()),
+        ) else {
+            return;
+        };
+        let at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |t| t.as_secs_f64());
+        *slot = Some(Exemplar {
+            trace_id: id,
+            seconds,
+            at,
+        });
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    fn render(&self, w: &mut Writer, name: &str, help: &str) {
+        w.family(name, "histogram", help);
         let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        let bounds = BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_string()]);
+        for (i, bound) in bounds.enumerate() {
+            cumulative += self.counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+            if i == BUCKETS.len() {
+                cumulative = self.count.load(Ordering::Relaxed);
+            }
+            let labels = format!("le=\"{bound}\"");
+            w.sample_with_exemplar(
+                &format!("{name}_bucket"),
+                &labels,
+                cumulative,
+                self.exemplar(i),
+            );
         }
-        let count = self.count.load(Ordering::Relaxed);
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        w.sample(&format!("{name}_sum"), "", sum);
+        w.sample(
+            &format!("{name}_count"),
+            "",
+            self.count.load(Ordering::Relaxed),
         );
+    }
+
+    fn exemplar(&self, bucket: usize) -> Option<Exemplar> {
+        *self.exemplars[bucket]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Writes an exposition in either format: families, samples, exemplars.
+struct Writer {
+    out: String,
+    format: Format,
+}
+
+impl Writer {
+    /// `# HELP` and `# TYPE` of the family whose samples are named `name`
+    /// (OpenMetrics names a counter's family without `_total`, an info
+    /// family without `_info`).
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let (family, kind) = match (self.format, kind) {
+            (Format::OpenMetrics, "counter") => (name.trim_end_matches("_total"), kind),
+            (Format::OpenMetrics, "info") => (name.trim_end_matches("_info"), kind),
+            (_, "info") => (name, "gauge"),
+            _ => (name, kind),
+        };
+        let _ = writeln!(self.out, "# HELP {family} {help}\n# TYPE {family} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        self.sample_with_exemplar(name, labels, value, None);
+    }
+
+    fn sample_with_exemplar(
+        &mut self,
+        name: &str,
+        labels: &str,
+        value: impl std::fmt::Display,
+        exemplar: Option<Exemplar>,
+    ) {
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = write!(self.out, "{name}{labels} {value}");
+        if let (Format::OpenMetrics, Some(e)) = (self.format, exemplar) {
+            let id = crate::trace::as_str(&e.trace_id);
+            let _ = write!(
+                self.out,
+                " # {{trace_id=\"{id}\"}} {} {:.3}",
+                e.seconds, e.at
+            );
+        }
+        self.out.push('\n');
+    }
+
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, kind, help);
+        self.sample(name, "", value);
+    }
+
+    fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
     }
 }
 
@@ -100,6 +240,12 @@ impl Histogram {
 pub struct Gauges {
     /// Message requests being handled now.
     pub in_flight: usize,
+    /// `MAX_IN_FLIGHT`.
+    pub in_flight_limit: usize,
+    /// `MAX_CONNECTIONS` as served (after the descriptor budget).
+    pub connections_limit: usize,
+    /// Whether `/readyz` would answer 200 now.
+    pub ready: bool,
     /// Messages that could not be recorded (the logger's count).
     pub record_failures: u64,
     /// Stdout lines dropped because nothing read them (the logger's count).
@@ -113,6 +259,9 @@ pub struct Metrics {
     /// One counter per path class and status, so counting takes no lock.
     requests: Box<[AtomicU64]>,
     messages: AtomicU64,
+    /// Sender: messages given up after every retry, and attempts retried.
+    given_up: AtomicU64,
+    retries: AtomicU64,
     failures: [AtomicU64; 4],
     closed: [AtomicU64; 3],
     /// Inbound connections open, as last sampled by the server.
@@ -122,6 +271,8 @@ pub struct Metrics {
     dns_failures: AtomicU64,
     /// Messages not handled because their client had gone.
     abandoned: AtomicU64,
+    /// Incoming `traceparent` headers that were invalid and replaced.
+    traceparent_replaced: AtomicU64,
     /// The HTTP server's own errors.
     accept_errors: AtomicU64,
     thread_start_errors: AtomicU64,
@@ -137,12 +288,15 @@ impl Metrics {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             messages: AtomicU64::new(0),
+            given_up: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
             failures: Default::default(),
             closed: Default::default(),
             open: AtomicU64::new(0),
             dns_lookups: AtomicU64::new(0),
             dns_failures: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
+            traceparent_replaced: AtomicU64::new(0),
             accept_errors: AtomicU64::new(0),
             thread_start_errors: AtomicU64::new(0),
             upstream: Histogram::default(),
@@ -163,9 +317,25 @@ impl Metrics {
         self.messages.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records one call to the next tier: how long it took and, if it failed, why.
-    pub fn upstream(&self, took: Duration, failure: Option<FailureReason>) {
-        self.upstream.observe(took);
+    /// Counts one message the sender gave up on after every retry.
+    pub fn given_up(&self) {
+        self.given_up.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one attempt the sender is about to retry.
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one incoming `traceparent` that was invalid and replaced.
+    pub fn traceparent_replaced(&self) {
+        self.traceparent_replaced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one call to the next tier for message trace `trace_id`: how
+    /// long it took and, if it failed, why.
+    pub fn upstream(&self, took: Duration, failure: Option<FailureReason>, trace_id: &str) {
+        self.upstream.observe(took, trace_id);
         if let Some(reason) = failure {
             let i = REASONS.iter().position(|(r, _)| *r == reason).unwrap_or(0);
             self.failures[i].fetch_add(1, Ordering::Relaxed);
@@ -207,132 +377,194 @@ impl Metrics {
         self.open.store(n as u64, Ordering::Relaxed);
     }
 
-    /// The exposition text, with what `gauges` the caller read.
+    /// The exposition in Prometheus's text format, with what `gauges` the caller read.
+    #[cfg(test)]
     pub fn render(&self, gauges: &Gauges) -> String {
-        let in_flight = gauges.in_flight;
-        let mut out = String::with_capacity(4096);
-        let tier = self.role.name();
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_build_info Build of this tier; always 1.\n# TYPE three_tier_build_info gauge\n\
-             three_tier_build_info{{tier=\"{tier}\",version=\"{}\",revision=\"{}\"}} 1",
+        self.render_as(gauges, Format::Prometheus)
+    }
+
+    /// The exposition in `format`.
+    pub fn render_as(&self, gauges: &Gauges, format: Format) -> String {
+        let mut w = Writer {
+            out: String::with_capacity(4096),
+            format,
+        };
+        self.every_tier(&mut w, gauges);
+        match self.role {
+            Role::Sender => self.sender(&mut w),
+            Role::Relay | Role::Sink => self.receiver(&mut w, gauges),
+        }
+        if self.role != Role::Sink {
+            self.outbound(&mut w);
+        }
+        w.finish()
+    }
+
+    fn every_tier(&self, w: &mut Writer, gauges: &Gauges) {
+        w.family(
+            "three_tier_build_info",
+            "info",
+            "Build of this tier; always 1.",
+        );
+        let labels = format!(
+            "tier=\"{}\",version=\"{}\",revision=\"{}\"",
+            self.role.name(),
             crate::version::VERSION,
             crate::version::REVISION
         );
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_http_requests_total Requests answered, by path class and status code.\n\
-             # TYPE three_tier_http_requests_total counter"
+        w.sample("three_tier_build_info", &labels, 1);
+        let name = "three_tier_http_requests_total";
+        w.family(
+            name,
+            "counter",
+            "Requests answered, by path class and status code.",
         );
         let per_class = self.requests.chunks(STATUSES.len());
         for (class, counts) in PATH_CLASSES.iter().zip(per_class) {
             for (code, n) in STATUSES.zip(counts) {
                 let n = n.load(Ordering::Relaxed);
                 if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "three_tier_http_requests_total{{path=\"{class}\",code=\"{code}\"}} {n}"
-                    );
+                    w.sample(name, &format!("path=\"{class}\",code=\"{code}\""), n);
                 }
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_http_requests_in_flight Message requests being handled now.\n\
-             # TYPE three_tier_http_requests_in_flight gauge\nthree_tier_http_requests_in_flight {in_flight}"
+        w.single(
+            "three_tier_http_requests_in_flight",
+            "gauge",
+            "Message requests being handled now.",
+            gauges.in_flight,
         );
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_connections_closed_total Inbound connections closed by the server on its own, by reason.\n\
-             # TYPE three_tier_connections_closed_total counter"
+        w.single(
+            "three_tier_in_flight_limit",
+            "gauge",
+            "MAX_IN_FLIGHT: messages handled at once, at most.",
+            gauges.in_flight_limit,
+        );
+        w.single(
+            "three_tier_ready",
+            "gauge",
+            "1 while /readyz answers 200 (not draining, the record writable), else 0.",
+            u8::from(gauges.ready),
+        );
+        let name = "three_tier_connections_closed_total";
+        w.family(
+            name,
+            "counter",
+            "Inbound connections closed by the server on its own, by reason.",
         );
         for ((_, reason), n) in CLOSED.iter().zip(&self.closed) {
-            let _ = writeln!(
-                out,
-                "three_tier_connections_closed_total{{reason=\"{reason}\"}} {}",
-                n.load(Ordering::Relaxed)
+            w.sample(
+                name,
+                &format!("reason=\"{reason}\""),
+                n.load(Ordering::Relaxed),
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_connections_open Inbound connections open, sampled each second; MAX_CONNECTIONS bounds it.\n\
-             # TYPE three_tier_connections_open gauge\nthree_tier_connections_open {}",
-            self.open.load(Ordering::Relaxed)
+        w.single(
+            "three_tier_connections_open",
+            "gauge",
+            "Inbound connections open, sampled each second; MAX_CONNECTIONS bounds it.",
+            self.open.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_server_errors_total The HTTP server's own errors: failed accept calls, connection threads not started.\n\
-             # TYPE three_tier_server_errors_total counter\n\
-             three_tier_server_errors_total{{kind=\"accept\"}} {}\n\
-             three_tier_server_errors_total{{kind=\"thread_start\"}} {}",
+        w.single(
+            "three_tier_connections_limit",
+            "gauge",
+            "MAX_CONNECTIONS as served (lowered to what RLIMIT_NOFILE allows).",
+            gauges.connections_limit,
+        );
+        let name = "three_tier_server_errors_total";
+        w.family(
+            name,
+            "counter",
+            "The HTTP server's own errors: failed accept calls, connection threads not started.",
+        );
+        w.sample(
+            name,
+            "kind=\"accept\"",
             self.accept_errors.load(Ordering::Relaxed),
-            self.thread_start_errors.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_stdout_dropped_total Log lines not written to stdout because nothing read it (LOG_DIR still has the record).\n\
-             # TYPE three_tier_stdout_dropped_total counter\nthree_tier_stdout_dropped_total {}",
-            gauges.stdout_dropped
+        w.sample(
+            name,
+            "kind=\"thread_start\"",
+            self.thread_start_errors.load(Ordering::Relaxed),
         );
-        if self.role != Role::Sender {
-            let _ = writeln!(
-                out,
-                "# HELP three_tier_record_failures_total Messages not recorded (LOG_DIR, or stdout without it), so not acknowledged.\n\
-                 # TYPE three_tier_record_failures_total counter\nthree_tier_record_failures_total {}\n\
-                 # HELP three_tier_messages_abandoned_total Messages not handled because their client had closed its connection (it stopped waiting).\n\
-                 # TYPE three_tier_messages_abandoned_total counter\nthree_tier_messages_abandoned_total {}",
-                gauges.record_failures,
-                self.abandoned.load(Ordering::Relaxed)
-            );
-        }
+        w.single("three_tier_stdout_dropped_total", "counter", "Log lines not written to stdout because nothing read it (LOG_DIR still has the record).", gauges.stdout_dropped);
+    }
+
+    fn sender(&self, w: &mut Writer) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        w.single(
+            "three_tier_messages_sent_total",
+            "counter",
+            "Messages sent (each once, however many retries).",
+            load(&self.messages),
+        );
+        w.single(
+            "three_tier_messages_failed_total",
+            "counter",
+            "Messages given up after every retry: lost unless an answer was lost instead.",
+            load(&self.given_up),
+        );
+        w.single(
+            "three_tier_message_retries_total",
+            "counter",
+            "Attempts retried (no connection, a timeout, a broken reply, 502, 503 or 504).",
+            load(&self.retries),
+        );
+    }
+
+    fn receiver(&self, w: &mut Writer, gauges: &Gauges) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let (name, help) = match self.role {
-            Role::Sender => (
-                "three_tier_messages_sent_total",
-                "Messages sent (each once, however many retries).",
-            ),
             Role::Relay => (
                 "three_tier_messages_relayed_total",
                 "Messages forwarded and answered 2xx by a sink.",
             ),
-            Role::Sink => ("three_tier_messages_logged_total", "Messages logged."),
+            _ => ("three_tier_messages_logged_total", "Messages logged."),
         };
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-            self.messages.load(Ordering::Relaxed)
+        w.single(name, "counter", help, load(&self.messages));
+        w.single(
+            "three_tier_record_failures_total",
+            "counter",
+            "Messages not recorded (LOG_DIR, or stdout without it), so not acknowledged.",
+            gauges.record_failures,
         );
+        w.single("three_tier_messages_abandoned_total", "counter", "Messages not handled because their client had closed its connection (it stopped waiting).", load(&self.abandoned));
+        w.single(
+            "three_tier_traceparent_replaced_total",
+            "counter",
+            "Incoming traceparent headers that were invalid and replaced by a new trace.",
+            load(&self.traceparent_replaced),
+        );
+    }
+
+    fn outbound(&self, w: &mut Writer) {
         let (histogram, peer) = match self.role {
             Role::Sender => ("three_tier_relay_request_duration_seconds", "relay"),
-            Role::Relay => ("three_tier_sink_request_duration_seconds", "sink"),
-            Role::Sink => return out,
+            _ => ("three_tier_sink_request_duration_seconds", "sink"),
         };
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_upstream_failures_total Calls to the {peer} that did not end in a 2xx, by reason.\n\
-             # TYPE three_tier_upstream_failures_total counter"
+        let name = "three_tier_upstream_failures_total";
+        w.family(
+            name,
+            "counter",
+            &format!("Calls to the {peer} that did not end in a 2xx, by reason."),
         );
         for ((_, reason), n) in REASONS.iter().zip(&self.failures) {
-            let _ = writeln!(
-                out,
-                "three_tier_upstream_failures_total{{reason=\"{reason}\"}} {}",
-                n.load(Ordering::Relaxed)
+            w.sample(
+                name,
+                &format!("reason=\"{reason}\""),
+                n.load(Ordering::Relaxed),
             );
         }
-        self.upstream.render(
-            &mut out,
-            histogram,
-            &format!("Duration of one call to the {peer}, retries excluded."),
+        let help = format!("Duration of one call to the {peer}, retries excluded.");
+        self.upstream.render(w, histogram, &help);
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        w.single(
+            "three_tier_dns_lookups_total",
+            "counter",
+            &format!("Lookups of the {peer}'s host names (at most one per name each DNS_REFRESH)."),
+            load(&self.dns_lookups),
         );
-        let _ = writeln!(
-            out,
-            "# HELP three_tier_dns_lookups_total Lookups of the {peer}'s host names (at most one per name each DNS_REFRESH).\n\
-             # TYPE three_tier_dns_lookups_total counter\nthree_tier_dns_lookups_total {}\n\
-             # HELP three_tier_dns_failures_total Lookups of the {peer}'s host names that failed or took longer than the hop's timeout; the last answer stays in use.\n\
-             # TYPE three_tier_dns_failures_total counter\nthree_tier_dns_failures_total {}",
-            self.dns_lookups.load(Ordering::Relaxed),
-            self.dns_failures.load(Ordering::Relaxed)
-        );
-        out
+        w.single("three_tier_dns_failures_total", "counter", &format!("Lookups of the {peer}'s host names that failed or took longer than the hop's timeout; the last answer stays in use."), load(&self.dns_failures));
     }
 }
 
@@ -347,8 +579,16 @@ mod test {
         m.request("message", 200);
         m.request("healthz", 200);
         m.message();
-        m.upstream(Duration::from_millis(3), None);
-        m.upstream(Duration::from_secs(20), Some(FailureReason::Timeout));
+        m.upstream(
+            Duration::from_millis(3),
+            None,
+            "0af7651916cd43dd8448eb211c80319c",
+        );
+        m.upstream(
+            Duration::from_secs(20),
+            Some(FailureReason::Timeout),
+            "0af7651916cd43dd8448eb211c80319d",
+        );
         let text = m.render(&Gauges {
             in_flight: 1,
             ..Gauges::default()
@@ -371,6 +611,37 @@ mod test {
         assert!(text.contains("three_tier_connections_open 7\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"evicted\"} 3\n"));
         assert!(text.contains("three_tier_connections_closed_total{reason=\"timeout\"} 0\n"));
+    }
+
+    #[test]
+    fn openmetrics_names_families_as_the_spec_does_and_carries_exemplars() {
+        let m = Metrics::new(Role::Relay);
+        m.upstream(
+            Duration::from_millis(3),
+            None,
+            "0af7651916cd43dd8448eb211c80319c",
+        );
+        let gauges = Gauges::default();
+        let text = m.render_as(&gauges, Format::OpenMetrics);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(text.contains("# TYPE three_tier_build info\nthree_tier_build_info{tier=\"relay\""));
+        assert!(text.contains("# TYPE three_tier_upstream_failures counter\nthree_tier_upstream_failures_total{reason=\"refused\"} 0\n"));
+        let bucket = "three_tier_sink_request_duration_seconds_bucket{le=\"0.005\"} 1 # {trace_id=\"0af7651916cd43dd8448eb211c80319c\"} 0.003 ";
+        assert!(text.contains(bucket), "{text}");
+        assert!(
+            !text.contains("le=\"0.001\"} 0 #"),
+            "no exemplar where no call fell"
+        );
+        let plain = m.render_as(&gauges, Format::Prometheus);
+        assert!(!plain.contains(" # {"), "no exemplars in the 0.0.4 format");
+        assert!(plain.contains("# TYPE three_tier_build_info gauge\n"));
+        assert_eq!(
+            Format::from_accept(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
     }
 
     #[test]

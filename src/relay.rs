@@ -16,16 +16,16 @@
 //! named in `X-Sink-Failover` (see [`crate::lineage`]).
 
 use std::borrow::Cow;
-use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::client::Payload;
 use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::lineage;
 use crate::logger::{Event, Logger};
-use crate::message::{Message, MessageHandler, Reply};
+use crate::message::{Framed, Message, MessageHandler, Reply};
 use crate::metrics::{FailureReason, Metrics};
 use crate::upstream::{PostError, Upstream, UpstreamReply};
 
@@ -38,40 +38,54 @@ pub struct Relay {
 }
 
 impl MessageHandler for Relay {
-    fn handle<'a>(
-        &'a self,
-        message: &Message<'a>,
-        id: &str,
-        recorded: &io::Result<()>,
-    ) -> Reply<'a> {
-        if let Err(e) = recorded {
+    fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a> {
+        let trace_id = framed.trace.trace_id();
+        let trace_id = crate::trace::as_str(&trace_id);
+        if let Err(e) = framed.recorded {
             // The relay's own log is a record, not the delivery: forward anyway.
             let text = format!("relay: {e}");
+            let event = Event::new("log_failed", &text).warn();
             self.logger
-                .log(&Event::new("log_failed", &text).warn().request_id(id));
+                .log(&event.request_id(framed.id).trace_id(trace_id));
         }
+        let traceparent = framed.trace.next_hop().header();
+        let payload = Payload {
+            body: message.body,
+            request_id: framed.id,
+            traceparent: &traceparent,
+            tracestate: message
+                .tracestate
+                .and_then(crate::trace::tracestate_to_pass),
+        };
         let started = Instant::now();
-        let outcome = self.sink.post(message.body, id);
-        self.answer(id, outcome, started.elapsed())
+        let outcome = self.sink.post(&payload);
+        let call = Call {
+            id: framed.id,
+            trace_id,
+            took: started.elapsed(),
+        };
+        self.answer(&call, outcome)
     }
 }
 
+/// One call to the sink, for the metrics and the log.
+struct Call<'a> {
+    id: &'a str,
+    trace_id: &'a str,
+    took: Duration,
+}
+
 impl Relay {
-    /// What the relay answers for the sink's `outcome`, which took `took`.
-    fn answer(
-        &self,
-        id: &str,
-        outcome: Result<UpstreamReply, PostError>,
-        took: Duration,
-    ) -> Reply<'static> {
+    /// What the relay answers for the sink's `outcome` of `call`.
+    fn answer(&self, call: &Call, outcome: Result<UpstreamReply, PostError>) -> Reply<'static> {
         match outcome {
-            Ok(reply) if passes_on(reply.status) => self.passed_on(reply, took),
+            Ok(reply) if passes_on(reply.status) => self.passed_on(call, reply),
             Ok(reply) => {
                 let text = format!(
                     "relay: sink {} answered {}, which the relay does not pass on (it follows no redirects)",
                     reply.url, reply.status
                 );
-                self.failed(id, FailureReason::Status, 502, text, &[reply.addr], took)
+                self.failed(call, FailureReason::Status, 502, text, &[reply.addr])
             }
             Err(e) => {
                 let status = match e {
@@ -79,7 +93,7 @@ impl Relay {
                     PostError::Unreachable { .. } | PostError::Failed { .. } => 502,
                 };
                 let text = format!("relay: sink {e}");
-                self.failed(id, e.reason(), status, text, &e.failed_addrs(), took)
+                self.failed(call, e.reason(), status, text, &e.failed_addrs())
             }
         }
     }
@@ -87,10 +101,10 @@ impl Relay {
 
 impl Relay {
     /// The sink's answer, as it is, with its lineage and any sink failed over from.
-    fn passed_on(&self, reply: UpstreamReply, took: Duration) -> Reply<'static> {
+    fn passed_on(&self, call: &Call, reply: UpstreamReply) -> Reply<'static> {
         let ok = (200..300).contains(&reply.status);
-        self.metrics
-            .upstream(took, (!ok).then_some(FailureReason::Status));
+        let failure = (!ok).then_some(FailureReason::Status);
+        self.metrics.upstream(call.took, failure, call.trace_id);
         if ok {
             self.metrics.message();
         }
@@ -110,20 +124,21 @@ impl Relay {
     /// The relay's own 502 or 504, logged, naming the sink addresses that failed.
     fn failed(
         &self,
-        id: &str,
+        call: &Call,
         reason: FailureReason,
         status: u16,
         text: String,
         sinks: &[IpAddr],
-        took: Duration,
     ) -> Reply<'static> {
-        self.metrics.upstream(took, Some(reason));
+        self.metrics
+            .upstream(call.took, Some(reason), call.trace_id);
         self.logger.log(
             &Event::new("sink_failed", &text)
                 .warn()
-                .request_id(id)
+                .request_id(call.id)
+                .trace_id(call.trace_id)
                 .status(status)
-                .duration(took),
+                .duration(call.took),
         );
         let mut answer = Reply::text(status, text);
         for sink in sinks {
@@ -189,6 +204,14 @@ mod test {
         }
     }
 
+    fn call(id: &str, took: Duration) -> Call<'_> {
+        Call {
+            id,
+            trace_id: "0af7651916cd43dd8448eb211c80319c",
+            took,
+        }
+    }
+
     fn metrics(relay: &Relay) -> String {
         relay.metrics.render(&Gauges::default())
     }
@@ -203,7 +226,7 @@ mod test {
                 (lineage::SINK_HOST, "bad host"),
             ],
         );
-        let reply = relay.answer("a-1", Ok(ok), Duration::from_millis(1));
+        let reply = relay.answer(&call("a-1", Duration::from_millis(1)), Ok(ok));
         assert_eq!((reply.status, reply.body.as_ref()), (200, "sink said 200"));
         assert_eq!(
             reply.headers,
@@ -214,7 +237,10 @@ mod test {
             "an unsafe header value is not passed on"
         );
         assert!(metrics(&relay).contains("three_tier_messages_relayed_total 1\n"));
-        let busy = relay.answer("a-2", Ok(sink_reply(503, &[])), Duration::from_millis(1));
+        let busy = relay.answer(
+            &call("a-2", Duration::from_millis(1)),
+            Ok(sink_reply(503, &[])),
+        );
         assert_eq!(busy.status, 503, "a sink's 503 tells the sender to retry");
         assert!(metrics(&relay).contains("three_tier_messages_relayed_total 1\n"));
         assert!(
@@ -225,7 +251,7 @@ mod test {
     #[test]
     fn a_redirect_or_no_answer_is_the_relays_own_502_or_504_naming_the_sink() {
         let relay = relay();
-        let moved = relay.answer("a-1", Ok(sink_reply(302, &[])), Duration::ZERO);
+        let moved = relay.answer(&call("a-1", Duration::ZERO), Ok(sink_reply(302, &[])));
         assert_eq!(moved.status, 502);
         assert!(
             moved
@@ -243,7 +269,7 @@ mod test {
             after: Duration::from_secs(2),
             addr: Some("10.0.2.3".parse().unwrap()),
         };
-        let late = relay.answer("a-2", Err(timeout), Duration::from_secs(2));
+        let late = relay.answer(&call("a-2", Duration::from_secs(2)), Err(timeout));
         assert_eq!(late.status, 504);
         assert_eq!(
             late.headers,
@@ -253,7 +279,7 @@ mod test {
             attempts: vec!["http://10.0.2.4:80/: connection refused".into()],
             refused: vec!["10.0.2.4".parse().unwrap()],
         };
-        let down = relay.answer("a-3", Err(refused), Duration::ZERO);
+        let down = relay.answer(&call("a-3", Duration::ZERO), Err(refused));
         assert_eq!(down.status, 502);
         assert!(down.body.starts_with("relay: sink "), "{}", down.body);
         let text = metrics(&relay);

@@ -65,18 +65,17 @@ pub fn path_class(route: &Route) -> &'static str {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::io;
 
     use crate::config::LogFormat;
     use crate::logger::Logger;
-    use crate::message::{Message, MessageHandler, Reply};
+    use crate::message::{Framed, Message, MessageHandler, Reply};
     use crate::role::Role;
 
     #[test]
     fn routes() {
         struct Nothing;
         impl MessageHandler for Nothing {
-            fn handle<'a>(&'a self, _: &Message<'a>, _: &str, _: &io::Result<()>) -> Reply<'a> {
+            fn handle<'a>(&'a self, _: &Message<'a>, _: &Framed) -> Reply<'a> {
                 Reply::text(200, "")
             }
         }
@@ -110,6 +109,7 @@ mod test {
             [127, 0, 0, 1].into(),
             "t",
             Arc::new(logger.unwrap()),
+            Arc::new(crate::metrics::Metrics::new(Role::Sink)),
             Arc::new(Nothing),
         );
         let messages = Serves::Messages(Arc::new(frame));

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::client::Payload;
 use crate::config::{SendConfig, SenderConfig};
 use crate::error::Error;
 use crate::escape::escape_message;
@@ -39,6 +40,7 @@ use crate::request_id::IdSource;
 use crate::server::Serves;
 use crate::shutdown::Phase;
 use crate::tier::Tier;
+use crate::trace::TraceParent;
 use crate::upstream::{Upstream, UpstreamReply};
 
 /// First retry waits about this long; each further retry doubles it.
@@ -86,10 +88,31 @@ pub fn run(config: SenderConfig) -> Result<(), Error> {
     loop_result.and(served)
 }
 
-/// One message and its request id.
+/// One message, its request id and its trace (all its attempts share them).
 struct Outgoing {
     id: String,
     text: String,
+    /// The `traceparent` header it is sent with.
+    traceparent: String,
+    /// Its trace id, for the log lines and the flow page.
+    trace_id: String,
+}
+
+impl Outgoing {
+    fn new(id: String, text: String) -> Outgoing {
+        let trace = TraceParent::start();
+        Outgoing {
+            id,
+            text,
+            traceparent: trace.header(),
+            trace_id: crate::trace::as_str(&trace.trace_id()).to_string(),
+        }
+    }
+
+    /// `event` about this message: its request id and trace id.
+    fn tag<'e>(&'e self, event: Event<'e>) -> Event<'e> {
+        event.request_id(&self.id).trace_id(&self.trace_id)
+    }
 }
 
 /// How one attempt went.
@@ -122,10 +145,7 @@ impl Sending<'_> {
         let mut next_start = Instant::now();
         while tier.shutdown.phase() == Phase::Running && send.count.is_none_or(|n| total < n) {
             total += 1;
-            let message = Outgoing {
-                id: ids.next_id(),
-                text: message_text(tier.ip, &now_http_date()),
-            };
+            let message = Outgoing::new(ids.next_id(), message_text(tier.ip, &now_http_date()));
             if !self.message(&message, &mut jitter) {
                 failed += 1;
             }
@@ -147,11 +167,12 @@ impl Sending<'_> {
 
     /// Sends one message with retries; returns whether it was answered 2xx.
     fn message(&self, message: &Outgoing, jitter: &mut Jitter) -> bool {
-        let (logger, id) = (&self.tier.logger, message.id.as_str());
-        logger.log(&Event::record(Verb::Sending, None, &message.text).request_id(id));
+        let record = Event::record(Verb::Sending, None, &message.text);
+        self.tier.logger.log(&message.tag(record));
         self.tier.metrics.message();
         let mut entry = flow::Entry {
             id: message.id.clone(),
+            trace_id: message.trace_id.clone(),
             sent: Some(SystemTime::now()),
             ..flow::Entry::default()
         };
@@ -160,7 +181,7 @@ impl Sending<'_> {
             entry.attempts += 1;
             let (reason, reply) = match self.attempt(message, &mut entry) {
                 Tried::Delivered(reply) => {
-                    self.delivered(id, &reply, started, entry);
+                    self.delivered(message, &reply, started, entry);
                     return true;
                 }
                 Tried::Failed {
@@ -170,7 +191,7 @@ impl Sending<'_> {
                 } => (reason, reply),
                 Tried::Failed { reason, reply, .. } => {
                     let retries_left = entry.attempts <= self.send.retries;
-                    if retries_left && self.retry(id, entry.attempts, &reason, jitter) {
+                    if retries_left && self.retry(message, entry.attempts, &reason, jitter) {
                         continue;
                     }
                     (reason, reply)
@@ -184,14 +205,19 @@ impl Sending<'_> {
     /// Posts once, counts the outcome and records its path.
     fn attempt(&self, message: &Outgoing, entry: &mut flow::Entry) -> Tried {
         let call = Instant::now();
-        let outcome = self.relay.post(&message.text, &message.id);
+        let outcome = self.relay.post(&Payload {
+            body: &message.text,
+            request_id: &message.id,
+            traceparent: &message.traceparent,
+            tracestate: None,
+        });
         let took = call.elapsed();
         let failure = match &outcome {
             Ok(reply) if (200..300).contains(&reply.status) => None,
             Ok(_) => Some(FailureReason::Status),
             Err(e) => Some(e.reason()),
         };
-        self.tier.metrics.upstream(took, failure);
+        self.tier.metrics.upstream(took, failure, &message.trace_id);
         let reply = outcome.as_ref().ok();
         let header = |name| reply.and_then(|r: &UpstreamReply| r.header(name));
         let (relay, sink) = (header(lineage::RELAY_IP), header(lineage::SINK_IP));
@@ -236,10 +262,11 @@ impl Sending<'_> {
     }
 
     /// Waits before retry `attempt`; `false` if a stop came first.
-    fn retry(&self, id: &str, attempt: u32, reason: &str, jitter: &mut Jitter) -> bool {
+    fn retry(&self, message: &Outgoing, attempt: u32, reason: &str, jitter: &mut Jitter) -> bool {
         if self.tier.shutdown.phase() != Phase::Running {
             return false;
         }
+        self.tier.metrics.retry();
         let wait = jitter.backoff(attempt);
         let text = format!(
             "retry {attempt}/{} in {}ms: {reason}",
@@ -248,19 +275,23 @@ impl Sending<'_> {
         );
         self.tier
             .logger
-            .log(&Event::new("retry", &text).warn().request_id(id));
+            .log(&message.tag(Event::new("retry", &text).warn()));
         !self.tier.shutdown.wait_for(Phase::Draining, wait)
     }
 
-    fn delivered(&self, id: &str, reply: &UpstreamReply, started: Instant, mut entry: flow::Entry) {
+    fn delivered(
+        &self,
+        message: &Outgoing,
+        reply: &UpstreamReply,
+        started: Instant,
+        mut entry: flow::Entry,
+    ) {
         let body = escape_message(&reply.body);
-        self.tier.logger.log(
-            &Event::new("reply", &body)
-                .request_id(id)
-                .status(reply.status)
-                .message(&reply.body),
-        );
-        log_lineage(self.tier, id, Some(reply), started);
+        let event = Event::new("reply", &body).status(reply.status);
+        self.tier
+            .logger
+            .log(&message.tag(event).message(&reply.body));
+        log_lineage(self.tier, message, Some(reply), started);
         entry.took = started.elapsed();
         self.flow.message(entry);
     }
@@ -277,15 +308,15 @@ impl Sending<'_> {
             "message failed after {} attempt(s): {reason}: {}",
             entry.attempts, message.text
         );
-        let mut event = Event::new("failed", &text)
-            .warn()
-            .request_id(&message.id)
+        self.tier.metrics.given_up();
+        let mut event = message
+            .tag(Event::new("failed", &text).warn())
             .message(&message.text);
         if let Some(status) = reply.map(|r| r.status) {
             event = event.status(status);
         }
         self.tier.logger.log(&event);
-        log_lineage(self.tier, &message.id, reply, started);
+        log_lineage(self.tier, message, reply, started);
         entry.took = started.elapsed();
         entry.error = Some(reason.to_string());
         self.flow.message(entry);
@@ -293,18 +324,18 @@ impl Sending<'_> {
 }
 
 /// Prints `<id> -> relay <ip> -> sink <ip> <status> in <ms> ms`.
-fn log_lineage(tier: &Tier, id: &str, reply: Option<&UpstreamReply>, started: Instant) {
+fn log_lineage(tier: &Tier, message: &Outgoing, reply: Option<&UpstreamReply>, started: Instant) {
     let took = started.elapsed();
     let header = |name: &str| reply.and_then(|r| r.header(name));
     let status = reply.map(|r| r.status);
     let text = lineage::line(
-        id,
+        &message.id,
         header(lineage::RELAY_IP),
         header(lineage::SINK_IP),
         status,
         took,
     );
-    let mut event = Event::new("lineage", &text).request_id(id).duration(took);
+    let mut event = message.tag(Event::new("lineage", &text)).duration(took);
     if let Some(status) = status {
         event = event.status(status);
     }

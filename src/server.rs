@@ -28,7 +28,7 @@ use crate::in_flight::InFlight;
 use crate::intake::{read_message, with_message_buffer, BodyFailure};
 use crate::logger::{Event, Logger};
 use crate::message::Reply;
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::{Format, Gauges, Metrics};
 use crate::report::ConnectionReport;
 pub use crate::routes::Serves;
 use crate::routes::{path_class, route, Route};
@@ -97,6 +97,7 @@ impl Server {
             serves,
             max_body_bytes: self.config.max_body_bytes,
             max_in_flight: self.config.max_in_flight,
+            max_connections: self.max_connections,
             in_flight: InFlight::new(self.config.max_in_flight),
             logger: Arc::clone(&self.logger),
             metrics: Arc::clone(&self.metrics),
@@ -146,6 +147,7 @@ struct Service {
     serves: Serves,
     max_body_bytes: usize,
     max_in_flight: usize,
+    max_connections: usize,
     in_flight: Arc<InFlight>,
     logger: Arc<Logger>,
     metrics: Arc<Metrics>,
@@ -164,8 +166,14 @@ impl tiny_http::Handler for Service {
                 Reply::text(503, "the record cannot be written")
             }
             Route::Ready => Reply::text(200, "ready"),
-            Route::Metrics => Reply::text(200, self.metrics.render(&self.gauges()))
-                .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+            Route::Metrics => {
+                let accept = request
+                    .header("Accept")
+                    .and_then(|a| std::str::from_utf8(a).ok());
+                let format = Format::from_accept(accept);
+                let text = self.metrics.render_as(&self.gauges(ready), format);
+                Reply::text(200, text).with_header("Content-Type", format.content_type())
+            }
             Route::ReservedWrongMethod => {
                 Reply::text(405, "use GET").with_header("Allow", "GET, HEAD")
             }
@@ -204,9 +212,12 @@ impl tiny_http::Handler for Service {
 
 impl Service {
     /// What the other parts of the tier count, for `/metrics`.
-    fn gauges(&self) -> Gauges {
+    fn gauges(&self, ready: bool) -> Gauges {
         Gauges {
             in_flight: self.in_flight.current(),
+            in_flight_limit: self.max_in_flight,
+            connections_limit: self.max_connections,
+            ready: ready && self.logger.ready(),
             record_failures: self.logger.record_failures(),
             stdout_dropped: self.logger.stdout_dropped(),
         }
@@ -296,16 +307,16 @@ impl Service {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::io::{self, Read, Write};
+    use std::io::{Read, Write};
 
     use crate::config::{SinkConfig, TierSettings};
-    use crate::message::{Message, MessageHandler};
+    use crate::message::{Framed, Message, MessageHandler};
     use crate::role::Role;
 
     struct Panics;
 
     impl MessageHandler for Panics {
-        fn handle<'a>(&'a self, _: &Message<'a>, _: &str, _: &io::Result<()>) -> Reply<'a> {
+        fn handle<'a>(&'a self, _: &Message<'a>, _: &Framed) -> Reply<'a> {
             // What a panic hook does at worst: capture and symbolise a backtrace.
             let trace = std::backtrace::Backtrace::force_capture().to_string();
             panic!("handler panicked, backtrace of {} bytes", trace.len());
@@ -334,6 +345,7 @@ mod test {
             [127, 0, 0, 1].into(),
             "t",
             Arc::clone(&logger),
+            Arc::clone(&metrics),
             Arc::new(Panics),
         );
         let server = Server::bind(&config.tier.server, 64, logger, metrics).unwrap();

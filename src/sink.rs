@@ -8,13 +8,12 @@
 //! the message was logged, and is not ready until it can be (see
 //! [`crate::logger::Logger::ready`]).
 
-use std::io;
 use std::sync::Arc;
 
 use crate::config::SinkConfig;
 use crate::error::Error;
 use crate::format::with_ip_text;
-use crate::message::{Message, MessageHandler, Reply};
+use crate::message::{Framed, Message, MessageHandler, Reply};
 use crate::metrics::Metrics;
 
 /// The sink's message handler.
@@ -24,13 +23,8 @@ pub struct Sink {
 }
 
 impl MessageHandler for Sink {
-    fn handle<'a>(
-        &'a self,
-        message: &Message<'a>,
-        _id: &str,
-        recorded: &io::Result<()>,
-    ) -> Reply<'a> {
-        match recorded {
+    fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a> {
+        match framed.recorded {
             Ok(()) => {
                 self.metrics.message();
                 let answer = with_ip_text(message.peer, |ip| ["Logged message from ", ip].concat());
@@ -55,6 +49,7 @@ mod test {
     use super::*;
     use crate::metrics::Gauges;
     use crate::role::Role;
+    use std::io;
 
     fn sink() -> Sink {
         Sink {
@@ -67,13 +62,23 @@ mod test {
             peer: "10.0.1.7".parse().unwrap(),
             body,
             request_id: None,
+            traceparent: None,
+            tracestate: None,
+        }
+    }
+
+    fn framed(recorded: &io::Result<()>) -> Framed<'_> {
+        Framed {
+            id: "10.0.0.1-1",
+            trace: crate::trace::TraceParent::start(),
+            recorded,
         }
     }
 
     #[test]
     fn a_recorded_message_is_answered_with_the_seeds_text_and_counted() {
         let sink = sink();
-        let reply = sink.handle(&message("hi"), "10.0.0.1-1", &Ok(()));
+        let reply = sink.handle(&message("hi"), &framed(&Ok(())));
         assert_eq!(
             (reply.status, reply.body.as_ref()),
             (200, "Logged message from 10.0.1.7")
@@ -88,7 +93,7 @@ mod test {
     fn a_message_not_recorded_is_answered_503_to_be_sent_again() {
         let sink = sink();
         let full = Err(io::Error::other("No space left on device"));
-        let reply = sink.handle(&message("hi"), "10.0.0.1-1", &full);
+        let reply = sink.handle(&message("hi"), &framed(&full));
         assert_eq!(reply.status, 503);
         assert_eq!(
             reply.body,

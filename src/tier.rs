@@ -85,6 +85,7 @@ pub fn serve<H: MessageHandler>(
     let (tier, server) = Tier::start(config, forwards)?;
     let handler = Arc::new(make_handler(&tier));
     let logger = Arc::clone(&tier.logger);
-    let frame = Frame::new(config.role, tier.ip, &tier.host, logger, handler);
+    let metrics = Arc::clone(&tier.metrics);
+    let frame = Frame::new(config.role, tier.ip, &tier.host, logger, metrics, handler);
     server.run(Serves::Messages(Arc::new(frame)), tier.shutdown)
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderMap, HeaderValue, Uri};
 
-use crate::client::{Client, Exchange, ExchangeFailure};
+use crate::client::{Client, Exchange, ExchangeFailure, Payload};
 use crate::config::PeerConfig;
 use crate::dns::{Host, Lookups, Unresolved};
 use crate::logger::Logger;
@@ -195,17 +195,16 @@ impl Upstream {
         }
     }
 
-    /// Posts `body` as text/plain with `X-Request-Id: request_id`, trying URLs and addresses in turn.
-    pub fn post(&self, body: &str, request_id: &str) -> Result<UpstreamReply, PostError> {
+    /// Posts `payload` (its body as text/plain, its request id and trace
+    /// headers), trying URLs and addresses in turn.
+    pub fn post(&self, payload: &Payload) -> Result<UpstreamReply, PostError> {
         let deadline = Instant::now() + self.timeout;
         let first = self.next_target.fetch_add(1, Ordering::Relaxed);
         let mut tries = Tries::default();
         for i in 0..self.targets.len() {
             let target = &self.targets[first.wrapping_add(i) % self.targets.len()];
             tries.more_targets = i + 1 < self.targets.len();
-            if let Some(outcome) =
-                self.post_to_target(target, body, request_id, deadline, &mut tries)
-            {
+            if let Some(outcome) = self.post_to_target(target, payload, deadline, &mut tries) {
                 return outcome;
             }
         }
@@ -219,8 +218,7 @@ impl Upstream {
     fn post_to_target(
         &self,
         target: &Target,
-        body: &str,
-        request_id: &str,
+        payload: &Payload,
         deadline: Instant,
         tries: &mut Tries,
     ) -> Option<Result<UpstreamReply, PostError>> {
@@ -245,8 +243,7 @@ impl Upstream {
                 addr,
                 uri: &target.uri,
                 host: &target.host_header,
-                body,
-                request_id,
+                payload,
                 deadline,
             };
             let outcome = match self.client.post(&exchange) {
@@ -317,6 +314,15 @@ fn rotation_start() -> usize {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    fn payload(body: &str) -> Payload<'_> {
+        Payload {
+            body,
+            request_id: "a-1",
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            tracestate: None,
+        }
+    }
     use std::io::{BufRead, BufReader, Write};
     use std::net::{SocketAddr, TcpListener};
     use std::thread;
@@ -373,7 +379,7 @@ mod test {
     fn non_2xx_status_and_body_come_back() {
         let (addr, server) = one_shot(503);
         let up = upstream(&peer(&format!("{addr}/sink.php"), Duration::from_secs(5)));
-        let reply = up.post("hello", "a-1").unwrap();
+        let reply = up.post(&payload("hello")).unwrap();
         assert_eq!((reply.status, reply.body.as_str()), (503, "body"));
         let head = server.join().unwrap();
         assert!(head.starts_with("POST /sink.php HTTP/1.1\r\n"), "{head}");
@@ -418,8 +424,8 @@ mod test {
         let mut config = peer(&format!("{addr}/"), Duration::from_secs(3));
         config.max_requests = 10;
         let up = upstream(&config);
-        assert_eq!(up.post("one", "a-1").unwrap().status, 200);
-        assert_eq!(up.post("two", "a-1").unwrap().status, 200);
+        assert_eq!(up.post(&payload("one")).unwrap().status, 200);
+        assert_eq!(up.post(&payload("two")).unwrap().status, 200);
         server.join().unwrap();
     }
 
@@ -428,7 +434,7 @@ mod test {
         let dead = closed_port();
         let (addr, server) = one_shot(200);
         let up = upstream(&peer(&format!("{dead}/,{addr}/"), Duration::from_secs(5)));
-        let reply = up.post("hello", "a-1").unwrap();
+        let reply = up.post(&payload("hello")).unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(&*reply.url, format!("http://{addr}/"));
         server.join().unwrap();
@@ -438,7 +444,7 @@ mod test {
     fn all_refused_is_unreachable_naming_each_url() {
         let (a, b) = (closed_port(), closed_port());
         let up = upstream(&peer(&format!("{a}/x,{b}/y"), Duration::from_secs(5)));
-        match up.post("hello", "a-1") {
+        match up.post(&payload("hello")) {
             Err(PostError::Unreachable { attempts, .. }) => {
                 assert_eq!(attempts.len(), 2);
                 let text = attempts.join(" ");
@@ -459,7 +465,7 @@ mod test {
         let addr = listener.local_addr().unwrap();
         let up = upstream(&peer(&format!("{addr}/"), Duration::from_millis(300)));
         let started = Instant::now();
-        match up.post("hello", "a-1") {
+        match up.post(&payload("hello")) {
             Err(PostError::Timeout { url, after, .. }) => {
                 assert_eq!(url, format!("http://{addr}/"));
                 assert_eq!(after, Duration::from_millis(300));

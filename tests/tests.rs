@@ -44,3 +44,5 @@ mod spread;
 mod slow_clients;
 // Three senders, two relays, three sinks on one host.
 mod topology;
+// W3C Trace Context: one trace id from the sender to the sink.
+mod trace;

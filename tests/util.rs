@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-pub use three_tier::message::{request_id_of, without_request_id, Record, Verb};
+pub use three_tier::message::{request_id_of, trace_id_of, without_ids, Record, Verb};
 
 /// How long any wait in these tests may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -549,5 +549,5 @@ pub fn message_of(line: &str) -> String {
 
 /// A log line without the request id it ends with.
 pub fn text_of(line: &str) -> &str {
-    without_request_id(line)
+    without_ids(line)
 }
