@@ -19,10 +19,10 @@ source scripts/lib/apt.sh
 # chromium: the flow page's browser test (Node.js and its npm come with the
 # machine; Debian's npm package would conflict with them); dnsmasq-base and
 # iproute2: the cluster DNS and network namespaces of tests/world.rs and the
-# rollout rehearsal.
+# rollout rehearsal; qemu-user-static: the arm64 build's tests.
 packages=(curl hostname bash sed prometheus podman runc catatonit containernetworking-plugins
   golang-github-containernetworking-plugin-dnsname binutils python3 python3-venv iptables util-linux
-  docker-registry apache2-utils chromium dnsmasq-base iproute2)
+  docker-registry apache2-utils chromium dnsmasq-base iproute2 qemu-user-static)
 apt_install_missing "${packages[@]}"
 # Python tools in a venv of their own (checkov pins versions that would clash
 # with other tools installed system-wide); kept between runs, updated when

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -130,7 +130,7 @@ fn sink_with_undrained_stdout(env: &[(&str, String)]) -> (Child, SocketAddr) {
         .unwrap()
         .local_addr()
         .unwrap();
-    let child = Command::new(crate::util::binary("sink"))
+    let child = crate::util::command("sink")
         .env_clear()
         .env("LISTEN_ADDR", addr.to_string())
         .env("POD_IP", "127.0.0.1")

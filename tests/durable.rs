@@ -2,12 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::util::{binary, exchange, request_id_of, run_with_stdin, Record, Tier, Verb};
+use crate::util::{command, exchange, request_id_of, run_with_stdin, Record, Tier, Verb};
 use three_tier::message::push_request_id;
 
 /// A folder of its own under the system's temporary folder.
@@ -46,7 +45,7 @@ fn ids_in_file(text: &str) -> Vec<String> {
 
 /// Runs `sink --loss-report` on `files`; returns its exit code and report.
 fn loss_report(files: &[&Path]) -> (i32, String) {
-    let out = Command::new(binary("sink"))
+    let out = command("sink")
         .arg("--loss-report")
         .args(files)
         .output()
@@ -62,7 +61,7 @@ fn a_full_disk_leaves_whole_lines_and_acknowledges_only_what_it_holds() {
     // LOG_DIR is a 64 KiB tmpfs, mounted in a mount namespace of the sink's own,
     // so a failing test leaves no mount behind; it is read through /proc/<pid>/root.
     let dir = temp_dir("disk-full");
-    let mount = "mount -t tmpfs -o size=64k three-tier-test \"$0\" && exec \"$1\"";
+    let mount = "mount -t tmpfs -o size=64k three-tier-test \"$0\" && exec \"$@\"";
     let sink = Tier::start_wrapped(
         &[
             "unshare",
@@ -190,7 +189,7 @@ fn the_loss_report_names_damaged_lines_and_counts_the_rest() {
     assert_eq!(code, 1, "damaged lines make the report fail\n{report}");
     // The same lines as a saved stdout (standard input): the non-records are skipped.
     let (status, report) = run_with_stdin(
-        Command::new(binary("sink")).arg("--loss-report"),
+        command("sink").arg("--loss-report"),
         &format!(
             "listening on 0.0.0.0:8080\n{}{}",
             String::from_utf8_lossy(&record(1)),

@@ -222,7 +222,7 @@ fn promtool_check(exposition: &str) {
 
 /// Runs `sink --loss-report` over `lines` (on stdin) and returns its output.
 pub fn loss_report(lines: &[String]) -> String {
-    let mut sink = Command::new(crate::util::binary("sink"));
+    let mut sink = crate::util::command("sink");
     run_with_stdin(sink.arg("--loss-report"), &(lines.join("\n") + "\n")).1
 }
 

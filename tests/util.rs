@@ -115,7 +115,6 @@ impl Tier {
         env: &[(&str, String)],
         loopback: bool,
     ) -> Tier {
-        let path = binary(bin);
         let mut vars: HashMap<&str, String> = HashMap::new();
         if loopback {
             vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
@@ -126,14 +125,7 @@ impl Tier {
         for (k, v) in env {
             vars.insert(k, v.clone());
         }
-        let mut command = match wrapper.split_first() {
-            None => Command::new(&path),
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(&path);
-                c
-            }
-        };
+        let mut command = command_wrapped(wrapper, bin);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -292,7 +284,7 @@ pub fn signal_kill(pid: u32) {
 
 /// Runs `sink --loss-report` on `files`; returns its exit code and report.
 pub fn loss_report(files: &[std::path::PathBuf]) -> (i32, String) {
-    let out = Command::new(binary("sink"))
+    let out = command("sink")
         .arg("--loss-report")
         .args(files)
         .output()
@@ -347,6 +339,23 @@ fn unique_pod_ip() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("127.77.{}.{}", n / 250 % 250, n % 250 + 1)
+}
+
+/// A command running tier binary `bin` (see [`binary`]), through the
+/// emulator in `THREE_TIER_BIN_RUNNER` when that is set (CI runs the suite
+/// under `qemu-aarch64-static` against the arm64 build).
+pub fn command(bin: &str) -> Command {
+    command_wrapped(&[], bin)
+}
+
+/// [`command`] behind `wrapper` (a program and its arguments, e.g. `prlimit`).
+fn command_wrapped(wrapper: &[&str], bin: &str) -> Command {
+    let mut argv: Vec<String> = wrapper.iter().map(|s| s.to_string()).collect();
+    argv.extend(std::env::var("THREE_TIER_BIN_RUNNER").ok());
+    argv.push(binary(bin));
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]);
+    command
 }
 
 /// The path of a tier binary: the one cargo built for these tests, or the
