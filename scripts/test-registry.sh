@@ -5,15 +5,17 @@
 # over plain HTTP (hence --tls-verify=false), and:
 #   1. a login with a wrong password fails; the right one works (a temporary
 #      --authfile, so no saved login can mask a wrong-credential case);
-#   2. scripts/publish.sh builds the three images from the musl binaries
-#      (--build-context), pushes them and pins a copy of the lab overlay by
-#      digest, through its ruamel.yaml fallback (no kustomize here);
+#   2. scripts/publish.sh builds the three images for amd64 and arm64 from
+#      the musl binaries (--build-context), pushes a two-platform manifest
+#      list per tier and pins a copy of the lab overlay by the lists'
+#      digests, through its ruamel.yaml fallback (no kustomize here);
 #   3. regcred, as `kubectl create secret docker-registry` renders it, holds
 #      those credentials for that registry;
 #   4. each image pulls by digest into an empty storage root with the
-#      credentials, and not with wrong ones or none;
+#      credentials, and not with wrong ones or none; pulled by platform, each
+#      holds a binary for that platform's machine, in under 1,000,000 bytes;
 #   5. the pinned lab overlay runs under `podman kube play`, pulling from the
-#      registry (local copies removed first), each Deployment in turn at one
+#      registry (local manifest lists removed first), each Deployment in turn at one
 #      replica (podman 4.3 publishes every containerPort on the host), without
 #      the downward API's POD_IP, with its hostPath in a temporary folder: each
 #      pod serves /readyz, and the sink writes the seed's Sink_<ip>.txt there.
@@ -64,12 +66,15 @@ fi
 podman login --authfile "$auth" --tls-verify=false -u seed -p s3cret "$host" > /dev/null
 echo "login: refused with a wrong password, accepted with the right one"
 
-echo "== scripts/publish.sh $registry 0.1.0 --pin (musl binaries, ruamel.yaml fallback)"
-bash scripts/build-musl.sh > /dev/null
-mkdir -p "$work/build/out" && cp target/musl/x86_64-unknown-linux-musl/release/{sender,relay,sink} "$work/build/out/"
+echo "== scripts/publish.sh $registry 0.1.0 --platforms amd64,arm64 --pin (musl binaries, ruamel.yaml fallback)"
+for arch in amd64:x86_64 arm64:aarch64; do
+  MUSL_TARGET=${arch#*:}-unknown-linux-musl bash scripts/build-musl.sh > /dev/null
+  mkdir -p "$work/build/${arch%:*}/out"
+  cp "target/musl/${arch#*:}-unknown-linux-musl/release/"{sender,relay,sink} "$work/build/${arch%:*}/out/"
+done
 cp -r kustomize "$work/kustomize"
 if command -v kustomize > /dev/null; then fail "kustomize is on PATH: this test is for the fallback"; fi
-bash scripts/publish.sh "$registry" 0.1.0 --build-context "$work/build" --authfile "$auth" --tls-verify=false \
+bash scripts/publish.sh "$registry" 0.1.0 --platforms amd64,arm64 --build-context "$work/build" --authfile "$auth" --tls-verify=false \
   --pin "$work/kustomize/overlays/lab" | tee "$work/published"
 declare -A digest
 while read -r tier image sha; do
@@ -106,10 +111,26 @@ for tier in sender relay sink; do
 done
 size=$(podman "${store[@]}" image inspect --format '{{.Size}}' "$registry/sink@${digest[sink]}")
 echo "pulled the three images by digest with credentials (sink: $size bytes); wrong or no credentials were refused"
+
+echo "== each tier's manifest list pulled by platform: the binary's machine, the image's size"
+for tier in sender relay sink; do
+  for arch in amd64 arm64; do
+    ref="$registry/$tier@${digest[$tier]}"
+    id=$(podman "${store[@]}" pull --quiet --platform "linux/$arch" --authfile "$auth" --tls-verify=false "$ref") \
+      || fail "pulling $ref for linux/$arch failed"
+    size=$(podman "${store[@]}" image inspect --format '{{.Size}}' "$id")
+    [ "$size" -lt 1000000 ] || fail "$tier for $arch is $size bytes, not under 1,000,000"
+    ctr=$(podman "${store[@]}" create "$id" 2> /dev/null)
+    podman "${store[@]}" cp "$ctr:/$tier" "$work/$tier-$arch" > /dev/null
+    podman "${store[@]}" rm "$ctr" > /dev/null
+    echo "$tier $arch image: $size bytes; $(python3 scripts/checks/elf_machine.py "$work/$tier-$arch" "$arch")"
+  done
+done
 podman "${store[@]}" system reset --force > /dev/null 2>&1 || true
 
 echo "== the pinned lab overlay under podman kube play, pulling from the registry"
-for image in "${images[@]}"; do podman rmi -f "$image" > /dev/null; done
+# The local lists go (the Deployments' imagePullPolicy is Always, so each pod pulls anyway).
+for image in "${images[@]}"; do podman manifest rm "$image" > /dev/null; done
 applog="$work/applog"
 mkdir -p "$applog" && chmod 1777 "$applog"
 python3 scripts/checks/lab_for_kube_play.py "$work/lab.yaml" "$applog" "$work"
