@@ -47,6 +47,11 @@ cc=$native/musl-gcc
 printf '#!/bin/sh\nexec %s-linux-gnu-gcc "$@" -specs /usr/lib/%s-linux-musl/musl-gcc.specs\n' "$arch" "$arch" > "$cc"
 chmod +x "$cc"
 rustc=/usr/bin/rustc cargo=/usr/bin/cargo
+# cargo-auditable, once, from crates.io, into the build's own folder.
+tools=$target_dir/tools
+if ! grep -qF "\"cargo-auditable $CARGO_AUDITABLE_VERSION " "$tools/.crates.toml" 2> /dev/null; then
+  "$cargo" install --quiet --locked "cargo-auditable@$CARGO_AUDITABLE_VERSION" --root "$tools"
+fi
 version=$("$rustc" --version | awk '{print $2}')
 [ "$version" = "$RUST_VERSION" ] || { echo "build-musl: $rustc is $version, the recipe wants $RUST_VERSION" >&2; exit 1; }
 
@@ -66,10 +71,10 @@ fi
 # last on the link line, after libunwind.a, which needs it.
 triple=${target//-/_}
 env "CARGO_TARGET_${triple^^}_LINKER=$cc" "CC_$triple=$cc" "CFLAGS_$triple=$cflags" \
-  RUSTC=$rustc RUSTC_BOOTSTRAP=1 \
+  RUSTC=$rustc RUSTC_BOOTSTRAP=1 PATH="$tools/bin:$PATH" \
   RUSTFLAGS="$STATIC_RUSTFLAGS -C link-self-contained=no -L native=$native -C link-arg=$native/fprintf_chk.o" \
   GIT_REVISION=${GIT_REVISION:-$(git rev-parse --short HEAD 2> /dev/null || echo unknown)} \
-  "$cargo" build --quiet --release --locked --bins --target "$target" --target-dir "$target_dir" \
+  "$cargo" auditable build --quiet --release --locked --bins --target "$target" --target-dir "$target_dir" \
   -Zbuild-std="$BUILD_STD" -Zbuild-std-features="$BUILD_STD_FEATURES" "$@"
 if [ "$#" = 0 ]; then
   for tier in sender relay sink; do

@@ -78,6 +78,9 @@ for tier in sender relay sink; do
   image_size=$(podman image inspect --format '{{.Size}}' "$image")
   [ "$image_size" -lt "$limit" ] || fail "$tier image is $image_size bytes, not under $limit"
   echo "$tier image: $image_size bytes, 1 layer, 1 file ($tier, $size bytes), user $user"
+  # What a scanner sees in it: the crate list cargo auditable embedded.
+  trivy image --quiet --input "$work/$tier-oci" --format cyclonedx --output "$work/$tier.cdx.json"
+  python3 scripts/checks/crate_list.py "$work/$tier.cdx.json" "$tier"
 done
 
 echo "== 3/2/3 on podman network $network"

@@ -43,6 +43,8 @@ fn both_builds_take_their_flags_from_the_recipe() {
             "$STATIC_RUSTFLAGS",
             "RUSTC_BOOTSTRAP=1",
             "--locked",
+            "auditable build",
+            "cargo-auditable@$CARGO_AUDITABLE_VERSION",
         ] {
             assert!(text.contains(flag), "{name} does not use {flag}");
         }

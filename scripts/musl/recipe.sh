@@ -10,6 +10,10 @@
 
 # The rustc both recipes use: Debian's rustc-web, and the rust:<version> image.
 RUST_VERSION=1.96.0
+# `cargo auditable build` embeds the crate list (names, versions, sources) in
+# each binary, compressed, in a section of its own, so that scanners such as
+# trivy find what a scratch image's one file links.
+CARGO_AUDITABLE_VERSION=0.7.7
 # -Zbuild-std: std rebuilt with the binaries, so that it is optimised for size
 # with them (and so that a musl std exists at all on Debian, which ships none).
 BUILD_STD=std,panic_unwind
