@@ -291,9 +291,10 @@ impl Sending<'_> {
         self.tier
             .logger
             .log(&message.tag(event).message(&reply.body));
-        log_lineage(self.tier, message, Some(reply), started);
+        // /flow holds the message before its last line, the lineage, is out.
         entry.took = started.elapsed();
         self.flow.message(entry);
+        log_lineage(self.tier, message, Some(reply), started);
     }
 
     fn gave_up(
@@ -316,10 +317,10 @@ impl Sending<'_> {
             event = event.status(status);
         }
         self.tier.logger.log(&event);
-        log_lineage(self.tier, message, reply, started);
         entry.took = started.elapsed();
         entry.error = Some(reason.to_string());
         self.flow.message(entry);
+        log_lineage(self.tier, message, reply, started);
     }
 }
 
