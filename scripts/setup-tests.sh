@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what scripts/test.sh needs, idempotently (root, for apt): Debian
-# packages, and Python tools in a venv of their own. scripts/test.sh runs it
+# packages, Python tools in a venv of their own, and beside them a skopeo that
+# can sign and verify (scripts/setup-skopeo.sh). scripts/test.sh runs it
 # first, so that one command runs every test on a fresh machine; a second run
 # only checks that everything is there. (scripts/build-musl.sh installs the
 # musl toolchain itself, and ../shared/baseline/setup.sh the benchmark's
@@ -36,10 +37,12 @@ if [ "$(cat "$stamp" 2> /dev/null)" != "${python_tools[*]}" ]; then
   echo "${python_tools[*]}" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
+# A skopeo with sigstore enabled, beside the Python tools (Debian 12's cannot sign or verify).
+bash scripts/setup-skopeo.sh "$venv/bin"
 # playwright-core for the browser test, at the version its lock file pins.
 if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
-for tool in node chromium promtool podman runc catatonit readelf iptables-restore ip6tables-restore ip dnsmasq unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy; do
+for tool in node chromium promtool podman runc catatonit readelf iptables-restore ip6tables-restore ip dnsmasq unshare prlimit docker-registry htpasswd kubectl hadolint yamllint kubernetes-validate checkov trivy skopeo; do
   command -v "$tool" > /dev/null || { echo "setup-tests: $tool missing after install" >&2; exit 1; }
 done

@@ -4,8 +4,9 @@
 # benchmark at a tiny size, a connection flood, and `cargo test` (the patched
 # tiny_http, unit tests, the integration tests in tests/, then those again
 # against the musl binaries). Needs podman, runc, readelf, promtool, curl,
-# kubectl, iptables, docker-registry, htpasswd, and the Python tools hadolint,
-# yamllint, kubernetes-validate, checkov, trivy and ruamel.yaml:
+# kubectl, iptables, docker-registry, htpasswd, skopeo with sigstore (Debian
+# 13's, scripts/setup-skopeo.sh), and the Python tools hadolint, yamllint,
+# kubernetes-validate, checkov, trivy and ruamel.yaml:
 # scripts/setup-tests.sh installs them first (scripts/build-musl.sh its own
 # toolchain).
 set -euo pipefail
@@ -50,7 +51,7 @@ python3 scripts/test-monitoring.py
 echo "== scripts/test-containers.sh (musl images under 1 MB, 3/2/3 in podman, SIGTERM to PID 1)"
 bash scripts/test-containers.sh
 
-echo "== scripts/test-registry.sh (login, publish.sh push and pin, regcred, pull by digest, lab under kube play)"
+echo "== scripts/test-registry.sh (login, publish.sh push, SBOMs, signatures and pin, regcred, pull by digest and by policy, lab under kube play)"
 bash scripts/test-registry.sh
 
 echo "== scripts/rollout-rehearsal.sh --compare (a rolling update under load: defaults, then DRAIN_DELAY=0)"
