@@ -11,8 +11,12 @@
 #      on a podman network made here, read-only, with no capabilities, and
 #      every message sent is logged by a sink exactly once, through more than
 #      one relay and more than one sink (scripts/checks/delivery.py);
-#   4. `podman stop` (SIGTERM to PID 1) ends each container with exit code 0
-#      in under 2 seconds;
+#   4. the smoke-test Job's pod (kustomize/components/smoke-test, from the
+#      rendered dev overlay) under `podman kube play` on that network exits 0
+#      with all 20 messages answered 200; after the sinks are stopped, it
+#      exits non-zero within the Job's activeDeadlineSeconds;
+#      `podman stop` (SIGTERM to PID 1) ends each relay and sink with exit
+#      code 0 in under 2 seconds;
 #   5. the rendered dev overlay (kustomize/overlays/dev, its images retagged to
 #      the ones built here) runs under `podman kube play`: each pod runs as
 #      65532:65532 on a read-only root with no capabilities, serves, keeps
@@ -106,19 +110,46 @@ for name in sink-1 sink-2 sink-3 relay-1 relay-2; do podman logs "$run_id-$name"
 python3 scripts/checks/delivery.py --sink target/musl/x86_64-unknown-linux-musl/release/sink \
   --senders 3 --each 10 --min-sinks 2 --min-relays 2 "$work"/logs/*.log || fail "the sinks did not log each message sent exactly once, through more than one relay and sink"
 
-echo "== podman stop (SIGTERM to PID 1, DRAIN_DELAY=0)"
-for name in "$run_id-relay-1" "$run_id-relay-2" "$run_id-sink-1" "$run_id-sink-2" "$run_id-sink-3"; do
-  started=$(date +%s%N)
-  podman stop -t 10 "$name" > /dev/null
-  took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
-  code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
-  [ "$code" = 0 ] || fail "$name exited $code after SIGTERM"
-  [ "$took_ms" -lt 2000 ] || fail "$name took ${took_ms} ms to stop"
-  echo "$name: exit 0 in ${took_ms} ms"
-done
-echo "== podman kube play of the dev overlay"
+echo "== the smoke-test Job's pod (dev overlay) under kube play: against the 3/2/3, then with the sinks stopped"
 source scripts/kubectl.sh
 "$kubectl" kustomize kustomize/overlays/dev | sed "s#\(localhost/three-tier/[a-z]*\):dev#\1:$run_id#" > "$work/dev.yaml"
+# smoke RUN: plays the Job's pod as smoke-RUN on the 3/2/3's network; sets
+# code to its exit code, waiting at most the Job's activeDeadlineSeconds.
+smoke() {
+  local file="$work/smoke-$1.yaml" deadline
+  read -r deadline _ < <(python3 scripts/checks/job_for_kube_play.py "$work/dev.yaml" smoke-test "smoke-$1" "$file" \
+    RELAY_URL=relay-svc:8080/relay.php)
+  played+=("$file")
+  podman kube play --network "$network" "$file" > /dev/null 2>> "$work/podman.log" || { cat "$work/podman.log" >&2; fail "kube play smoke-$1"; }
+  code=$(timeout "$deadline" podman wait "smoke-$1-smoke-test") || code="no exit within ${deadline}s"
+}
+smoke healthy
+[ "$code" = 0 ] || { podman logs smoke-healthy-smoke-test >&2; fail "the smoke test against a healthy 3/2/3 ended '$code'"; }
+answered=$(podman logs smoke-healthy-smoke-test 2>&1 | grep -c ' -> relay .* -> sink .* 200 in ' || true)
+[ "$answered" = 20 ] || fail "the smoke test saw $answered of 20 messages answered 200"
+echo "smoke-test: exit 0, 20 of 20 messages answered 200 by a sink"
+
+echo "== podman stop (SIGTERM to PID 1, DRAIN_DELAY=0): the sinks, the smoke test without them, the relays"
+stop_measured() {
+  local name started took_ms code
+  for name; do
+    started=$(date +%s%N)
+    podman stop -t 10 "$name" > /dev/null
+    took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
+    [ "$code" = 0 ] || fail "$name exited $code after SIGTERM"
+    [ "$took_ms" -lt 2000 ] || fail "$name took ${took_ms} ms to stop"
+    echo "$name: exit 0 in ${took_ms} ms"
+  done
+}
+stop_measured "$run_id-sink-1" "$run_id-sink-2" "$run_id-sink-3"
+started=$(date +%s)
+smoke no-sinks
+[[ $code =~ ^[1-9][0-9]*$ ]] || fail "the smoke test with the sinks stopped ended '$code', not non-zero"
+echo "smoke-test with the sinks stopped: exit $code after $(( $(date +%s) - started )) s, within the Job's deadline"
+stop_measured "$run_id-relay-1" "$run_id-relay-2"
+
+echo "== podman kube play of the dev overlay"
 python3 scripts/checks/split_deployments.py "$work/dev.yaml" "$work" > /dev/null
 if curl -s -o /dev/null --max-time 1 http://127.0.0.1:8080/; then fail "host port 8080 is taken; podman 4.3 kube play needs it"; fi
 for deployment in sinks relays senders; do

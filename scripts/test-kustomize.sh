@@ -72,5 +72,12 @@ for version in "$OLDEST" "$NEWEST"; do
 done
 python3 scripts/checks/crd_validate.py "$out/lab-monitoring.yaml"
 
+echo "== faults (kustomize/components/faults): on in lab and dev, no way to turn them on in prod"
+python3 scripts/checks/no_faults.py lab --on < "$out/lab.yaml"
+python3 scripts/checks/no_faults.py dev --on < "$out/dev.yaml"
+python3 scripts/checks/no_faults.py prod < "$out/prod.yaml"
+python3 scripts/checks/no_faults.py base < "$out/base.yaml"
+grep -q 'components/faults' kustomize/overlays/prod/kustomization.yaml && fail "prod includes the faults component"
+
 echo "== lab renders the seed"
 python3 scripts/check_lab_is_seed.py < "$out/lab.yaml" | tail -n 1

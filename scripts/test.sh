@@ -39,6 +39,9 @@ report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$repor
 echo "$report"
 grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0, damaged lines 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
 
+echo "== docs/faults.md's scenario 1 on the host topology: SEND_FAULT=sink=503@0.2 and one slow sink lose nothing"
+python3 scripts/checks/faults_walkthrough.py "$((${BASE_PORT:-19000} + 400))"
+
 echo "== scripts/test-kustomize.sh (render, lint, validate, checkov, trivy, lab = seed)"
 bash scripts/test-kustomize.sh
 

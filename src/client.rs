@@ -97,6 +97,8 @@ pub struct Payload<'a> {
     pub traceparent: &'a str,
     /// The client's `tracestate`, passed on.
     pub tracestate: Option<&'a str>,
+    /// An `X-Fault` header to send (see [`crate::fault`]).
+    pub fault: Option<&'a str>,
 }
 
 /// A reply as received.
@@ -181,6 +183,9 @@ impl Client {
             .header(TRACEPARENT, exchange.payload.traceparent);
         if let Some(state) = exchange.payload.tracestate {
             request = request.header(TRACESTATE, state);
+        }
+        if let Some(fault) = exchange.payload.fault {
+            request = request.header(crate::fault::HEADER, fault);
         }
         if uses + 1 >= self.pool.max_requests {
             // The last request on this connection: the server closes it.
@@ -611,6 +616,7 @@ mod test {
                 request_id: "a-1",
                 traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
                 tracestate: None,
+                fault: None,
             },
             deadline: Instant::now() + Duration::from_secs(10),
         }

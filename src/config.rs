@@ -43,6 +43,10 @@ pub enum Form {
     Word(&'static [&'static str]),
     /// A directory path.
     Dir,
+    /// A short label: 1 to 32 letters, digits, `.`, `_` or `-`.
+    Label,
+    /// An `X-Fault` value and the fraction of messages to send it with: `sink=503@0.1`.
+    SendFault,
 }
 
 /// A value of some [`Form`].
@@ -55,6 +59,30 @@ enum Value {
     Number(u64),
     Word(&'static str),
     Dir(PathBuf),
+    Label(String),
+    SendFault(SendFault),
+}
+
+/// `SEND_FAULT`: the `X-Fault` header the sender adds to the first attempt of
+/// a fraction of its messages (see [`crate::fault`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendFault {
+    /// The header's value, such as `sink=503`.
+    pub header: String,
+    /// How many messages in a million carry it.
+    pub per_million: u32,
+}
+
+impl SendFault {
+    fn parse(text: &str) -> Option<SendFault> {
+        let (header, fraction) = text.trim().rsplit_once('@')?;
+        let fraction: f64 = fraction.trim().parse().ok()?;
+        let valid = crate::fault::is_header(header) && fraction > 0.0 && fraction <= 1.0;
+        valid.then(|| SendFault {
+            header: header.trim().to_string(),
+            per_million: (fraction * 1e6).round() as u32,
+        })
+    }
 }
 
 impl Form {
@@ -71,6 +99,11 @@ impl Form {
             Form::Number { min, max } => format!("a whole number from {min} to {max}"),
             Form::Word(words) => words.join(" or "),
             Form::Dir => "a directory path".into(),
+            Form::Label => "1 to 32 letters, digits, '.', '_' or '-', such as blue or v2".into(),
+            Form::SendFault => format!(
+                "<X-Fault>@<fraction from 0 to 1>, such as sink=503@0.1, where X-Fault is {}",
+                crate::fault::HEADER_FORM
+            ),
         }
     }
 
@@ -91,9 +124,19 @@ impl Form {
                 .find(|w| **w == trimmed)
                 .map(|w| Value::Word(w)),
             Form::Dir => (!trimmed.is_empty()).then(|| Value::Dir(PathBuf::from(text))),
+            Form::Label => is_label(trimmed).then(|| Value::Label(trimmed.to_string())),
+            Form::SendFault => SendFault::parse(text).map(Value::SendFault),
         };
         value.ok_or_else(|| self.expected())
     }
+}
+
+/// Whether `text` is a [`Form::Label`]: safe in a header, a log line and a page.
+fn is_label(text: &str) -> bool {
+    (1..=32).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// One environment variable.
@@ -130,6 +173,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "RELAY_URL", default: "", roles: SENDER, form: Form::Urls, help: "required: where to post messages; comma-separated URLs are used round-robin" },
     Setting { name: "SEND_INTERVAL", default: "5s", roles: SENDER, form: POSITIVE, help: "time between messages, give or take a tenth at random so that senders started together do not stay in step" },
     Setting { name: "SEND_COUNT", default: "", roles: SENDER, form: Form::Number { min: 1, max: u64::MAX }, help: "stop after this many messages; exit 0 if all were answered 2xx, else 1 (unset: forever)" },
+    Setting { name: "SEND_FAIL_FAST", default: "off", roles: SENDER, form: Form::Word(&["on", "off"]), help: "on: stop at the first message that failed after its retries and exit 1, as a smoke test should (off: go on with the next)" },
     Setting { name: "SEND_RETRIES", default: "6", roles: SENDER, form: Form::Number { min: 0, max: 100 }, help: "retries of a message whose delivery is uncertain: no connection, RELAY_TIMEOUT, a broken reply, 502, 503 or 504 (same request id: delivery is at least once); they wait 100 ms, 200 ms, ... at most 2 s each, half of it random, 2.5-5.1 s in all by default, longer than a pod restart" },
     Setting { name: "RELAY_TIMEOUT", default: "5s", roles: SENDER, form: POSITIVE, help: "deadline for one sender-to-relay exchange" },
     Setting { name: "SINK_URL", default: "", roles: RELAY, form: Form::Urls, help: "required: where to forward messages; comma-separated URLs are used round-robin" },
@@ -140,6 +184,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "LOG_DIR", default: "", roles: LOGGING, form: Form::Dir, help: "also append message lines to LOG_DIR/Relay_<ip>.txt or LOG_DIR/Sink_<ip>.txt" },
     Setting { name: "LOG_FSYNC", default: "off", roles: LOGGING, form: Form::Word(&["on", "off"]), help: "on: flush each message line in LOG_DIR to disk before the message is acknowledged (off: the kernel writes it back)" },
     Setting { name: "LOG_FORMAT", default: "text", roles: ALL, form: Form::Word(&["text", "json"]), help: "stdout log lines: text (the seed's lines) or json (one object per line)" },
+    Setting { name: "FAULTS", default: "off", roles: ALL, form: Form::Word(&["on", "off"]), help: "on: the relay and the sink apply the faults an X-Fault header or POST /fault asks for, and the sender may send SEND_FAULT (for drills and demos: the dev and lab overlays' faults component sets it; see docs/faults.md)" },
+    Setting { name: "SEND_FAULT", default: "", roles: SENDER, form: Form::SendFault, help: "with FAULTS=on: send this X-Fault header with the first attempt of this fraction of messages (retries go without), such as sink=503@0.1" },
+    Setting { name: "DEMO_VERSION", default: "", roles: ALL, form: Form::Label, help: "a label shown beside this build's version wherever a hop names its version (X-Relay-Version, X-Sink-Version, the sender's lineage line and flow page), such as a colour that a rollout changes" },
     Setting { name: "POD_IP", default: "", roles: ALL, form: Form::Ip, help: "this instance's IP for messages and file names (unset: the host name's address, else the outbound interface's)" },
     Setting { name: "MAX_CONNECTIONS", default: "1024", roles: ALL, form: CONNECTIONS, help: "inbound connections open at once, lowered to what RLIMIT_NOFILE allows (logged); at the limit the oldest idle connection is closed to admit a new one, or with none idle the new one is answered 503" },
     Setting { name: "MAX_IN_FLIGHT", default: "1024", roles: ALL, form: Form::Number { min: 1, max: 100_000 }, help: "messages handled at once (their bodies already read); more are answered 503 with Retry-After; by default as many as MAX_CONNECTIONS, so no admitted connection is refused" },
@@ -243,6 +290,10 @@ pub struct TierConfig {
     pub server: ServerConfig,
     /// `POD_IP`, when set.
     pub pod_ip: Option<IpAddr>,
+    /// `DEMO_VERSION`, when set.
+    pub demo_version: Option<String>,
+    /// `FAULTS=on`.
+    pub faults: bool,
     /// The log's settings.
     pub log: LogConfig,
 }
@@ -273,6 +324,10 @@ pub struct SendConfig {
     pub count: Option<u64>,
     /// `SEND_RETRIES`.
     pub retries: u32,
+    /// `SEND_FAULT`, when set (only with `FAULTS=on`).
+    pub fault: Option<SendFault>,
+    /// `SEND_FAIL_FAST=on`: stop at the first failed message.
+    pub fail_fast: bool,
 }
 
 /// The sender's configuration.
@@ -331,13 +386,27 @@ impl TierSettings for SenderConfig {
     const ROLE: Role = Role::Sender;
 
     fn read(vars: &Vars) -> Result<Self, Error> {
+        let tier = TierConfig::read(vars)?;
+        let fault = match vars.value("SEND_FAULT")? {
+            None => None,
+            Some(Value::SendFault(_)) if !tier.faults => {
+                let text = (vars.lookup)("SEND_FAULT").unwrap_or_default();
+                let expected =
+                    "SEND_FAULT to be unset while FAULTS is off (set FAULTS=on to inject faults)";
+                return Err(Error::config("SEND_FAULT", &text, expected));
+            }
+            Some(Value::SendFault(fault)) => Some(fault),
+            other => vars.mismatch("SEND_FAULT", other),
+        };
         Ok(SenderConfig {
-            tier: TierConfig::read(vars)?,
+            tier,
             relay: PeerConfig::read(vars, "RELAY_URL", "RELAY_TIMEOUT")?,
             send: SendConfig {
                 interval: vars.duration("SEND_INTERVAL")?,
                 count: vars.number_opt("SEND_COUNT")?,
                 retries: vars.number("SEND_RETRIES")? as u32,
+                fault,
+                fail_fast: vars.word("SEND_FAIL_FAST")? == "on",
             },
         })
     }
@@ -384,6 +453,11 @@ impl TierConfig {
             Some(Value::Ip(ip)) => Some(ip),
             other => vars.mismatch("POD_IP", other),
         };
+        let demo_version = match vars.value("DEMO_VERSION")? {
+            None => None,
+            Some(Value::Label(label)) => Some(label),
+            other => vars.mismatch("DEMO_VERSION", other),
+        };
         let dir = match vars
             .reads("LOG_DIR")
             .then(|| vars.value("LOG_DIR"))
@@ -402,6 +476,8 @@ impl TierConfig {
             role: vars.role,
             server,
             pod_ip,
+            demo_version,
+            faults: vars.word("FAULTS")? == "on",
             log: LogConfig { dir, format, fsync },
         })
     }
@@ -570,6 +646,7 @@ mod test {
         let relay: RelayConfig = load(&[("SINK_URL", "sink-svc/sink.php")]).unwrap();
         assert_eq!(relay.sink.timeout, Duration::from_secs(2));
         assert!(relay.tier.log.dir.is_none() && relay.tier.pod_ip.is_none());
+        assert_eq!(relay.tier.demo_version, None);
 
         let sink: SinkConfig = load(&[("LOG_FSYNC", "on"), ("LOG_FORMAT", "json")]).unwrap();
         assert_eq!(
@@ -587,8 +664,17 @@ mod test {
             ("SEND_RETRIES", "0"),
             ("POD_IP", "10.0.0.7"),
             ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("DEMO_VERSION", " blue "),
+            ("FAULTS", "on"),
+            ("SEND_FAULT", "sink=503, relay-delay=1s@0.25"),
         ])
         .unwrap();
+        assert_eq!(c.tier.demo_version.as_deref(), Some("blue"));
+        let fault = c.send.fault.unwrap();
+        assert_eq!(
+            (fault.header.as_str(), fault.per_million),
+            ("sink=503, relay-delay=1s", 250_000)
+        );
         assert_eq!(c.send.interval, Duration::from_millis(50));
         assert_eq!(c.send.count, Some(20));
         assert_eq!(c.send.retries, 0);
@@ -680,6 +766,21 @@ mod test {
                 Role::Sink,
                 &[("SHUTDOWN_TIMEOUT", "10h")],
                 r#"config: SHUTDOWN_TIMEOUT="10h" is invalid: expected a duration"#,
+            ),
+            (
+                Role::Relay,
+                &[("SINK_URL", "http://s/"), ("DEMO_VERSION", "blue green")],
+                r#"config: DEMO_VERSION="blue green" is invalid: expected 1 to 32 letters, digits, '.', '_' or '-', such as blue or v2"#,
+            ),
+            (
+                Role::Sender,
+                &[("RELAY_URL", "http://r/"), ("SEND_FAULT", "sink=503@0.1")],
+                r#"config: SEND_FAULT="sink=503@0.1" is invalid: expected SEND_FAULT to be unset while FAULTS is off (set FAULTS=on to inject faults)"#,
+            ),
+            (
+                Role::Sender,
+                &[("RELAY_URL", "http://r/"), ("FAULTS", "on"), ("SEND_FAULT", "sink=200@2")],
+                "config: SEND_FAULT=\"sink=200@2\" is invalid: expected <X-Fault>@<fraction from 0 to 1>, such as sink=503@0.1, where X-Fault is comma-separated relay=<status 400-599|close>, sink=<status 400-599|close>, relay-delay=<duration>, sink-delay=<duration> (at most 10s), such as sink=503 or sink-delay=1500ms",
             ),
             (
                 Role::Sink,

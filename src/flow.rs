@@ -44,8 +44,12 @@ pub struct Entry {
     pub sent: Option<SystemTime>,
     /// The relay pod that answered last, if any did.
     pub relay: Option<String>,
+    /// That relay's version (`X-Relay-Version`).
+    pub relay_version: Option<String>,
     /// The sink pod that logged it, if one did.
     pub sink: Option<String>,
+    /// That sink's version (`X-Sink-Version`).
+    pub sink_version: Option<String>,
     /// The last status, `None` if no answer came.
     pub status: Option<u16>,
     /// From the first attempt to the outcome.
@@ -54,6 +58,8 @@ pub struct Entry {
     pub attempts: u32,
     /// Sinks the relays reported failing or failed over from.
     pub failed_sinks: Vec<String>,
+    /// Faults asked for (`sent sink=503`) and met (`met sink=503 (attempt 1)`), see [`crate::fault`].
+    pub faults: Vec<String>,
     /// Why it failed, if it did.
     pub error: Option<String>,
 }
@@ -124,6 +130,8 @@ pub struct Identity {
     pub ip: IpAddr,
     /// The host name (the pod name in Kubernetes).
     pub host: String,
+    /// Its version ([`crate::version::label`]).
+    pub version: String,
     /// `RELAY_URL` as configured.
     pub relay_url: String,
 }
@@ -221,6 +229,8 @@ impl Flow {
         json_string(&mut out, &self.identity.ip.to_string());
         out.push_str(",\"host\":");
         json_string(&mut out, &self.identity.host);
+        out.push_str(",\"version\":");
+        json_string(&mut out, &self.identity.version);
         out.push_str(",\"relay_url\":");
         json_string(&mut out, &self.identity.relay_url);
         let _ = write!(
@@ -289,8 +299,12 @@ fn entry_json(out: &mut String, e: &Entry) {
     json_opt(out, e.sent.map(rfc3339).as_deref());
     out.push_str(",\"relay\":");
     json_opt(out, e.relay.as_deref());
+    out.push_str(",\"relay_version\":");
+    json_opt(out, e.relay_version.as_deref());
     out.push_str(",\"sink\":");
     json_opt(out, e.sink.as_deref());
+    out.push_str(",\"sink_version\":");
+    json_opt(out, e.sink_version.as_deref());
     match e.status {
         Some(status) => {
             let _ = write!(out, ",\"status\":{status}");
@@ -309,6 +323,13 @@ fn entry_json(out: &mut String, e: &Entry) {
         }
         json_string(out, sink);
     }
+    out.push_str("],\"faults\":[");
+    for (i, fault) in e.faults.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(out, fault);
+    }
     out.push_str("],\"error\":");
     json_opt(out, e.error.as_deref());
     out.push('}');
@@ -322,6 +343,7 @@ mod test {
         Flow::new(Identity {
             ip: "10.0.0.1".parse().unwrap(),
             host: "sender-abc".into(),
+            version: "v0.1.0 blue".into(),
             relay_url: "http://relay-svc:80/relay.php".into(),
         })
     }
@@ -330,6 +352,7 @@ mod test {
         Entry {
             id: format!("10.0.0.1-{n}"),
             relay: Some("10.0.1.1".into()),
+            relay_version: Some("v0.1.0 blue".into()),
             sink: Some("10.0.2.1".into()),
             status: Some(200),
             attempts: 1,
@@ -350,6 +373,9 @@ mod test {
         assert_eq!(messages[MESSAGES - 1]["id"], "10.0.0.1-11");
         assert_eq!(messages[0]["status"], 200);
         assert_eq!(json["sender"]["relay_url"], "http://relay-svc:80/relay.php");
+        assert_eq!(json["sender"]["version"], "v0.1.0 blue");
+        assert_eq!(messages[0]["relay_version"], "v0.1.0 blue");
+        assert_eq!(messages[0]["sink_version"], serde_json::Value::Null);
         assert_eq!(json["window_seconds"], 60);
     }
 

@@ -7,13 +7,17 @@
 //! `From …`, see [`crate::message::Record`]), hand the message, its id and
 //! whether the record was written to the tier's [`MessageHandler`], and add
 //! the tier's own lineage headers (see [`crate::lineage`]) and `X-Request-Id`
-//! to its answer. The server runs a [`Frame`] for every message it admits.
+//! to its answer. Before all that, with `FAULTS=on`, the message meets the
+//! faults asked of this tier (see [`crate::fault`]): each is logged with the
+//! message's request id, counted, and named in `X-Fault-Met`; a status is
+//! answered at once and a close leaves the message unanswered, unrecorded
+//! either way. The server runs a [`Frame`] for every message it admits.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::lineage;
+use crate::fault::{self, Action, Faults};
 use crate::logger::{Event, Logger};
 use crate::message::{Framed, Message, MessageHandler, Reply, Verb};
 use crate::metrics::Metrics;
@@ -29,16 +33,21 @@ pub struct Frame {
     verb: Verb,
     ids: IdSource,
     own_headers: Vec<(&'static str, String)>,
+    role: Role,
+    faults: Arc<Faults>,
 }
 
 impl Frame {
-    /// The frame of tier `role` (relay or sink) at `ip`, named `host`, around `handler`.
+    /// The frame of tier `role` (relay or sink) at `ip`, which adds
+    /// `own_headers` ([`crate::lineage::own_headers`]) to its answers, with
+    /// `faults`, around `handler`.
     pub fn new(
         role: Role,
         ip: IpAddr,
-        host: &str,
+        own_headers: Vec<(&'static str, String)>,
         logger: Arc<Logger>,
         metrics: Arc<Metrics>,
+        faults: Arc<Faults>,
         handler: Arc<dyn MessageHandler>,
     ) -> Frame {
         let (verb, id_prefix) = match role {
@@ -51,14 +60,39 @@ impl Frame {
             metrics,
             verb,
             ids: IdSource::new(ip, id_prefix),
-            own_headers: lineage::own_headers(role, ip, host),
+            own_headers,
+            role,
+            faults,
         }
     }
 
+    /// This tier's faults (`/fault` and `/readyz` ask them too).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     /// Gives `message` its id, its trace and its record, has the handler
-    /// answer it, and adds the tier's headers to the answer.
-    pub fn handle<'a>(&'a self, message: &Message<'a>) -> Reply<'a> {
+    /// answer it, and adds the tier's headers to the answer; `None`: a
+    /// fault closes its connection unanswered.
+    pub fn handle<'a>(&'a self, message: &Message<'a>) -> Option<Reply<'a>> {
         let id = self.ids.keep_or_make(message.request_id);
+        let mut met = Vec::new();
+        for (action, source) in self.faults.meet(message.fault) {
+            let named = action.describe(self.role);
+            let text = format!("fault injected ({source}): {named}");
+            let event = Event::new("fault", &text).warn().request_id(&id);
+            self.logger.log(&event);
+            self.metrics.fault(action.kind());
+            met.push(named);
+            match action {
+                Action::Delay(wait) => std::thread::sleep(wait),
+                Action::Close => return None,
+                Action::Status(status) => {
+                    let reply = Reply::text(status, format!("fault injected: {}", met.join(", ")));
+                    return Some(self.finish(reply, met, id));
+                }
+            }
+        }
         let trace = self.trace_of(message);
         let trace_id = trace.trace_id();
         let event = Event::record(self.verb, Some(message.peer), message.body)
@@ -70,11 +104,19 @@ impl Frame {
             trace,
             recorded: &recorded,
         };
-        let mut reply = self.handler.handle(message, &framed);
+        let reply = self.handler.handle(message, &framed);
+        Some(self.finish(reply, met, id))
+    }
+
+    /// `reply` with the tier's own headers, the faults met and the request id.
+    fn finish<'a>(&'a self, mut reply: Reply<'a>, met: Vec<String>, id: Cow<'a, str>) -> Reply<'a> {
         let own = self.own_headers.iter();
         reply
             .headers
             .extend(own.map(|(name, value)| (*name, Cow::Borrowed(value.as_str()))));
+        for named in met {
+            reply = reply.with_header(fault::MET, named);
+        }
         reply.with_header(request_id::HEADER, id)
     }
 

@@ -18,7 +18,12 @@ use crate::message::{Message, Reply};
 use crate::trace::{TRACEPARENT, TRACESTATE};
 
 /// The request headers a message keeps, in the order `read_message` copies them.
-const CARRIED: [&str; 3] = [crate::request_id::HEADER, TRACEPARENT, TRACESTATE];
+const CARRIED: [&str; 4] = [
+    crate::request_id::HEADER,
+    TRACEPARENT,
+    TRACESTATE,
+    crate::fault::HEADER,
+];
 
 /// Why a message's body gave no message: the intake's failure vocabulary
 /// (the vendored server's own refusals, before a request reaches the tier,
@@ -47,7 +52,7 @@ pub fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
 
 /// The message a request carries: its body read whole into `buf`, within
 /// `max` bytes (`MAX_BODY_BYTES`), as text, with the headers it carries on
-/// (`X-Request-Id`, `traceparent`, `tracestate`) copied after it.
+/// (`X-Request-Id`, `traceparent`, `tracestate`, `X-Fault`) copied after it.
 pub fn read_message<'b>(
     request: &mut Request,
     max: usize,
@@ -73,7 +78,7 @@ pub fn read_message<'b>(
     }
     // The headers the message needs, copied after the body when they are UTF-8.
     let body_len = buf.len();
-    let mut ranges = [const { None }; 3];
+    let mut ranges = [const { None }; 4];
     for (range, name) in ranges.iter_mut().zip(CARRIED) {
         if let Some(value) = request
             .header(name)
@@ -91,7 +96,7 @@ pub fn read_message<'b>(
             "message is not valid UTF-8 text",
         )));
     };
-    let [request_id, traceparent, tracestate] =
+    let [request_id, traceparent, tracestate, fault] =
         ranges.map(|range| range.map(|r| std::str::from_utf8(&headers[r]).unwrap_or_default()));
     Ok(Message {
         peer: request
@@ -101,5 +106,6 @@ pub fn read_message<'b>(
         request_id,
         traceparent,
         tracestate,
+        fault,
     })
 }

@@ -19,6 +19,7 @@ pub mod config;
 mod dns;
 mod error;
 mod escape;
+mod fault;
 mod fds;
 mod flow;
 mod format;

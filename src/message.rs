@@ -42,6 +42,8 @@ pub struct Message<'a> {
     pub traceparent: Option<&'a str>,
     /// The `tracestate` header as received (when it is UTF-8), unchecked.
     pub tracestate: Option<&'a str>,
+    /// The `X-Fault` header as received (when it is UTF-8), unchecked.
+    pub fault: Option<&'a str>,
 }
 
 /// What the frame has done for a message before its handler runs.

@@ -37,7 +37,12 @@ const REASONS: [(FailureReason, &str); 4] = [
 ];
 
 /// The `path` classes of `three_tier_http_requests_total`, in the order they are shown.
-const PATH_CLASSES: [&str; 6] = ["healthz", "message", "metrics", "other", "page", "readyz"];
+const PATH_CLASSES: [&str; 7] = [
+    "fault", "healthz", "message", "metrics", "other", "page", "readyz",
+];
+/// The kinds of fault counted (see [`crate::fault`]): a status, a close, a
+/// delay, `/readyz` held at 503, and (sender) an `X-Fault` header sent.
+pub const FAULT_KINDS: [&str; 5] = ["status", "close", "delay", "unready", "header"];
 /// Status codes counted: 100 to 599, the only ones a tier sends.
 const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
 
@@ -273,6 +278,8 @@ pub struct Metrics {
     abandoned: AtomicU64,
     /// Incoming `traceparent` headers that were invalid and replaced.
     traceparent_replaced: AtomicU64,
+    /// Faults injected, by [`FAULT_KINDS`].
+    faults: [AtomicU64; 5],
     /// The HTTP server's own errors.
     accept_errors: AtomicU64,
     thread_start_errors: AtomicU64,
@@ -297,6 +304,7 @@ impl Metrics {
             dns_failures: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             traceparent_replaced: AtomicU64::new(0),
+            faults: Default::default(),
             accept_errors: AtomicU64::new(0),
             thread_start_errors: AtomicU64::new(0),
             upstream: Histogram::default(),
@@ -325,6 +333,13 @@ impl Metrics {
     /// Counts one attempt the sender is about to retry.
     pub fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one fault injected, of `kind` (one of [`FAULT_KINDS`]).
+    pub fn fault(&self, kind: &str) {
+        if let Some(i) = FAULT_KINDS.iter().position(|k| *k == kind) {
+            self.faults[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts one incoming `traceparent` that was invalid and replaced.
@@ -487,6 +502,16 @@ impl Metrics {
             "kind=\"thread_start\"",
             self.thread_start_errors.load(Ordering::Relaxed),
         );
+        let name = "three_tier_faults_injected_total";
+        w.family(
+            name,
+            "counter",
+            "Faults injected (FAULTS=on: X-Fault, POST /fault, SEND_FAULT), by tier and kind.",
+        );
+        for (kind, n) in FAULT_KINDS.iter().zip(&self.faults) {
+            let labels = format!("tier=\"{}\",kind=\"{kind}\"", self.role.name());
+            w.sample(name, &labels, n.load(Ordering::Relaxed));
+        }
         w.single("three_tier_stdout_dropped_total", "counter", "Log lines not written to stdout because nothing read it (LOG_DIR still has the record).", gauges.stdout_dropped);
     }
 

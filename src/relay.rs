@@ -35,6 +35,8 @@ pub struct Relay {
     logger: Arc<Logger>,
     metrics: Arc<Metrics>,
     sink: Upstream,
+    /// `FAULTS=on`: pass `X-Fault` on to the sink.
+    faults: bool,
 }
 
 impl MessageHandler for Relay {
@@ -56,6 +58,7 @@ impl MessageHandler for Relay {
             tracestate: message
                 .tracestate
                 .and_then(crate::trace::tracestate_to_pass),
+            fault: message.fault.filter(|_| self.faults),
         };
         let started = Instant::now();
         let outcome = self.sink.post(&payload);
@@ -114,6 +117,12 @@ impl Relay {
                 answer = answer.with_header(name, value.to_string());
             }
         }
+        if let Some(version) = reply.header_where(lineage::SINK_VERSION, lineage::is_version) {
+            answer = answer.with_header(lineage::SINK_VERSION, version.to_string());
+        }
+        for met in reply.header_values_where(crate::fault::MET, crate::fault::is_met) {
+            answer = answer.with_header(crate::fault::MET, met.to_string());
+        }
         for refused in &reply.refused {
             answer = answer.with_header(lineage::SINK_FAILOVER, refused.to_string());
         }
@@ -161,6 +170,7 @@ pub fn run(config: RelayConfig) -> Result<(), Error> {
         logger: Arc::clone(&tier.logger),
         metrics: Arc::clone(&tier.metrics),
         sink: Upstream::new(&config.sink, tier.max_pooled, &tier.logger, &tier.metrics),
+        faults: config.tier.faults,
     })
 }
 
@@ -186,6 +196,7 @@ mod test {
             sink: Upstream::new(&config.sink, 4, &logger, &metrics),
             logger,
             metrics,
+            faults: false,
         }
     }
 
@@ -224,6 +235,7 @@ mod test {
             &[
                 (lineage::SINK_IP, "10.0.2.1"),
                 (lineage::SINK_HOST, "bad host"),
+                (lineage::SINK_VERSION, "v0.1.0+abc1234 blue"),
             ],
         );
         let reply = relay.answer(&call("a-1", Duration::from_millis(1)), Ok(ok));
@@ -232,6 +244,7 @@ mod test {
             reply.headers,
             vec![
                 (lineage::SINK_IP, "10.0.2.1".into()),
+                (lineage::SINK_VERSION, "v0.1.0+abc1234 blue".into()),
                 (lineage::SINK_FAILOVER, "10.0.2.9".into())
             ],
             "an unsafe header value is not passed on"

@@ -1,8 +1,9 @@
 //! Where a request goes: the probes, `/metrics`, a tier's messages or pages, or 404 and 405.
 //!
 //! Every tier serves `GET /healthz`, `GET /readyz` and `GET /metrics` (`HEAD`
-//! too); a relay or a sink takes messages `POST`ed to any other path, and
-//! the sender serves its pages. [`route`] decides from the method and the
+//! too); a relay or a sink takes messages `POST`ed to any other path (with
+//! `FAULTS=on`, but `/fault`: `GET`, `POST` and `DELETE` there set and show
+//! its standing fault, see [`crate::fault`]), and the sender serves its pages. [`route`] decides from the method and the
 //! path alone, before any body is read, and [`path_class`] names the route
 //! for `three_tier_http_requests_total`.
 
@@ -30,15 +31,23 @@ pub enum Route<'s, 'u> {
     ReservedWrongMethod,
     Message(&'s Frame),
     MessageWrongMethod,
+    /// `/fault` with faults on, and the query.
+    Fault(&'s Frame, &'u str),
     /// The pages, and the path without its query.
     Page(&'s dyn Pages, &'u str),
     NotFound,
 }
 
 pub fn route<'s, 'u>(method: &Method, url: &'u str, serves: &'s Serves) -> Route<'s, 'u> {
-    let path = url.split('?').next().unwrap_or(url);
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let is_get = matches!(method, Method::Get | Method::Head);
+    let fault_method = is_get || matches!(method, Method::Post | Method::Delete);
     match (path, serves) {
+        (crate::fault::PATH, Serves::Messages(frame))
+            if frame.faults().enabled() && fault_method =>
+        {
+            Route::Fault(frame, query)
+        }
         ("/healthz", _) if is_get => Route::Health,
         ("/readyz", _) if is_get => Route::Ready,
         ("/metrics", _) if is_get => Route::Metrics,
@@ -57,6 +66,7 @@ pub fn path_class(route: &Route) -> &'static str {
         Route::Ready => "readyz",
         Route::Metrics => "metrics",
         Route::Message(_) | Route::MessageWrongMethod => "message",
+        Route::Fault(..) => "fault",
         Route::Page(..) => "page",
         Route::ReservedWrongMethod | Route::NotFound => "other",
     }
@@ -93,6 +103,7 @@ mod test {
                 Route::ReservedWrongMethod => "reserved, wrong method".into(),
                 Route::Message(_) => "message".into(),
                 Route::MessageWrongMethod => "message, wrong method".into(),
+                Route::Fault(_, query) => format!("fault {query}"),
                 Route::Page(_, path) => format!("page {path}"),
                 Route::NotFound => "not found".into(),
             }
@@ -107,12 +118,31 @@ mod test {
         let frame = Frame::new(
             Role::Sink,
             [127, 0, 0, 1].into(),
-            "t",
+            Vec::new(),
             Arc::new(logger.unwrap()),
             Arc::new(crate::metrics::Metrics::new(Role::Sink)),
+            Arc::new(crate::fault::Faults::new(Role::Sink, false)),
             Arc::new(Nothing),
         );
         let messages = Serves::Messages(Arc::new(frame));
+        let faulty = Serves::Messages(Arc::new(Frame::new(
+            Role::Relay,
+            [127, 0, 0, 1].into(),
+            Vec::new(),
+            Arc::new(
+                Logger::new(
+                    Role::Relay,
+                    None,
+                    [127, 0, 0, 1].into(),
+                    LogFormat::Text,
+                    false,
+                )
+                .unwrap(),
+            ),
+            Arc::new(crate::metrics::Metrics::new(Role::Relay)),
+            Arc::new(crate::fault::Faults::new(Role::Relay, true)),
+            Arc::new(Nothing),
+        )));
         let pages = Serves::Pages(Arc::new(Nothing));
         let cases = [
             (Method::Get, "/healthz", &messages, "health"),
@@ -141,6 +171,19 @@ mod test {
             (Method::Get, "/", &pages, "page /"),
             (Method::Get, "/flow?x=1", &pages, "page /flow"),
             (Method::Post, "/relay.php", &pages, "not found"),
+            // /fault is a message path unless faults are on.
+            (Method::Post, "/fault?status=503", &messages, "message"),
+            (Method::Delete, "/fault", &messages, "message, wrong method"),
+            (
+                Method::Post,
+                "/fault?status=503",
+                &faulty,
+                "fault status=503",
+            ),
+            (Method::Delete, "/fault", &faulty, "fault "),
+            (Method::Get, "/fault", &faulty, "fault "),
+            (Method::Put, "/fault", &faulty, "message, wrong method"),
+            (Method::Post, "/sink.php", &faulty, "message"),
         ];
         for (method, url, serves, expected) in cases {
             assert_eq!(

@@ -7,7 +7,7 @@
 //! a broken reply, 502, 503 or 504) is retried, with the same request id, up
 //! to `SEND_RETRIES` times with exponential backoff and jitter, then logged as
 //! failed; the sender goes on with the next and never exits on a transient
-//! error. A retry after a timeout may deliver a message twice; the loss report
+//! error (unless `SEND_FAIL_FAST=on`: a smoke test stops at the first). A retry after a timeout may deliver a message twice; the loss report
 //! shows such duplicates by request id. Messages start every `SEND_INTERVAL`,
 //! give or take a tenth at random (a slow exchange delays the next start, it
 //! does not pile messages up). Senders started together would otherwise stay
@@ -16,8 +16,8 @@
 //! SIGTERM the send in flight finishes, retries stop, and the process exits 0.
 //! Each message carries `X-Request-Id: <ip>-<n>` (n counts from 1; retries keep
 //! it), every line about it ends with that id, and after the seed's lines the
-//! sender prints the message's lineage: `<id> -> relay <ip> -> sink <ip> <status>
-//! in <ms> ms`. The sender also serves `/healthz`, `/readyz` and `/metrics`,
+//! sender prints the message's lineage: `<id> -> relay <ip> (<version>) -> sink
+//! <ip> (<version>) <status> in <ms> ms`. The sender also serves `/healthz`, `/readyz` and `/metrics`,
 //! and its flow page: `GET /` draws where its messages went from `GET /flow`
 //! (see [`crate::flow`]).
 
@@ -37,6 +37,7 @@ use crate::logger::Event;
 use crate::message::{Pages, Verb};
 use crate::metrics::FailureReason;
 use crate::request_id::IdSource;
+use crate::role::Role;
 use crate::server::Serves;
 use crate::shutdown::Phase;
 use crate::tier::Tier;
@@ -62,6 +63,7 @@ pub fn run(config: SenderConfig) -> Result<(), Error> {
     let flow = Arc::new(Flow::new(Identity {
         ip: tier.ip,
         host: tier.host.clone(),
+        version: tier.version.clone(),
         relay_url: relay_url.join(","),
     }));
     let shutdown = Arc::clone(&tier.shutdown);
@@ -148,6 +150,9 @@ impl Sending<'_> {
             let message = Outgoing::new(ids.next_id(), message_text(tier.ip, &now_http_date()));
             if !self.message(&message, &mut jitter) {
                 failed += 1;
+                if send.fail_fast {
+                    break;
+                }
             }
             if send.count == Some(total) {
                 break;
@@ -177,9 +182,17 @@ impl Sending<'_> {
             ..flow::Entry::default()
         };
         let started = Instant::now();
+        // SEND_FAULT: on the first attempt of a fraction of the messages.
+        let mut fault = self
+            .send
+            .fault
+            .as_ref()
+            .filter(|f| jitter.chance(f.per_million))
+            .map(|f| f.header.as_str());
         loop {
             entry.attempts += 1;
-            let (reason, reply) = match self.attempt(message, &mut entry) {
+            let tried = self.attempt(message, fault.take(), &mut entry);
+            let (reason, reply) = match tried {
                 Tried::Delivered(reply) => {
                     self.delivered(message, &reply, started, entry);
                     return true;
@@ -202,14 +215,23 @@ impl Sending<'_> {
         }
     }
 
-    /// Posts once, counts the outcome and records its path.
-    fn attempt(&self, message: &Outgoing, entry: &mut flow::Entry) -> Tried {
+    /// Posts once (with an `X-Fault` header if `fault`), counts the outcome and records its path.
+    fn attempt(&self, message: &Outgoing, fault: Option<&str>, entry: &mut flow::Entry) -> Tried {
+        if let Some(fault) = fault {
+            self.tier.metrics.fault("header");
+            let text = format!("fault requested (SEND_FAULT): X-Fault: {fault}");
+            self.tier
+                .logger
+                .log(&message.tag(Event::new("fault", &text)));
+            entry.faults.push(format!("sent {fault}"));
+        }
         let call = Instant::now();
         let outcome = self.relay.post(&Payload {
             body: &message.text,
             request_id: &message.id,
             traceparent: &message.traceparent,
             tracestate: None,
+            fault,
         });
         let took = call.elapsed();
         let failure = match &outcome {
@@ -219,8 +241,7 @@ impl Sending<'_> {
         };
         self.tier.metrics.upstream(took, failure, &message.trace_id);
         let reply = outcome.as_ref().ok();
-        let header = |name| reply.and_then(|r: &UpstreamReply| r.header(name));
-        let (relay, sink) = (header(lineage::RELAY_IP), header(lineage::SINK_IP));
+        let (relay, sink) = (hop(reply, Role::Relay), hop(reply, Role::Sink));
         let failed_sinks: Vec<String> = reply
             .into_iter()
             .flat_map(|r| {
@@ -230,15 +251,24 @@ impl Sending<'_> {
             .map(String::from)
             .collect();
         self.flow.attempt(flow::Attempt {
-            relay,
-            sink,
+            relay: relay.ip,
+            sink: sink.ip,
             failed_sinks: &failed_sinks,
             ok: failure.is_none(),
         });
-        entry.relay = relay.map(String::from);
-        entry.sink = sink.map(String::from);
+        entry.relay = relay.ip.map(String::from);
+        entry.relay_version = relay.version.map(String::from);
+        entry.sink = sink.ip.map(String::from);
+        entry.sink_version = sink.version.map(String::from);
         entry.status = reply.map(|r| r.status);
         entry.failed_sinks.extend(failed_sinks);
+        let met = reply
+            .into_iter()
+            .flat_map(|r| r.header_values_where(crate::fault::MET, crate::fault::is_met));
+        let attempt = entry.attempts;
+        entry
+            .faults
+            .extend(met.map(|m| format!("met {m} (attempt {attempt})")));
         match outcome {
             Ok(reply) if failure.is_none() => Tried::Delivered(reply),
             Ok(reply) => Tried::Failed {
@@ -324,15 +354,26 @@ impl Sending<'_> {
     }
 }
 
-/// Prints `<id> -> relay <ip> -> sink <ip> <status> in <ms> ms`.
+/// The relay or sink hop as `reply` names it.
+fn hop(reply: Option<&UpstreamReply>, role: Role) -> lineage::Hop<'_> {
+    let (ip, version) = match role {
+        Role::Sink => (lineage::SINK_IP, lineage::SINK_VERSION),
+        Role::Relay | Role::Sender => (lineage::RELAY_IP, lineage::RELAY_VERSION),
+    };
+    lineage::Hop {
+        ip: reply.and_then(|r| r.header(ip)),
+        version: reply.and_then(|r| r.header_where(version, lineage::is_version)),
+    }
+}
+
+/// Prints `<id> -> relay <ip> (<version>) -> sink <ip> (<version>) <status> in <ms> ms`.
 fn log_lineage(tier: &Tier, message: &Outgoing, reply: Option<&UpstreamReply>, started: Instant) {
     let took = started.elapsed();
-    let header = |name: &str| reply.and_then(|r| r.header(name));
     let status = reply.map(|r| r.status);
     let text = lineage::line(
         &message.id,
-        header(lineage::RELAY_IP),
-        header(lineage::SINK_IP),
+        hop(reply, Role::Relay),
+        hop(reply, Role::Sink),
         status,
         took,
     );
@@ -370,6 +411,11 @@ impl Jitter {
     }
 
     /// The wait before retry `attempt` (1-based).
+    /// True `per_million` times in a million.
+    fn chance(&mut self, per_million: u32) -> bool {
+        self.next() % 1_000_000 < u64::from(per_million)
+    }
+
     fn backoff(&mut self, attempt: u32) -> Duration {
         let ceiling = BACKOFF_BASE
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))

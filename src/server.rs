@@ -23,6 +23,7 @@ use tiny_http::{Method, Rejection, Request};
 
 use crate::config::ServerConfig;
 use crate::error::Error;
+use crate::fault::{Control, Faults};
 use crate::frame::Frame;
 use crate::in_flight::InFlight;
 use crate::intake::{read_message, with_message_buffer, BodyFailure};
@@ -165,7 +166,12 @@ impl tiny_http::Handler for Service {
             Route::Ready if !self.logger.ready() => {
                 Reply::text(503, "the record cannot be written")
             }
+            Route::Ready if self.faults().is_some_and(Faults::unready) => {
+                self.metrics.fault("unready");
+                Reply::text(503, "fault: unready (DELETE /fault clears it)")
+            }
             Route::Ready => Reply::text(200, "ready"),
+            Route::Fault(frame, query) => self.fault(request.method(), query, frame.faults()),
             Route::Metrics => {
                 let accept = request
                     .header("Accept")
@@ -211,6 +217,28 @@ impl tiny_http::Handler for Service {
 }
 
 impl Service {
+    /// The tier's faults, if it takes messages.
+    fn faults(&self) -> Option<&Faults> {
+        match &self.serves {
+            Serves::Messages(frame) => Some(frame.faults()),
+            Serves::Pages(_) => None,
+        }
+    }
+
+    /// `/fault`: shows, sets or clears the standing fault; a change is logged.
+    fn fault(&self, method: &Method, query: &str, faults: &Faults) -> Reply<'static> {
+        let verb = match method {
+            Method::Post => Control::Set,
+            Method::Delete => Control::Clear,
+            _ => Control::Show,
+        };
+        let (status, text, changed) = faults.control(verb, query);
+        if let Some(line) = changed {
+            self.logger.log(&Event::new("fault", &line).warn());
+        }
+        Reply::text(status, text)
+    }
+
     /// What the other parts of the tier count, for `/metrics`.
     fn gauges(&self, ready: bool) -> Gauges {
         Gauges {
@@ -255,9 +283,15 @@ impl Service {
                 return request.drop_connection();
             }
             let handled = catch_unwind(AssertUnwindSafe(|| frame.handle(&message)));
-            let reply =
-                handled.unwrap_or_else(|_| Reply::text(500, "internal error: see the server log"));
-            self.answer(request, &reply, "message", ready);
+            match handled {
+                Ok(Some(reply)) => self.answer(request, &reply, "message", ready),
+                // A fault closes the connection unanswered.
+                Ok(None) => request.drop_connection(),
+                Err(_) => {
+                    let reply = Reply::text(500, "internal error: see the server log");
+                    self.answer(request, &reply, "message", ready);
+                }
+            }
         })
     }
 
@@ -343,9 +377,10 @@ mod test {
         let frame = Frame::new(
             Role::Sink,
             [127, 0, 0, 1].into(),
-            "t",
+            Vec::new(),
             Arc::clone(&logger),
             Arc::clone(&metrics),
+            Arc::new(crate::fault::Faults::new(Role::Sink, false)),
             Arc::new(Panics),
         );
         let server = Server::bind(&config.tier.server, 64, logger, metrics).unwrap();

@@ -64,6 +64,7 @@ mod test {
             request_id: None,
             traceparent: None,
             tracestate: None,
+            fault: None,
         }
     }
 

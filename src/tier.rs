@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::config::TierConfig;
 use crate::error::Error;
+use crate::fault::Faults;
 use crate::frame::Frame;
 use crate::identity;
 use crate::logger::Logger;
@@ -25,6 +26,8 @@ pub struct Tier {
     pub ip: IpAddr,
     /// The host name (the pod name in Kubernetes).
     pub host: String,
+    /// Its version as hops name it ([`crate::version::label`], with `DEMO_VERSION`).
+    pub version: String,
     /// The tier's logger.
     pub logger: Arc<Logger>,
     /// The tier's metrics, served on `/metrics`.
@@ -33,6 +36,8 @@ pub struct Tier {
     pub shutdown: Arc<Shutdown>,
     /// Idle connections to the next tier it may keep (see [`crate::fds`]).
     pub max_pooled: usize,
+    /// Its faults, on with `FAULTS=on` (see [`crate::fault`]).
+    pub faults: Arc<Faults>,
 }
 
 impl Tier {
@@ -66,10 +71,12 @@ impl Tier {
         let tier = Tier {
             ip,
             host: identity::host_name(),
+            version: crate::version::label(config.demo_version.as_deref()),
             logger,
             metrics,
             shutdown,
             max_pooled: budget.max_pooled,
+            faults: Arc::new(Faults::new(config.role, config.faults)),
         };
         Ok((tier, server))
     }
@@ -86,6 +93,16 @@ pub fn serve<H: MessageHandler>(
     let handler = Arc::new(make_handler(&tier));
     let logger = Arc::clone(&tier.logger);
     let metrics = Arc::clone(&tier.metrics);
-    let frame = Frame::new(config.role, tier.ip, &tier.host, logger, metrics, handler);
+    let own_headers = crate::lineage::own_headers(config.role, tier.ip, &tier.host, &tier.version);
+    let faults = Arc::clone(&tier.faults);
+    let frame = Frame::new(
+        config.role,
+        tier.ip,
+        own_headers,
+        logger,
+        metrics,
+        faults,
+        handler,
+    );
     server.run(Serves::Messages(Arc::new(frame)), tier.shutdown)
 }

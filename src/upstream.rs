@@ -54,17 +54,31 @@ impl UpstreamReply {
     /// it is a safe id (see [`crate::request_id::is_valid`]): these values
     /// go into log lines and headers of our own.
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_where(name, crate::request_id::is_valid)
+    }
+
+    /// Header `name`'s value if `valid` says it is safe to pass on and print.
+    pub fn header_where(&self, name: &str, valid: fn(&str) -> bool) -> Option<&str> {
         let value = self.headers.get(name)?.to_str().ok()?;
-        crate::request_id::is_valid(value).then_some(value)
+        valid(value).then_some(value)
     }
 
     /// Every safe value of header `name` (any case), in order.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.header_values_where(name, crate::request_id::is_valid)
+    }
+
+    /// Every value of header `name` that `valid` says is safe, in order.
+    pub fn header_values_where<'a>(
+        &'a self,
+        name: &'a str,
+        valid: fn(&str) -> bool,
+    ) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .filter(|v| crate::request_id::is_valid(v))
+            .filter(move |v| valid(v))
     }
 }
 
@@ -321,6 +335,7 @@ mod test {
             request_id: "a-1",
             traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             tracestate: None,
+            fault: None,
         }
     }
     use std::io::{BufRead, BufReader, Write};

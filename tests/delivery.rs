@@ -12,17 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    get, heavy_load, loss_report, metric_in, post, read_answer, signal_kill, signal_stop, Tier,
-    PATIENCE,
+    get, heavy_load, loss_report, metric_in, post, read_answer, signal_kill, signal_stop, temp_dir,
+    Tier, PATIENCE,
 };
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("three-tier-delivery-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn metric(tier: &Tier, series: &str) -> f64 {
     let text = get(tier.addr, "/metrics").unwrap().body;
@@ -45,7 +37,7 @@ fn sink_file(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_removed_log_dir_is_not_acknowledged_and_the_file_comes_back_with_it() {
-    let dir = temp_dir("removed");
+    let dir = temp_dir("delivery-removed");
     let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     assert_eq!(post(sink.addr, "/sink.php", "before").unwrap().status, 200);
     let file = sink_file(&dir);
@@ -89,7 +81,7 @@ fn a_removed_log_dir_is_not_acknowledged_and_the_file_comes_back_with_it() {
 
 #[test]
 fn a_sink_that_cannot_record_answers_503_and_the_relay_tries_the_next() {
-    let (broken_dir, good_dir) = (temp_dir("broken"), temp_dir("good"));
+    let (broken_dir, good_dir) = (temp_dir("delivery-broken"), temp_dir("delivery-good"));
     let broken = Tier::start(
         "sink",
         "broken sink",
@@ -168,7 +160,7 @@ fn post_many(addr: SocketAddr, n: usize) -> Vec<u16> {
 #[test]
 fn a_stdout_nobody_reads_never_holds_a_message() {
     let _heavy = heavy_load();
-    let dir = temp_dir("stdout");
+    let dir = temp_dir("delivery-stdout");
     let (mut child, addr) = sink_with_undrained_stdout(&[("LOG_DIR", dir.display().to_string())]);
     // 3,000 lines of about 200 bytes fill any pipe many times over.
     let started = Instant::now();
@@ -237,7 +229,7 @@ fn logged_ids(dir: &Path) -> std::collections::HashMap<String, usize> {
 #[test]
 fn after_a_stalled_relay_the_attempts_whose_clients_gave_up_are_not_forwarded() {
     let _heavy = heavy_load();
-    let dir = temp_dir("stall");
+    let dir = temp_dir("delivery-stall");
     let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     let env = [
@@ -273,7 +265,7 @@ fn after_a_stalled_relay_the_attempts_whose_clients_gave_up_are_not_forwarded() 
 #[test]
 fn the_senders_retries_outlast_a_relay_restart() {
     let _heavy = heavy_load();
-    let dir = temp_dir("restart");
+    let dir = temp_dir("delivery-restart");
     let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -447,4 +439,30 @@ fn sigterm_reads_and_answers_an_upload_still_arriving() {
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     assert_eq!(sink.exit_code(), 0, "{}", sink.output());
+}
+
+/// With SEND_FAIL_FAST=on a sender stops at the first message that failed
+/// after its retries, and exits 1; by default it goes on to SEND_COUNT.
+#[test]
+fn fail_fast_stops_at_the_first_failed_message() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/relay.php", closed.local_addr().unwrap());
+    drop(closed);
+    for (fail_fast, sent) in [("on", 1), ("off", 3)] {
+        let env = [
+            ("RELAY_URL", url.clone()),
+            ("SEND_COUNT", "3".into()),
+            ("SEND_INTERVAL", "10ms".into()),
+            ("SEND_RETRIES", "0".into()),
+            ("SEND_FAIL_FAST", fail_fast.into()),
+        ];
+        let mut sender = Tier::start("sender", "sender", &env);
+        assert_eq!(sender.exit_code(), 1, "{}", sender.output());
+        let sending = sender.matching(|l| l.starts_with("********  Sending "));
+        assert_eq!(
+            sending.len(),
+            sent,
+            "SEND_FAIL_FAST={fail_fast}: {sending:?}"
+        );
+    }
 }

@@ -6,16 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::util::{command, exchange, request_id_of, run_with_stdin, Record, Tier, Verb};
+use crate::util::{command, exchange, request_id_of, run_with_stdin, temp_dir, Record, Tier, Verb};
 use three_tier::message::push_request_id;
-
-/// A folder of its own under the system's temporary folder.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("three-tier-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Posts `text` with `X-Request-Id: id`; returns the status.
 fn post_with_id(tier: &Tier, id: &str, text: &str) -> u16 {

@@ -27,10 +27,32 @@ fn browser(args: &[&str]) -> serde_json::Value {
     value
 }
 
+/// A hop's address and version.
+type Hop = (String, String);
+
+/// A hop of a lineage line, `-> relay <ip> (<version>)`.
+fn hop(line: &str, tier: &str) -> Option<Hop> {
+    let rest = line.split(&format!(" -> {tier} ")).nth(1)?;
+    let (ip, rest) = rest.split_once(' ')?;
+    let version = rest.strip_prefix('(')?.split_once(')')?.0;
+    Some((ip.to_string(), version.to_string()))
+}
+
 #[test]
 fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
-    let (sinks, _relays, relay_url) = sinks_and_relays(&[("SINK_TIMEOUT", "500ms".into())]);
-    let env = [("RELAY_URL", relay_url), ("SEND_INTERVAL", "100ms".into())];
+    let relay_env = [
+        ("SINK_TIMEOUT", "500ms".into()),
+        ("DEMO_VERSION", "blue".into()),
+        ("FAULTS", "on".into()),
+    ];
+    let (sinks, _relays, relay_url) = sinks_and_relays(&relay_env);
+    // A fifth of the messages meet a relay's 503 on their first attempt.
+    let env = [
+        ("RELAY_URL", relay_url),
+        ("SEND_INTERVAL", "100ms".into()),
+        ("FAULTS", "on".into()),
+        ("SEND_FAULT", "relay=503@0.2".into()),
+    ];
     let sender = Tier::pod("sender", "sender", "127.0.0.21", &env);
     let page = sender.url("/");
 
@@ -54,34 +76,69 @@ fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
     );
     std::fs::remove_file(&shot).unwrap();
 
-    // Rows match the sender's own lineage lines: `<id> -> relay <ip> -> sink <ip> <status> in …`.
-    let lineage: BTreeMap<String, (String, String)> = sender
+    // Rows match the sender's own lineage lines:
+    // `<id> -> relay <ip> (<version>) -> sink <ip> (<version>) <status> in …`.
+    let lineage: BTreeMap<String, (Hop, Hop)> = sender
         .matching(|l| l.contains(" -> relay "))
         .iter()
         .filter_map(|l| {
-            let mut words = l.split(' ');
-            let id = words.next()?.rsplit('-').next()?.to_string();
-            let relay = l.split(" -> relay ").nth(1)?.split(' ').next()?.to_string();
-            let sink = l.split(" -> sink ").nth(1)?.split(' ').next()?.to_string();
-            Some((id, (relay, sink)))
+            let id = l.split(' ').next()?.rsplit('-').next()?.to_string();
+            Some((id, (hop(l, "relay")?, hop(l, "sink")?)))
         })
         .collect();
+    // Each hop names its version; DEMO_VERSION (the relays') follows it.
+    let version_of: BTreeMap<String, String> = lineage
+        .values()
+        .flat_map(|(relay, sink)| [relay.clone(), sink.clone()])
+        .collect();
+    for (ip, version) in &version_of {
+        let want = if ip.starts_with("127.0.1.") {
+            " blue"
+        } else {
+            ""
+        };
+        assert!(
+            version.starts_with(&format!("v{}", env!("CARGO_PKG_VERSION")))
+                && version.ends_with(want),
+            "{ip} names its version {version:?}"
+        );
+    }
     let rows = seen["rows"].as_array().unwrap();
     assert!(rows.len() >= 5, "{rows:?}");
+    // A fault's row says which fault it met and what the sender did then, marked.
+    let fault_row = rows
+        .iter()
+        .find(|r| r["note"].as_str().unwrap().contains("fault: "))
+        .unwrap_or_else(|| panic!("no fault row: {rows:?}"));
+    let note = fault_row["note"].as_str().unwrap();
+    assert!(
+        note.contains("sent relay=503, met relay=503 (attempt 1); then retried"),
+        "{note}"
+    );
+    assert_eq!(fault_row["marked"], true);
     for row in rows {
         let id = row["id"].as_str().unwrap();
         let want = lineage
             .get(id)
             .unwrap_or_else(|| panic!("no lineage line for {id}"));
+        let cell = |ip: &str, version: &str| (row[ip].as_str(), row[version].as_str());
         assert_eq!(
+            (cell("relay", "relayVersion"), cell("sink", "sinkVersion")),
             (
-                row["relay"].as_str().unwrap(),
-                row["sink"].as_str().unwrap()
-            ),
-            (want.0.as_str(), want.1.as_str())
+                (Some(want.0 .0.as_str()), Some(want.0 .1.as_str())),
+                (Some(want.1 .0.as_str()), Some(want.1 .1.as_str()))
+            )
         );
     }
-    // The diagram names every relay and sink that took part.
+    // The diagram names every relay and sink that took part, in the group of its version.
+    for column in ["relays", "sinks"] {
+        for node in seen[column].as_array().unwrap() {
+            let name = node["name"].as_str().unwrap();
+            if let Some(version) = version_of.get(name) {
+                assert_eq!(node["version"].as_str(), Some(version.as_str()), "{node}");
+            }
+        }
+    }
     let names = |column: &str| -> BTreeSet<String> {
         seen[column]
             .as_array()
@@ -90,8 +147,8 @@ fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
             .map(|n| n["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let used_relays: BTreeSet<String> = lineage.values().map(|(r, _)| r.clone()).collect();
-    let used_sinks: BTreeSet<String> = lineage.values().map(|(_, s)| s.clone()).collect();
+    let used_relays: BTreeSet<String> = lineage.values().map(|(r, _)| r.0.clone()).collect();
+    let used_sinks: BTreeSet<String> = lineage.values().map(|(_, s)| s.0.clone()).collect();
     assert!(
         names("relays").is_superset(&used_relays),
         "{:?} vs {used_relays:?}",

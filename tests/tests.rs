@@ -18,6 +18,8 @@ mod conformance;
 mod delivery;
 // The message record through a full disk, log rotation and lost replies.
 mod durable;
+// Faults on demand: X-Fault, POST /fault, SEND_FAULT; off changes nothing.
+mod faults;
 // The sender's flow page, in Debian's chromium.
 mod flow_page;
 // One socket for IPv4 and IPv6 by default; the 3/2/3 in an IPv6-only cluster.

@@ -313,8 +313,23 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
 /// (127.0.1.1-2) with the sinks as SINK_URL and `relay_env` added; returns
 /// them and the relays' URLs as a RELAY_URL list.
 pub fn sinks_and_relays(relay_env: &[(&str, String)]) -> (Vec<Tier>, Vec<Tier>, String) {
+    sinks_and_relays_with(&[], relay_env)
+}
+
+/// [`sinks_and_relays`], the sinks with `sink_env`.
+pub fn sinks_and_relays_with(
+    sink_env: &[(&str, String)],
+    relay_env: &[(&str, String)],
+) -> (Vec<Tier>, Vec<Tier>, String) {
     let sinks: Vec<Tier> = (1..=3)
-        .map(|i| Tier::pod("sink", &format!("sink-{i}"), &format!("127.0.2.{i}"), &[]))
+        .map(|i| {
+            Tier::pod(
+                "sink",
+                &format!("sink-{i}"),
+                &format!("127.0.2.{i}"),
+                sink_env,
+            )
+        })
         .collect();
     let sink_url = Tier::url_list(&sinks, "/sink.php");
     let relays: Vec<Tier> = (1..=2)
@@ -512,6 +527,14 @@ pub fn read_answer(stream: &mut TcpStream) -> std::io::Result<Answer> {
     stream.read_exact(&mut body)?;
     answer.body = String::from_utf8_lossy(&body).into_owned();
     Ok(answer)
+}
+
+/// A folder of its own, `name`d, under the system's temporary folder (emptied first).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("three-tier-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// POSTs `body` to `path` and reads the answer.

@@ -20,12 +20,18 @@ parts of a cluster that decide whether a rollout loses messages:
 - the Deployment controller: maxSurge 1, maxUnavailable 0: start a new pod,
   wait until it is ready for minReadySeconds, delete an old one (SIGTERM, then
   SIGKILL after terminationGracePeriodSeconds), repeat, for relays then sinks.
+  The old pods run with DEMO_VERSION=blue and the new ones with green, as
+  `kubectl set env deployment/relays DEMO_VERSION=green` would roll them.
 
 Load: 3 senders (SEND_INTERVAL 50ms, a SEND_COUNT that outlasts the rollout)
 and an open-loop client posting at a fixed rate through relay-svc with the
 senders' retry policy. The outcome: per sender, messages lost (sent, in no
 sink's log), duplicates, non-2xx answers and retries, and the longest gap
 between 2xx answers; printed as a Markdown table and as JSON (--json FILE).
+And the versions: each sender's /flow, read every half second, names the
+relay and sink version of every message it delivered; the JSON counts them
+per tier, and lists the delivered messages that named no known version and
+those among each sender's last 20 that went through an old pod.
 """
 
 import argparse
@@ -46,6 +52,8 @@ SENDER_INTERVAL = 0.05
 # What each retried or failed attempt met, for the report.
 REASONS = []
 RETRIES, BACKOFF_BASE, BACKOFF_MAX = 3, 0.1, 5.0
+# DEMO_VERSION before and after the rollout; what each sender's last messages must have met.
+OLD, NEW, LAST = "blue", "green", 20
 
 
 def log(text):
@@ -185,7 +193,7 @@ class Cluster:
         m = self.manifests[deployment]
         old = [p for p in self.pods[deployment] if p.deleted_at is None]
         for victim in old:
-            new = self.start_pod(deployment)
+            new = self.start_pod(deployment, {"DEMO_VERSION": NEW})
             while not (new.ready and time.monotonic() - new.ready_since >= m["minReadySeconds"]):
                 if new.proc.poll() is not None:
                     sys.exit(f"rehearsal: {new.name} exited {new.proc.returncode}")
@@ -238,6 +246,51 @@ class OpenLoopClient:
             self.stop.wait(max(0, next_at - time.monotonic()))
         for t in self.threads:
             t.join()
+
+
+class FlowWatcher:
+    """Reads each sender's /flow every half second: the versions each delivered message went through."""
+
+    def __init__(self, senders):
+        self.senders, self.seen = senders, {}
+        self.reads, self.failed_reads = 0, []
+        self.stop = threading.Event()
+
+    def read(self, pod):
+        self.reads += 1
+        try:
+            conn = http.client.HTTPConnection(pod.ip, 8080, timeout=1)
+            conn.request("GET", "/flow")
+            flow = json.loads(conn.getresponse().read())
+            conn.close()
+        except (OSError, ValueError) as e:
+            self.failed_reads.append(f"{pod.name}: {e!r}")
+            return
+        for m in flow["messages"]:
+            if m["status"] is not None and 200 <= m["status"] < 300:
+                self.seen[m["id"]] = (m["relay_version"], m["sink_version"])
+
+    def run(self):
+        while not self.stop.is_set():
+            for pod in self.senders:
+                self.read(pod)
+            self.stop.wait(0.5)
+
+    def versions(self):
+        """Per tier, messages per DEMO_VERSION; the unknown ones; the last ones through an old pod."""
+        label = lambda v: v.rsplit(" ", 1)[-1] if v else None  # noqa: E731
+        counts = {"relay": {}, "sink": {}}
+        by_sender = {}
+        for rid, (relay, sink) in self.seen.items():
+            for tier, v in (("relay", relay), ("sink", sink)):
+                counts[tier][label(v)] = counts[tier].get(label(v), 0) + 1
+            sender, n = rid.rsplit("-", 1)
+            by_sender.setdefault(sender, []).append((int(n), rid, label(relay), label(sink)))
+        unknown = sorted(rid for rid, vs in self.seen.items() if any(label(v) not in (OLD, NEW) for v in vs))
+        last = [m for ms in by_sender.values() for m in sorted(ms)[-LAST:]]
+        last_old = sorted(rid for (_, rid, relay, sink) in last if (relay, sink) != (NEW, NEW))
+        return {"counts": counts, "unknown": unknown, "last_checked": len(last), "last_old": last_old,
+                "seen": len(self.seen), "reads": self.reads, "failed_reads": self.failed_reads[:5]}
 
 
 def seconds(text):
@@ -372,7 +425,7 @@ def main():
     controller.start()
     for deployment in ("sinks", "relays"):
         for _ in range(manifests[deployment]["replicas"]):
-            cluster.start_pod(deployment)
+            cluster.start_pod(deployment, {"DEMO_VERSION": OLD})
     # Ready, and in their Services (the controller applies endpoints after probing).
     while not all(
         p.ready and p.ip in (cluster.applied[d] or []) for d in SERVICES for p in cluster.pods[d]
@@ -385,6 +438,9 @@ def main():
     client = OpenLoopClient(args.rate)
     loader = threading.Thread(target=client.run)
     loader.start()
+    watcher = FlowWatcher(cluster.pods["senders"])
+    watching = threading.Thread(target=watcher.run)
+    watching.start()
     time.sleep(3)
     window_start = time.time()
     for deployment in ("relays", "sinks"):
@@ -393,6 +449,8 @@ def main():
     log("rollout done: every relay and sink replaced once")
     for pod in cluster.pods["senders"]:
         pod.proc.wait()
+    watcher.stop.set()
+    watching.join()
     client.stop.set()
     loader.join()
     rows = outcome(cluster, client, (window_start, window_end))
@@ -414,8 +472,14 @@ def main():
         print(f"What the {len(REASONS)} retried or failed attempts met (at most 10 shown):")
         for reason in REASONS[:10]:
             print(f"- {reason}")
+    versions = watcher.versions()
+    print()
+    print(f"Versions of delivered messages, from the senders' /flow: relays {versions['counts']['relay']}, "
+          f"sinks {versions['counts']['sink']}; each sender's last {LAST} through {NEW} pods only: "
+          f"{versions['last_checked'] - len(versions['last_old'])} of {versions['last_checked']}")
     if args.json:
-        json.dump({"rows": rows, "rollout_seconds": round(window_end - window_start, 1)}, open(args.json, "w"))
+        outcome_json = {"rows": rows, "rollout_seconds": round(window_end - window_start, 1), "versions": versions}
+        json.dump(outcome_json, open(args.json, "w"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 Usage:
   python3 scripts/rollout/verdict.py clean OUTCOME.json     # nothing lost or failed, every sender exited 0
   python3 scripts/rollout/verdict.py trouble OUTCOME.json   # something was retried, failed or lost
+Either way the versions must show the rollout: every delivered message named
+one known version per tier, old and new both carried traffic, and each
+sender's last messages all went through new pods.
   python3 scripts/rollout/verdict.py compare DEFAULTS.json NO_DRAIN_DELAY.json
                                      # the defaults did better than DRAIN_DELAY=0
 """
@@ -25,10 +28,24 @@ def judge(expect, path):
         f"rollout took {outcome['rollout_seconds']} s: lost {lost}, failed after retries {failed}, "
         f"attempts retried {retried}, senders exiting non-zero {len(bad_exit)}"
     )
+    versions(outcome["versions"])
     if expect == "clean" and (lost or failed or bad_exit):
         sys.exit("rollout-rehearsal: messages were lost or failed")
     if expect == "trouble" and not (retried or failed or lost):
         sys.exit("rollout-rehearsal: DRAIN_DELAY=0 showed no trouble, so the drain delay made no difference")
+
+
+def versions(v):
+    counts, unknown, last_old = v["counts"], v["unknown"], v["last_old"]
+    print(f"versions of the {v['seen']} delivered messages read from /flow ({len(v['failed_reads'])} failed reads): "
+          f"relays {counts['relay']}, sinks {counts['sink']}; "
+          f"{v['last_checked'] - len(last_old)} of the senders' last {v['last_checked']} through new pods only")
+    if unknown:
+        sys.exit(f"rollout-rehearsal: {len(unknown)} delivered messages named no known version, such as {unknown[:3]}")
+    if not v["last_checked"] or last_old:
+        sys.exit(f"rollout-rehearsal: the last messages went through old pods: {last_old[:5]}")
+    if any(len(counts[tier]) != 2 for tier in ("relay", "sink")):
+        sys.exit(f"rollout-rehearsal: traffic did not move from the old version to the new: {counts}")
 
 
 def compare(defaults, no_drain):

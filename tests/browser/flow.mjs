@@ -3,7 +3,7 @@
 //
 //   node flow.mjs check URL [SCREENSHOT]   // console errors, requests, rows, nodes, width at 375 px
 //   node flow.mjs sink-error URL SINK_IP   // waits (at most 15 s) until the page marks SINK_IP as failing
-//   node flow.mjs screenshot URL PNG       // a screenshot at 1000 x 900
+//   node flow.mjs screenshot URL PNG       // a screenshot at 1000 x 900, a fault row among the newest
 import { chromium } from "playwright-core";
 
 const [mode, url, arg] = process.argv.slice(2);
@@ -21,18 +21,26 @@ page.on("pageerror", (e) => consoleErrors.push(String(e)));
 page.on("request", (r) => requests.push(r.url()));
 
 const rows = () => page.$$eval("#messages tr", (trs) => trs.map((tr) => {
-  const cells = [...tr.querySelectorAll("td")].map((td) => td.textContent);
-  return { id: cells[0], relay: cells[1], sink: cells[2], status: cells[3], marked: tr.className === "bad" };
+  const cells = [...tr.querySelectorAll("td")];
+  const version = (td) => td.querySelector(".version")?.textContent ?? null;
+  return {
+    id: cells[0].textContent, relay: cells[1].dataset.ip, relayVersion: version(cells[1]),
+    sink: cells[2].dataset.ip, sinkVersion: version(cells[2]), status: cells[3].textContent, marked: tr.className === "bad",
+    note: cells[3].querySelector(".note")?.textContent ?? "",
+  };
 }));
 const nodes = (column) => page.$$eval(`#${column} .node`, (divs) => divs.map((d) => ({
   name: d.dataset.name, failing: d.classList.contains("bad"), text: d.textContent,
+  version: d.closest(".group")?.dataset.version ?? null,
 })));
 
 let result;
 try {
   await page.goto(url, { waitUntil: "load" });
   if (mode === "check") {
-    await page.waitForFunction(() => document.querySelectorAll("#messages tr").length >= 5, null, { timeout: 15000 });
+    // Enough rows, and one of them a fault's (the test's sender has SEND_FAULT).
+    await page.waitForFunction(() => document.querySelectorAll("#messages tr").length >= 5
+      && document.querySelector("#messages").textContent.includes("fault:"), null, { timeout: 15000 });
     const found = { rows: await rows(), relays: await nodes("relays"), sinks: await nodes("sinks") };
     // At a phone's width, once the page has drawn a fresh /flow there.
     await page.setViewportSize({ width: 375, height: 800 });
@@ -50,7 +58,11 @@ try {
     }, arg, { timeout: 15000, polling: 250 });
     result = { ...(await handle.jsonValue()), seconds: (Date.now() - started) / 1000, consoleErrors };
   } else if (mode === "screenshot") {
-    await page.waitForFunction(() => document.querySelectorAll("#messages tr").length >= 20, null, { timeout: 30000 });
+    // A full table, with a fault's row among the newest (in the picture).
+    await page.waitForFunction(() => {
+      const trs = [...document.querySelectorAll("#messages tr")];
+      return trs.length >= 20 && trs.slice(0, 6).some((tr) => tr.textContent.includes("fault:"));
+    }, null, { timeout: 60000, polling: 100 });
     await page.screenshot({ path: arg });
     result = { screenshot: arg };
   } else {
