@@ -154,7 +154,11 @@ impl Server {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             registry: Registry::new(config.max_connections),
-            threads: Threads::new(config.thread_name.clone(), config.stack_size),
+            threads: Threads::new(
+                config.thread_name.clone(),
+                config.stack_size,
+                Registry::most(config.max_connections),
+            ),
             config,
             handler,
             closing: AtomicBool::new(false),

@@ -126,6 +126,12 @@ struct Slots {
 }
 
 impl Registry {
+    /// The most connections that can exist at once with `max` admitted:
+    /// those closed to make room may still be finishing.
+    pub fn most(max: usize) -> usize {
+        max.max(1) + EVICTING_SLACK
+    }
+
     pub fn new(max: usize) -> Registry {
         Registry {
             slots: Mutex::new(Slots {
