@@ -102,6 +102,7 @@ impl Frame {
         let framed = Framed {
             id: &id,
             trace,
+            trace_id: crate::trace::as_str(&trace_id),
             recorded: &recorded,
         };
         let reply = self.handler.handle(message, &framed);

@@ -53,6 +53,8 @@ pub struct Framed<'f> {
     pub id: &'f str,
     /// Its trace (the client's if valid, else a new one).
     pub trace: TraceParent,
+    /// The trace's id as text, as its record carries it.
+    pub trace_id: &'f str,
     /// Whether its record was written.
     pub recorded: &'f io::Result<()>,
 }

@@ -41,8 +41,7 @@ pub struct Relay {
 
 impl MessageHandler for Relay {
     fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a> {
-        let trace_id = framed.trace.trace_id();
-        let trace_id = crate::trace::as_str(&trace_id);
+        let trace_id = framed.trace_id;
         if let Err(e) = framed.recorded {
             // The relay's own log is a record, not the delivery: forward anyway.
             let text = format!("relay: {e}");

@@ -72,6 +72,7 @@ mod test {
         Framed {
             id: "10.0.0.1-1",
             trace: crate::trace::TraceParent::start(),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             recorded,
         }
     }
