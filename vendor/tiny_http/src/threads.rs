@@ -9,10 +9,11 @@
 //! exist at once ([`Registry::most`](crate::registry::Registry::most)): at
 //! that number a new connection waits in the queue for a thread to finish,
 //! since one whose connection has closed is about to (without the cap, threads
-//! still leaving their closed connections added to the count, 16 more under a
-//! flood on two busy cores). A thread that cannot be started hands the
-//! connection back, to be refused instead of panicking in the accept thread
-//! (upstream's `thread::spawn` panicked there and ended accepting for good).
+//! still leaving their closed connections were added on top: 1,037 connection
+//! threads for 1,024 connections under a flood on a busy two-core machine). A
+//! thread that cannot be started hands the connection back, to be refused
+//! instead of panicking in the accept thread (upstream's `thread::spawn`
+//! panicked there and ended accepting for good).
 
 use std::collections::VecDeque;
 use std::io;
