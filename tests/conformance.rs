@@ -112,6 +112,9 @@ fn chunk_extensions_must_have_a_name_and_close_their_quotes() {
         "2;\r\nhe\r\n0\r\n\r\n",
         "2;n=\"unclosed\r\nhe\r\n0\r\n\r\n",
         "2;=v\r\nhe\r\n0\r\n\r\n",
+        // RFC 9112 §7.1: whitespace after the size only before a `;`.
+        "2 \r\nhe\r\n0\r\n\r\n",
+        "2\t\r\nhe\r\n0\r\n\r\n",
     ] {
         let answer = send(sink.addr, &post(bad));
         assert_eq!(answer.status, 400, "{bad:?}: {}", answer.body);
@@ -136,14 +139,22 @@ fn everything_sent(addr: SocketAddr, raw: &[u8]) -> String {
 #[test]
 fn a_refused_head_has_no_body_and_connect_is_not_implemented() {
     let (sink, _relay, _behind) = tiers();
-    let all = everything_sent(
-        sink.addr,
-        b"HEAD /sink.php HTTP/1.1\r\nHost: t\r\nX-A: a\x01b\r\n\r\n",
-    );
-    let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
-    assert!(head.starts_with("HTTP/1.1 400 "), "{all}");
-    assert!(head.contains("Content-Length: "), "{all}");
-    assert_eq!(body, "", "a HEAD answer carries no body: {all:?}");
+    let long = format!("HEAD /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
+    for (raw, status) in [
+        (
+            &b"HEAD /sink.php HTTP/1.1\r\nHost: t\r\nX-A: a\x01b\r\n\r\n"[..],
+            "400",
+        ),
+        // Refused before the request line parsed: too long, or an unknown version.
+        (long.as_bytes(), "414"),
+        (b"HEAD /sink.php HTTP/1.2\r\nHost: t\r\n\r\n", "505"),
+    ] {
+        let all = everything_sent(sink.addr, raw);
+        let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{all}");
+        assert!(head.contains("Content-Length: "), "{all}");
+        assert_eq!(body, "", "a HEAD answer carries no body: {all:?}");
+    }
     let answer = send(
         sink.addr,
         "CONNECT sink-svc:443 HTTP/1.1\r\nHost: sink-svc:443\r\n\r\n",
@@ -192,4 +203,62 @@ fn bytes_that_cannot_start_a_request_are_answered_at_once() {
         "answered after {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn an_http_1_0_client_is_not_sent_100_continue() {
+    // RFC 9110 §10.1.1: a server must not send a 100 to an HTTP/1.0 client.
+    let (sink, relay, _behind) = tiers();
+    for tier in [&sink, &relay] {
+        let all = everything_sent(
+            tier.addr,
+            b"POST /sink.php HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        assert!(
+            all.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{}: {all}",
+            tier.name
+        );
+        assert!(!all.contains(" 100 "), "{all}");
+    }
+}
+
+#[test]
+fn framing_is_judged_before_method_and_path() {
+    // A broken body is 400 whatever the method and path (it was 405 or 200
+    // when the route needed no body), and a body where none is expected is
+    // read, so the connection stays.
+    let (sink, relay, _behind) = tiers();
+    let trailer = "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: \x01\r\n\r\n";
+    let bad_size = "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+    for tier in [&sink, &relay] {
+        for line in [
+            "GET /sink.php",
+            "DELETE /x",
+            "GET /healthz",
+            "POST /metrics",
+            "POST /sink.php",
+        ] {
+            for framing in [trailer, bad_size] {
+                let raw = format!("{line} HTTP/1.1\r\nHost: t\r\n{framing}");
+                let answer = send(tier.addr, &raw);
+                assert_eq!(
+                    answer.status, 400,
+                    "{}: {raw:?}: {}",
+                    tier.name, answer.body
+                );
+            }
+        }
+        let mut stream = TcpStream::connect(tier.addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream
+            .write_all(b"DELETE /x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let first = crate::util::read_answer(&mut stream).unwrap();
+        let second = crate::util::read_answer(&mut stream).unwrap();
+        assert_eq!(
+            (first.status, second.status, second.body.as_str()),
+            (405, 200, "ok")
+        );
+    }
 }

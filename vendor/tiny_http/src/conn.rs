@@ -65,6 +65,24 @@ pub(crate) struct Io {
     pub evicted: bool,
 }
 
+impl Io {
+    /// Serializes a response with `fill` into the connection's output buffer,
+    /// emptied first, and writes it: the one way a response reaches the
+    /// socket, so no response is ever written twice (three-tier.3: the refusal
+    /// path appended to the previous response's bytes and sent them again).
+    pub fn write_response<T>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>) -> T,
+    ) -> (T, io::Result<()>) {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let filled = fill(&mut out);
+        let written = self.socket.write_all(&out);
+        self.out = out;
+        (filled, written)
+    }
+}
+
 impl Conn {
     pub fn lock(&self) -> MutexGuard<'_, Io> {
         self.io.lock().unwrap_or_else(|p| p.into_inner())
@@ -146,11 +164,14 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
                 let mut io = conn.lock();
                 let response =
                     Response::from_string(rejection.reason).with_status_code(rejection.status);
-                let mut out = std::mem::take(&mut io.out);
-                // A refused HEAD is answered with the headers only (RFC 9110 §9.3.2).
-                let head_only = matches!(line, Some((Method::Head, _)));
-                response.serialize_into(&mut out, head_only, true, false);
-                let _ = io.socket.write_all(&out);
+                // A refused HEAD is answered with the headers only (RFC 9110
+                // §9.3.2), also when its line is too long or its version unknown.
+                let head_only = match &line {
+                    Some((method, _)) => *method == Method::Head,
+                    None => parse::is_head(io.input.data()),
+                };
+                let _ =
+                    io.write_response(|out| response.serialize_into(out, head_only, true, false));
                 close_gracefully(&mut io);
                 return;
             }

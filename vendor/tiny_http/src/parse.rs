@@ -136,6 +136,12 @@ pub(crate) fn could_be_request_line(start: &[u8]) -> bool {
     }
 }
 
+/// Whether the line that `start` begins is a `HEAD` request, whether or not
+/// the rest of it parses: its refusal then carries no body.
+pub(crate) fn is_head(start: &[u8]) -> bool {
+    start.starts_with(b"HEAD ")
+}
+
 /// Strips the CR that must end every line; a bare LF or a CR elsewhere is refused.
 pub(crate) fn strip_cr(line: &[u8]) -> Result<&[u8], Rejection> {
     match line.split_last() {
@@ -366,7 +372,8 @@ pub(crate) fn head_info(version: HTTPVersion, fields: &Fields) -> Result<HeadInf
     Ok(HeadInfo {
         framing,
         close,
-        expect_continue: known.expect_continue,
+        // RFC 9110 §10.1.1: no `100 Continue` to an HTTP/1.0 client.
+        expect_continue: known.expect_continue && version == HTTPVersion(1, 1),
     })
 }
 
@@ -473,9 +480,11 @@ fn is_chunk_ext(mut ext: &[u8]) -> bool {
         n > 0
     };
     loop {
+        // Whitespace only before a `;` (RFC 9112 §7.1: `a \r\n` is refused).
+        let before = ext;
         bws(&mut ext);
         let Some(rest) = ext.strip_prefix(b";") else {
-            return ext.is_empty();
+            return before.is_empty();
         };
         ext = rest;
         bws(&mut ext);
@@ -764,6 +773,12 @@ mod test {
                 .unwrap()
                 .expect_continue
         );
+        // RFC 9110 §10.1.1: an HTTP/1.0 client is not sent `100 Continue`.
+        assert!(
+            !info(HTTPVersion(1, 0), &["Expect: 100-continue"])
+                .unwrap()
+                .expect_continue
+        );
         // An upgrade is not offered: the request is an ordinary one.
         let up = info(
             V11,
@@ -797,6 +812,10 @@ mod test {
             b"2;n=",
             b"2;n=a b",
             b"2;n=\"a\x01\"",
+            // Whitespace only before a `;`.
+            b"a ",
+            b"a\t",
+            b"5;a ",
         ] {
             assert_eq!(chunk_size(bad).unwrap_err().status, 400, "{bad:?}");
         }

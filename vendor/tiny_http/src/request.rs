@@ -106,10 +106,12 @@ impl Request {
         Some(&self.conn.peer)
     }
 
-    /// Whether the client has gone: its connection reached its end or was
-    /// reset, with nothing more buffered or waiting (a non-blocking peek). A
-    /// client that stopped waiting for its answer closes, so its request need
-    /// not be carried out: nobody would hear how it went.
+    /// Whether the client has gone: its connection was reset, with nothing
+    /// more buffered or waiting (a non-blocking peek). A client that stopped
+    /// waiting for its answer resets, so its request need not be carried
+    /// out: nobody would hear how it went. The end of the stream alone (a
+    /// FIN) is not gone: a client may half-close after its last request and
+    /// still read the answers (RFC 9112 §9.6 makes it no cancellation).
     pub fn client_closed(&self) -> bool {
         use rustix::net::{recv, RecvFlags};
         let io = self.conn.lock();
@@ -124,8 +126,7 @@ impl Request {
             &mut byte,
             RecvFlags::PEEK | RecvFlags::DONTWAIT,
         ) {
-            Ok((0, _)) => true,
-            Ok(_) | Err(rustix::io::Errno::AGAIN) => false,
+            Ok(_) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => false,
             Err(_) => true,
         }
     }
@@ -184,12 +185,9 @@ impl Request {
         let mut io = self.conn.lock();
         io.continue_pending = false;
         let close = self.client_close || !io.body.is_done() || self.conn.closing() || io.evicted;
-        let mut out = std::mem::take(&mut io.out);
-        out.clear();
         let is_1_0 = self.version == HTTPVersion(1, 0);
-        let close = fill(&mut out, self.method == Method::Head, close, is_1_0);
-        let result = io.socket.write_all(&out);
-        io.out = out;
+        let head_only = self.method == Method::Head;
+        let (close, result) = io.write_response(|out| fill(out, head_only, close, is_1_0));
         io.answered = Some(close || result.is_err());
         result.or_else(|e| match e.kind() {
             // The client left; nothing to report.
