@@ -18,13 +18,13 @@
 //! 0 nothing missing and nothing damaged, 1 gaps or damaged lines, 2 a file
 //! that cannot be read.
 
+mod render;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 
 use crate::error::Error;
-use crate::json::json_string;
 use crate::message::{without_tier_prefix, NotRecord, Record, Verb};
 use crate::request_id;
 
@@ -50,10 +50,24 @@ impl SenderTally {
             .collect()
     }
 
-    /// Sequence numbers from 1 to the highest seen that were never logged.
-    pub fn gaps(&self) -> Vec<u64> {
-        let max = self.seen.keys().next_back().copied().unwrap_or(0);
-        (1..=max).filter(|s| !self.seen.contains_key(s)).collect()
+    /// Sequence numbers from 1 to the highest seen that were never logged,
+    /// as ranges `(first, last)`: as many as the numbers seen at most,
+    /// whatever their values.
+    pub fn gaps(&self) -> Vec<(u64, u64)> {
+        let mut ranges = Vec::new();
+        let mut next = 1;
+        for &seq in self.seen.keys() {
+            if seq > next {
+                ranges.push((next, seq - 1));
+            }
+            next = seq.saturating_add(1);
+        }
+        ranges
+    }
+
+    /// How many sequence numbers the gaps hold.
+    pub fn missing(&self) -> u64 {
+        self.gaps().iter().map(|(a, b)| b - a + 1).sum()
     }
 }
 
@@ -82,8 +96,14 @@ pub struct SourceCounts {
 pub struct Report {
     /// By sender ip.
     pub senders: BTreeMap<String, SenderTally>,
-    /// Messages logged with an id that a sender did not make (from a relay or sink, or none).
+    /// Messages logged with an id that a relay or a sink made.
     pub untracked: u64,
+    /// Messages logged with an id in no form or range the tiers make (a
+    /// client's own id, or a sequence number no sender reaches): counted
+    /// apart, never expanded into gaps.
+    pub foreign: u64,
+    /// The first few of those ids, to show.
+    pub foreign_examples: Vec<String>,
     /// Lines that are not valid records, in order.
     pub damaged: Vec<Damaged>,
     /// What each input held, by its name (`-` for standard input).
@@ -136,7 +156,7 @@ impl Report {
         }
     }
 
-    fn damage(&mut self, source: &str, line: usize, reason: &'static str) {
+    pub(super) fn damage(&mut self, source: &str, line: usize, reason: &'static str) {
         self.damaged.push(Damaged {
             source: source.to_string(),
             line,
@@ -145,7 +165,7 @@ impl Report {
     }
 
     fn count(&mut self, id: &str) {
-        match request_id::split(id) {
+        match request_id::sender_sequence(id) {
             Some((sender, seq)) => {
                 *self
                     .senders
@@ -155,7 +175,13 @@ impl Report {
                     .entry(seq)
                     .or_default() += 1;
             }
-            None => self.untracked += 1,
+            None if request_id::is_made_by_a_tier(id) => self.untracked += 1,
+            None => {
+                self.foreign += 1;
+                if self.foreign_examples.len() < render::SHOWN_FOREIGN {
+                    self.foreign_examples.push(id.to_string());
+                }
+            }
         }
     }
 
@@ -168,7 +194,7 @@ impl Report {
         report
     }
 
-    /// Nothing missing (no gaps) and nothing damaged; duplicates are allowed.
+    /// Nothing missing (no gaps) and nothing damaged; duplicates and foreign ids are allowed.
     pub fn is_complete(&self) -> bool {
         self.damaged.is_empty() && self.senders.values().all(|t| t.gaps().is_empty())
     }
@@ -200,108 +226,6 @@ fn classify(line: &str) -> Kind<'_> {
         Err(NotRecord::Damaged(reason)) => Kind::Broken(reason),
         Ok(record) if Record::is_glued(line, Verb::From) => Kind::Glued(record.request_id),
         Ok(record) => Kind::Record(record.request_id),
-    }
-}
-
-fn list(numbers: &[u64]) -> String {
-    const SHOWN: usize = 20;
-    let mut text: Vec<String> = numbers.iter().take(SHOWN).map(u64::to_string).collect();
-    if numbers.len() > SHOWN {
-        text.push("…".into());
-    }
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!(" [{}]", text.join(" "))
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut received, mut dups, mut gaps) = (0, 0, 0);
-        for (sender, tally) in &self.senders {
-            let (d, g) = (tally.duplicates(), tally.gaps());
-            writeln!(
-                f,
-                "sender {sender}: received {}, duplicates {}{}, gaps {}{}",
-                tally.received(),
-                d.len(),
-                list(&d),
-                g.len(),
-                list(&g)
-            )?;
-            received += tally.received();
-            dups += d.len();
-            gaps += g.len();
-        }
-        if self.untracked > 0 {
-            writeln!(
-                f,
-                "untracked (ids not made by a sender): {}",
-                self.untracked
-            )?;
-        }
-        if !self.damaged.is_empty() {
-            writeln!(f, "damaged lines: {}", self.damaged.len())?;
-            for d in self.damaged.iter().take(20) {
-                writeln!(f, "  {}:{}: {}", d.source, d.line, d.reason)?;
-            }
-            if self.damaged.len() > 20 {
-                writeln!(f, "  …")?;
-            }
-        }
-        writeln!(
-            f,
-            "total: {} sender(s), received {received}, duplicates {dups}, gaps {gaps}, damaged lines {}",
-            self.senders.len(),
-            self.damaged.len()
-        )
-    }
-}
-
-impl Report {
-    /// The report as one JSON object, for scripts: `complete`, per sender
-    /// `received`, `highest`, `duplicates` and `gaps`, `untracked`,
-    /// `damaged` lines, and per input the `sink_records` and `relay_records` it held.
-    pub fn to_json(&self) -> String {
-        let mut out = format!("{{\"complete\":{},\"senders\":{{", self.is_complete());
-        for (i, (sender, tally)) in self.senders.iter().enumerate() {
-            let highest = tally.seen.keys().next_back().copied().unwrap_or(0);
-            out.push_str(if i > 0 { "," } else { "" });
-            json_string(&mut out, sender);
-            out.push_str(&format!(
-                ":{{\"received\":{},\"highest\":{highest},\"duplicates\":{:?},\"gaps\":{:?}}}",
-                tally.received(),
-                tally.duplicates(),
-                tally.gaps()
-            ));
-        }
-        out.push_str(&format!(
-            "}},\"untracked\":{},\"damaged\":[",
-            self.untracked
-        ));
-        for (i, d) in self.damaged.iter().enumerate() {
-            out.push_str(if i > 0 {
-                ",{\"source\":"
-            } else {
-                "{\"source\":"
-            });
-            json_string(&mut out, &d.source);
-            out.push_str(&format!(",\"line\":{},\"reason\":", d.line));
-            json_string(&mut out, d.reason);
-            out.push('}');
-        }
-        out.push_str("],\"sources\":{");
-        for (i, (source, counts)) in self.sources.iter().enumerate() {
-            out.push_str(if i > 0 { "," } else { "" });
-            json_string(&mut out, source);
-            out.push_str(&format!(
-                ":{{\"sink_records\":{},\"relay_records\":{}}}",
-                counts.sink_records, counts.relay_records
-            ));
-        }
-        out.push_str("}}\n");
-        out
     }
 }
 
@@ -366,7 +290,7 @@ mod test {
         let one = &report.senders["10.0.0.1"];
         assert_eq!(
             (one.received(), one.duplicates(), one.gaps()),
-            (3, vec![3], vec![2])
+            (3, vec![3], vec![(2, 2)])
         );
         let two = &report.senders["10.0.0.2"];
         assert_eq!(
@@ -436,9 +360,45 @@ mod test {
         report.add_line("-", 2, b"\"quoted\" \xff", false);
         assert_eq!(
             report.to_json(),
-            "{\"complete\":false,\"senders\":{\"10.0.0.1\":{\"received\":3,\"highest\":3,\"duplicates\":[3],\"gaps\":[2]}},\
-             \"untracked\":0,\"damaged\":[{\"source\":\"-\",\"line\":2,\"reason\":\"not valid UTF-8\"}],\
+            "{\"complete\":false,\"senders\":{\"10.0.0.1\":{\"received\":3,\"highest\":3,\"duplicates\":[3],\"gaps\":1,\"missing\":[[2, 2]]}},\
+             \"untracked\":0,\"foreign\":0,\"foreign_ids\":[],\"damaged\":[{\"source\":\"-\",\"line\":2,\"reason\":\"not valid UTF-8\"}],\
              \"sources\":{\"-\":{\"sink_records\":0,\"relay_records\":1},\"Sink_a.txt\":{\"sink_records\":3,\"relay_records\":0}}}\n"
+        );
+    }
+
+    #[test]
+    fn gaps_are_ranges_and_foreign_ids_are_counted_apart() {
+        let sink = "From 1.2.3.4 at Thu, 26 Nov 2026 00:00:00 GMT : m\trequest_id=";
+        let ids = [
+            "127.0.0.9-3",
+            "127.0.0.9-18",
+            "127.0.0.9-19",
+            "127.0.0.9-31",
+            // Beyond what a sender makes: reported apart, never expanded.
+            "127.0.0.9-18446744073709551615",
+            "127.0.0.9-9007199254740992",
+            "client-7",
+            "127.0.0.9-r5",
+        ];
+        let report = Report::from_lines(ids.iter().map(|id| format!("{sink}{id}")));
+        let tally = &report.senders["127.0.0.9"];
+        assert_eq!(tally.gaps(), vec![(1, 2), (4, 17), (20, 30)]);
+        assert_eq!(tally.missing(), 27);
+        assert_eq!((report.foreign, report.untracked), (3, 1));
+        let text = report.to_string();
+        assert!(
+            text.starts_with(
+                "sender 127.0.0.9: received 4, duplicates 0, gaps 27 [1-2 4-17 20-30]\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("ids in no form or range the tiers make (not counted for gaps): 3, such as 127.0.0.9-18446744073709551615 127.0.0.9-9007199254740992 client-7\n"), "{text}");
+        assert!(
+            report
+                .to_json()
+                .contains("\"gaps\":27,\"missing\":[[1, 2], [4, 17], [20, 30]]"),
+            "{}",
+            report.to_json()
         );
     }
 

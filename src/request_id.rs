@@ -58,10 +58,40 @@ impl IdSource {
     }
 }
 
-/// Splits `<sender ip>-<sequence>` into its parts; `None` for ids of another shape.
-pub fn split(id: &str) -> Option<(&str, u64)> {
+/// The highest sequence number a loss report counts: 2^53 - 1, the largest
+/// integer every JSON reader keeps exactly; a sender sending 1,000 messages a
+/// second reaches it after 285,000 years. An id beyond it was not made by a
+/// sender, and expanding it into gaps would be meaningless.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
+
+/// Splits an id a sender makes, `<sender ip>-<sequence>`, into its parts:
+/// an IP address, then a sequence number from 1 to [`MAX_SEQUENCE`] in
+/// plain decimal; `None` for an id of any other form.
+pub fn sender_sequence(id: &str) -> Option<(&str, u64)> {
     let (sender, seq) = id.rsplit_once('-')?;
-    Some((sender, seq.parse().ok()?))
+    Some((sender, sequence(sender, seq)?))
+}
+
+/// Whether `id` is of the form a relay or a sink makes (`<ip>-r<n>`, `<ip>-s<n>`).
+pub fn is_made_by_a_tier(id: &str) -> bool {
+    let Some((ip, seq)) = id.rsplit_once('-') else {
+        return false;
+    };
+    let Some(n) = seq.strip_prefix('r').or_else(|| seq.strip_prefix('s')) else {
+        return false;
+    };
+    sequence(ip, n).is_some()
+}
+
+/// `seq` as a sequence number, if `ip` is an IP address and `seq` a number
+/// from 1 to [`MAX_SEQUENCE`] without sign or leading zero.
+fn sequence(ip: &str, seq: &str) -> Option<u64> {
+    ip.parse::<IpAddr>().ok()?;
+    let digits = !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit());
+    if !digits || seq.starts_with('0') {
+        return None;
+    }
+    seq.parse().ok().filter(|n| *n <= MAX_SEQUENCE)
 }
 
 #[cfg(test)]
@@ -91,10 +121,32 @@ mod test {
     }
 
     #[test]
-    fn split_finds_sender_and_sequence() {
-        assert_eq!(split("10.0.0.7-12"), Some(("10.0.0.7", 12)));
-        assert_eq!(split("fd00::2-3"), Some(("fd00::2", 3)));
-        assert_eq!(split("10.0.0.1-r4"), None);
-        assert_eq!(split("nodash"), None);
+    fn only_the_forms_the_tiers_make_are_split() {
+        assert_eq!(sender_sequence("10.0.0.7-12"), Some(("10.0.0.7", 12)));
+        assert_eq!(sender_sequence("fd00::2-3"), Some(("fd00::2", 3)));
+        let max = format!("10.0.0.7-{MAX_SEQUENCE}");
+        assert_eq!(sender_sequence(&max), Some(("10.0.0.7", MAX_SEQUENCE)));
+        for other in [
+            "10.0.0.1-r4",
+            "nodash",
+            "client-abc-5",
+            "10.0.0.7-0",
+            "10.0.0.7-007",
+            "10.0.0.7-+7",
+            "10.0.0.7-9007199254740992",
+            "127.0.0.9-18446744073709551615",
+        ] {
+            assert_eq!(sender_sequence(other), None, "{other}");
+        }
+        assert!(is_made_by_a_tier("10.0.0.1-r4") && is_made_by_a_tier("fd00::2-s1"));
+        for other in [
+            "10.0.0.1-4",
+            "x-r4",
+            "10.0.0.1-r",
+            "10.0.0.1-r0",
+            "10.0.0.1-t4",
+        ] {
+            assert!(!is_made_by_a_tier(other), "{other}");
+        }
     }
 }

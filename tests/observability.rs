@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::topology::loss_report;
-use crate::util::{exchange, request_id_of, text_of, Tier};
+use crate::util::{exchange, request_id_of, temp_dir, text_of, Tier};
 
 #[test]
 fn a_client_request_id_reaches_the_sink_log_and_comes_back() {
@@ -174,14 +174,17 @@ fn loss_report_gaps_are_exactly_the_messages_the_sender_gave_up_on() {
         .lines()
         .find(|l| l.starts_with("sender 10.0.0.1: "))
         .unwrap_or_else(|| panic!("{report}"));
+    // Gap ranges, `[4-6 9]`, each number listed.
     let gaps: Vec<u64> = sender_line
         .rsplit_once("gaps ")
         .and_then(|(_, g)| {
             g.split_once('[').map(|(_, list)| {
-                list.trim_end_matches(']')
-                    .split(' ')
-                    .filter_map(|n| n.parse().ok())
-                    .collect()
+                let ranges = list.trim_end_matches(']').split(' ');
+                let numbers = |r: &str| -> Vec<u64> {
+                    let (a, b) = r.split_once('-').unwrap_or((r, r));
+                    (a.parse().unwrap()..=b.parse().unwrap()).collect()
+                };
+                ranges.flat_map(numbers).collect()
             })
         })
         .unwrap_or_default();
@@ -191,4 +194,77 @@ fn loss_report_gaps_are_exactly_the_messages_the_sender_gave_up_on() {
     );
     assert!(sender_line.contains("duplicates 0,"), "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `sink --loss-report` on `files`; returns its peak memory (kB, the
+/// process's maximum resident set as `getrusage` gives it) and its report.
+fn loss_report_memory(files: &[std::path::PathBuf]) -> (u64, String) {
+    let mut report = crate::util::command("sink");
+    report.arg("--loss-report").args(files);
+    let argv = std::iter::once(report.get_program()).chain(report.get_args());
+    let measure = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[1:], capture_output=True, timeout=60)\n\
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.stdout.write(r.stdout.decode())";
+    let out = std::process::Command::new("python3")
+        .args(["-c", measure])
+        .args(argv)
+        .output()
+        .expect("python3 measures the report's memory");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (kb, report) = text.split_once('\n').unwrap_or_else(|| panic!("{text}"));
+    (
+        kb.trim().parse().unwrap_or_else(|_| panic!("{text}")),
+        report.to_string(),
+    )
+}
+
+#[test]
+fn the_loss_report_takes_memory_for_lines_not_for_the_values_of_ids() {
+    // Any client can post these ids, and the tiers record them.
+    let dir = temp_dir("loss-report-ids");
+    let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+    let post = |id: &str| {
+        let raw = format!("POST /sink.php HTTP/1.1\r\nHost: t\r\nX-Request-Id: {id}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+        assert_eq!(
+            crate::util::exchange(sink.addr, raw.as_bytes())
+                .unwrap()
+                .status,
+            200
+        );
+    };
+    for id in [
+        "127.0.0.9-1",
+        "127.0.0.9-4",
+        "127.0.0.9-18446744073709551615",
+    ] {
+        post(id);
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let (small, _) = loss_report_memory(&files);
+    for id in [
+        "127.0.0.9-9007199254740991",
+        "127.0.0.9-18446744073709551614",
+        "client-7",
+    ] {
+        post(id);
+    }
+    let (large, report) = loss_report_memory(&files);
+    assert!(
+        report.starts_with("sender 127.0.0.9: received 3, duplicates 0, gaps 9007199254740988 [2-3 5-9007199254740990]\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ids in no form or range the tiers make (not counted for gaps): 3, such as 127.0.0.9-18446744073709551615 127.0.0.9-18446744073709551614 client-7\n"),
+        "{report}"
+    );
+    // A gap of 2^53 numbers costs what any gap does.
+    assert!(
+        large < small + 10 * 1024,
+        "{small} kB for 3 lines, {large} kB for 6"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

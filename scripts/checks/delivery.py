@@ -29,12 +29,12 @@ def problems(data, senders, each, min_sinks, min_relays):
     if len(tallies) != senders:
         found.append(f"expected {senders} senders in the sink records, found {sorted(tallies)}")
     for sender, t in sorted(tallies.items()):
-        if (t["received"], t["highest"], t["duplicates"], t["gaps"]) != (each, each, [], []):
+        if (t["received"], t["highest"], t["duplicates"], t["gaps"]) != (each, each, [], 0):
             found.append(f"sender {sender}: {t}, expected messages 1..{each} once each")
     if data["damaged"]:
         found.append(f"damaged lines: {data['damaged'][:5]}")
-    if data["untracked"]:
-        found.append(f"{data['untracked']} record(s) with ids no sender made")
+    if data["untracked"] or data["foreign"]:
+        found.append(f"{data['untracked'] + data['foreign']} record(s) with ids no sender made")
     sinks = sum(1 for s in data["sources"].values() if s["sink_records"])
     relays = sum(1 for s in data["sources"].values() if s["relay_records"])
     if sinks < min_sinks:
