@@ -25,7 +25,11 @@
 //!
 //! A request on a reused connection that the server had closed meanwhile (it
 //! was idle too long, or the server began stopping) fails before any reply
-//! arrives; it is sent once more on a new connection.
+//! arrives; it is sent once more on a new connection. An exchange given up at
+//! its deadline resets its connection (`SO_LINGER` 0) instead of closing it:
+//! the server takes a reset as "the client has gone" and does not carry the
+//! message out, while a plain close (a FIN) may be a client that half-closed
+//! after its request and still reads the answer.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -54,6 +58,7 @@ const SLACK: Duration = Duration::from_millis(20);
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const VIA: HeaderName = HeaderName::from_static("via");
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const AGENT: HeaderValue =
     HeaderValue::from_static(concat!("three-tier/", env!("CARGO_PKG_VERSION")));
@@ -99,6 +104,8 @@ pub struct Payload<'a> {
     pub tracestate: Option<&'a str>,
     /// An `X-Fault` header to send (see [`crate::fault`]).
     pub fault: Option<&'a str>,
+    /// A `Via` header to send (a relay's, see [`crate::via`]).
+    pub via: Option<&'a str>,
 }
 
 /// A reply as received.
@@ -186,6 +193,9 @@ impl Client {
         }
         if let Some(fault) = exchange.payload.fault {
             request = request.header(crate::fault::HEADER, fault);
+        }
+        if let Some(via) = exchange.payload.via {
+            request = request.header(VIA, via);
         }
         if uses + 1 >= self.pool.max_requests {
             // The last request on this connection: the server closes it.
@@ -410,6 +420,7 @@ impl Connector for PoolConnector {
             spare: LazyBuffers::new(1, 1),
             deadline,
             reusable: false,
+            abandoned: false,
             pool: Arc::clone(&self.pool),
         }))
     }
@@ -427,6 +438,8 @@ struct OutboundConn {
     deadline: Instant,
     /// ureq found the reply complete and the connection fit for another request.
     reusable: bool,
+    /// The deadline passed during the exchange: the connection is reset when dropped.
+    abandoned: bool,
     pool: Arc<Pool>,
 }
 
@@ -459,12 +472,17 @@ impl OutboundConn {
     fn arm(&mut self, direction: Direction) -> Result<(), ureq::Error> {
         let deadline = self.deadline;
         let idle = self.idle()?;
-        idle.timeouts
-            .arm(&idle.stream, deadline, direction)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::TimedOut => timed_out(),
-                _ => ureq::Error::Io(e),
-            })
+        let armed = idle.timeouts.arm(&idle.stream, deadline, direction);
+        armed.map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => self.give_up(),
+            _ => ureq::Error::Io(e),
+        })
+    }
+
+    /// The deadline has passed: the exchange ends, and its connection is reset.
+    fn give_up(&mut self) -> ureq::Error {
+        self.abandoned = true;
+        timed_out()
     }
 
     fn flush_pending(&mut self) -> Result<(), ureq::Error> {
@@ -479,7 +497,7 @@ impl OutboundConn {
                     self.idle()?.timeouts.fired(Direction::Write);
                     self.pending = pending;
                     if Instant::now() >= self.deadline {
-                        return Err(timed_out());
+                        return Err(self.give_up());
                     }
                     return Err(ureq::Error::Io(e));
                 }
@@ -538,7 +556,10 @@ impl Drop for OutboundConn {
             return;
         };
         let refused = DONT_REUSE.with(|d| d.replace(false));
-        if self.reusable && self.pending.is_empty() && !refused {
+        if self.abandoned {
+            // A reset tells the server this client is gone (see the module doc).
+            let _ = rustix::net::sockopt::set_socket_linger(&idle.stream, Some(Duration::ZERO));
+        } else if self.reusable && self.pending.is_empty() && !refused {
             self.pool.put(idle);
         } else {
             let _ = idle.stream.shutdown(Shutdown::Both);
@@ -617,6 +638,7 @@ mod test {
                 traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
                 tracestate: None,
                 fault: None,
+                via: None,
             },
             deadline: Instant::now() + Duration::from_secs(10),
         }

@@ -17,10 +17,20 @@
 //! met is answered with `X-Fault-Met: sink=503` (the relay passes the sink's
 //! on), logged with the message's request id and counted by kind. With
 //! faults off the header is ignored and `/fault` is a path like any other.
+//!
+//! A drill cannot take the ordinary traffic's place: a header names each kind
+//! (an answer, a delay) at most once per tier; the delays a message meets at
+//! a tier (its header's and the standing one) add up to at most
+//! [`MAX_DELAY`] and at most `CLIENT_TIMEOUT`, the time a connection is given
+//! for a whole request; and at most half of `MAX_IN_FLIGHT` messages wait in
+//! an injected delay at once (each also holds its in-flight slot), so the
+//! other half is always there for messages without one: past it a message
+//! with a delay is answered 503 with `Retry-After`.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::in_flight::{InFlight, Permit};
 use crate::role::Role;
 use crate::values;
 
@@ -74,6 +84,7 @@ impl Action {
 /// The actions an `X-Fault` header asks of `role`, or why it is not one.
 pub fn parse_header(text: &str, role: Role) -> Result<Vec<Action>, String> {
     let mut actions = Vec::new();
+    let mut seen = Vec::with_capacity(4);
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = part
             .split_once('=')
@@ -94,6 +105,10 @@ pub fn parse_header(text: &str, role: Role) -> Result<Vec<Action>, String> {
         } else {
             answer_of(value)?
         };
+        if seen.contains(&key.trim()) {
+            return Err(format!("{:?} is named twice: one of each", key.trim()));
+        }
+        seen.push(key.trim());
         if tier == role {
             actions.push(action);
         }
@@ -227,16 +242,44 @@ pub struct Faults {
     enabled: bool,
     role: Role,
     standing: Mutex<Option<Standing>>,
+    /// The most a message waits in injected delays here.
+    max_total_delay: Duration,
+    /// Messages waiting in an injected delay, at most half of `MAX_IN_FLIGHT`.
+    delays: Arc<InFlight>,
 }
 
 impl Faults {
-    /// Faults for tier `role`, `enabled` by `FAULTS=on`.
-    pub fn new(role: Role, enabled: bool) -> Faults {
+    /// Faults for tier `role`, `enabled` by `FAULTS=on`, in a tier handling
+    /// at most `max_in_flight` messages at once, each within `client_timeout`.
+    pub fn new(
+        role: Role,
+        enabled: bool,
+        max_in_flight: usize,
+        client_timeout: Duration,
+    ) -> Faults {
         Faults {
             enabled,
             role,
             standing: Mutex::new(None),
+            max_total_delay: MAX_DELAY.min(client_timeout),
+            delays: InFlight::new((max_in_flight / 2).max(1)),
         }
+    }
+
+    /// The most one message may wait in injected delays here, all added up.
+    pub fn max_total_delay(&self) -> Duration {
+        self.max_total_delay
+    }
+
+    /// A slot to wait in an injected delay; `Err` with the text of a 503
+    /// when half of `MAX_IN_FLIGHT` messages already wait in one.
+    pub fn delay_slot(&self) -> Result<Permit, String> {
+        self.delays.try_admit().ok_or_else(|| {
+            let most = self.delays.max();
+            format!(
+                "busy: half of MAX_IN_FLIGHT ({most}) messages already wait in an injected delay"
+            )
+        })
     }
 
     /// Whether `FAULTS=on`.
@@ -361,7 +404,7 @@ mod test {
         for bad in ["", "for=60s", "status=700", "for=2h&refuse", "color=red"] {
             assert!(Standing::parse(bad, now).is_err(), "{bad}");
         }
-        let faults = Faults::new(Role::Sink, true);
+        let faults = Faults::new(Role::Sink, true, 4, Duration::from_secs(10));
         faults.set(Some(Standing::parse("refuse&for=1ms", now).unwrap()));
         assert_eq!(faults.standing(now), faults.standing(now));
         assert_eq!(
@@ -372,11 +415,34 @@ mod test {
     }
 
     #[test]
+    fn a_header_names_each_kind_once_and_delay_slots_are_half_of_max_in_flight() {
+        let repeated = "relay-delay=1s,relay-delay=1s,relay-delay=1s";
+        assert!(parse_header(repeated, Role::Relay).is_err());
+        assert!(parse_header("sink=503,sink=close", Role::Relay).is_err());
+        let on = Faults::new(Role::Sink, true, 4, Duration::from_secs(3));
+        assert_eq!(
+            on.max_total_delay(),
+            Duration::from_secs(3),
+            "CLIENT_TIMEOUT"
+        );
+        let long = Faults::new(Role::Sink, true, 4, Duration::from_secs(60));
+        assert_eq!(long.max_total_delay(), MAX_DELAY);
+        let (first, second) = (on.delay_slot().unwrap(), on.delay_slot().unwrap());
+        let busy = on.delay_slot().unwrap_err();
+        assert!(
+            busy.starts_with("busy: half of MAX_IN_FLIGHT (2)"),
+            "{busy}"
+        );
+        drop((first, second));
+        assert!(on.delay_slot().is_ok(), "a slot is freed with its delay");
+    }
+
+    #[test]
     fn off_meets_nothing() {
-        let off = Faults::new(Role::Sink, false);
+        let off = Faults::new(Role::Sink, false, 4, Duration::from_secs(10));
         off.set(Some(Standing::parse("unready", Instant::now()).unwrap()));
         assert!(off.meet(Some("sink=503")).is_empty() && !off.unready());
-        let on = Faults::new(Role::Sink, true);
+        let on = Faults::new(Role::Sink, true, 4, Duration::from_secs(10));
         assert_eq!(
             on.meet(Some("sink=503")),
             vec![(Action::Status(503), HEADER)]

@@ -11,7 +11,9 @@
 //! faults asked of this tier (see [`crate::fault`]): each is logged with the
 //! message's request id, counted, and named in `X-Fault-Met`; a status is
 //! answered at once and a close leaves the message unanswered, unrecorded
-//! either way. The server runs a [`Frame`] for every message it admits.
+//! either way. A message the handler refuses outright (a relay's loop) is
+//! answered before any of that. The server runs a [`Frame`] for every
+//! message it admits.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -24,6 +26,16 @@ use crate::metrics::Metrics;
 use crate::request_id::{self, IdSource};
 use crate::role::Role;
 use crate::trace::TraceParent;
+
+/// What the faults a message met left to do.
+enum Met {
+    /// Handle it as usual.
+    Continue,
+    /// Close its connection unanswered.
+    Close,
+    /// Answer this.
+    Answer(Reply<'static>),
+}
 
 /// A message tier's handler in the frame every message gets.
 pub struct Frame {
@@ -72,26 +84,30 @@ impl Frame {
     }
 
     /// Gives `message` its id, its trace and its record, has the handler
-    /// answer it, and adds the tier's headers to the answer; `None`: a
-    /// fault closes its connection unanswered.
-    pub fn handle<'a>(&'a self, message: &Message<'a>) -> Option<Reply<'a>> {
+    /// answer it, and adds the tier's headers to the answer; `None`: close
+    /// its connection unanswered (a fault asked so, or `gone` said the
+    /// client has gone: asked once, after any injected delay and before the
+    /// record, so a message whose client gave up is not recorded).
+    pub fn handle<'a>(
+        &'a self,
+        message: &Message<'a>,
+        gone: &dyn Fn() -> bool,
+    ) -> Option<Reply<'a>> {
         let id = self.ids.keep_or_make(message.request_id);
+        if let Some(refused) = self.handler.refuse(message, &id) {
+            return Some(self.finish(refused, Vec::new(), id));
+        }
+        let actions = self.faults.meet(message.fault);
         let mut met = Vec::new();
-        for (action, source) in self.faults.meet(message.fault) {
-            let named = action.describe(self.role);
-            let text = format!("fault injected ({source}): {named}");
-            let event = Event::new("fault", &text).warn().request_id(&id);
-            self.logger.log(&event);
-            self.metrics.fault(action.kind());
-            met.push(named);
-            match action {
-                Action::Delay(wait) => std::thread::sleep(wait),
-                Action::Close => return None,
-                Action::Status(status) => {
-                    let reply = Reply::text(status, format!("fault injected: {}", met.join(", ")));
-                    return Some(self.finish(reply, met, id));
-                }
+        if !actions.is_empty() {
+            match self.meet_faults(&actions, &id, &mut met) {
+                Met::Continue => {}
+                Met::Close => return None,
+                Met::Answer(reply) => return Some(self.finish(reply, met, id)),
             }
+        }
+        if gone() {
+            return None;
         }
         let trace = self.trace_of(message);
         let trace_id = trace.trace_id();
@@ -107,6 +123,52 @@ impl Frame {
         };
         let reply = self.handler.handle(message, &framed);
         Some(self.finish(reply, met, id))
+    }
+
+    /// Logs, counts and carries out, in order, the faults a message meets,
+    /// naming each in `met`: its delays add up to at most
+    /// [`Faults::max_total_delay`], waited in one of the tier's delay slots
+    /// (none free: 503, see [`crate::fault`]).
+    fn meet_faults(
+        &self,
+        actions: &[(Action, &'static str)],
+        id: &str,
+        met: &mut Vec<String>,
+    ) -> Met {
+        let mut slot = None;
+        let mut left = self.faults.max_total_delay();
+        for (action, source) in actions {
+            if matches!(action, Action::Delay(_)) && slot.is_none() {
+                match self.faults.delay_slot() {
+                    Ok(taken) => slot = Some(taken),
+                    Err(busy) => {
+                        let text = format!("fault not injected: {busy}");
+                        self.logger
+                            .log(&Event::new("fault", &text).warn().request_id(id));
+                        return Met::Answer(Reply::text(503, busy).with_header("Retry-After", "1"));
+                    }
+                }
+            }
+            let named = action.describe(self.role);
+            let text = format!("fault injected ({source}): {named}");
+            self.logger
+                .log(&Event::new("fault", &text).warn().request_id(id));
+            self.metrics.fault(action.kind());
+            met.push(named);
+            match action {
+                Action::Delay(wait) => {
+                    let wait = (*wait).min(left);
+                    left -= wait;
+                    std::thread::sleep(wait);
+                }
+                Action::Close => return Met::Close,
+                Action::Status(status) => {
+                    let text = format!("fault injected: {}", met.join(", "));
+                    return Met::Answer(Reply::text(*status, text));
+                }
+            }
+        }
+        Met::Continue
     }
 
     /// `reply` with the tier's own headers, the faults met and the request id.

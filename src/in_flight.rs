@@ -41,6 +41,11 @@ impl InFlight {
             .map(|_| Permit(Arc::clone(self)))
     }
 
+    /// The most admitted at once.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     /// How many requests are in flight now.
     pub fn current(&self) -> usize {
         self.count.load(Ordering::SeqCst)

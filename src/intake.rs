@@ -18,11 +18,12 @@ use crate::message::{Message, Reply};
 use crate::trace::{TRACEPARENT, TRACESTATE};
 
 /// The request headers a message keeps, in the order `read_message` copies them.
-const CARRIED: [&str; 4] = [
+const CARRIED: [&str; 5] = [
     crate::request_id::HEADER,
     TRACEPARENT,
     TRACESTATE,
     crate::fault::HEADER,
+    crate::via::HEADER,
 ];
 
 /// Why a message's body gave no message: the intake's failure vocabulary
@@ -50,35 +51,43 @@ pub fn with_message_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
     })
 }
 
-/// The message a request carries: its body read whole into `buf`, within
-/// `max` bytes (`MAX_BODY_BYTES`), as text, with the headers it carries on
-/// (`X-Request-Id`, `traceparent`, `tracestate`, `X-Fault`) copied after it.
-pub fn read_message<'b>(
-    request: &mut Request,
-    max: usize,
-    buf: &'b mut Vec<u8>,
-) -> Result<Message<'b>, BodyFailure> {
-    let too_large = || Reply::text(413, format!("message larger than MAX_BODY_BYTES={max}"));
+/// Reads a request's body whole into `buf`, within `max` bytes: the framing
+/// of every request is checked this way before it is answered, whatever its
+/// method and path (a broken chunked body is 400, not the 405 its method
+/// would get).
+pub fn read_body(request: &mut Request, max: usize, buf: &mut Vec<u8>) -> Result<(), BodyFailure> {
+    let too_large = || Reply::text(413, format!("body larger than MAX_BODY_BYTES={max}"));
     let announced = request.body_length();
     if announced.is_some_and(|n| n > max) {
         return Err(BodyFailure::Reply(too_large()));
     }
     match request.as_reader().take(max as u64 + 1).read_to_end(buf) {
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(BodyFailure::TimedOut),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(BodyFailure::TimedOut),
         Err(e) => {
-            let text = format!("message body could not be read: {e}");
-            return Err(BodyFailure::Reply(Reply::text(400, text)));
+            let text = format!("body could not be read: {e}");
+            Err(BodyFailure::Reply(Reply::text(400, text)))
         }
-        Ok(_) if buf.len() > max => return Err(BodyFailure::Reply(too_large())),
-        Ok(_) => {}
+        Ok(_) if buf.len() > max => Err(BodyFailure::Reply(too_large())),
+        Ok(_) => Ok(()),
     }
+}
+
+/// The message a request carries: its body read whole into `buf`, within
+/// `max` bytes (`MAX_BODY_BYTES`), as text, with the headers it carries on
+/// (`X-Request-Id`, `traceparent`, `tracestate`, `X-Fault`, `Via`) copied after it.
+pub fn read_message<'b>(
+    request: &mut Request,
+    max: usize,
+    buf: &'b mut Vec<u8>,
+) -> Result<Message<'b>, BodyFailure> {
+    read_body(request, max, buf)?;
     if buf.is_empty() {
         let reply = Reply::text(400, "empty message: send the text as the POST body");
         return Err(BodyFailure::Reply(reply));
     }
     // The headers the message needs, copied after the body when they are UTF-8.
     let body_len = buf.len();
-    let mut ranges = [const { None }; 4];
+    let mut ranges = [const { None }; CARRIED.len()];
     for (range, name) in ranges.iter_mut().zip(CARRIED) {
         if let Some(value) = request
             .header(name)
@@ -96,7 +105,7 @@ pub fn read_message<'b>(
             "message is not valid UTF-8 text",
         )));
     };
-    let [request_id, traceparent, tracestate, fault] =
+    let [request_id, traceparent, tracestate, fault, via] =
         ranges.map(|range| range.map(|r| std::str::from_utf8(&headers[r]).unwrap_or_default()));
     Ok(Message {
         peer: request
@@ -107,5 +116,6 @@ pub fn read_message<'b>(
         traceparent,
         tracestate,
         fault,
+        via,
     })
 }

@@ -51,6 +51,7 @@ mod trace;
 mod upstream;
 mod values;
 mod version;
+mod via;
 
 /// The static musl build's allocator: musl's own serialises every allocation
 /// behind one lock (Cargo.toml has the measurements). The glibc build keeps

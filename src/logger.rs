@@ -480,6 +480,9 @@ struct Stdout {
     own: Option<File>,
     /// A line was dropped and none got through since.
     stalled: AtomicBool,
+    /// The last write failed with an error of its own (a reader gone, a full
+    /// device), not for want of room: only a line that goes through clears it.
+    broken: AtomicBool,
     dropped: AtomicU64,
 }
 
@@ -494,6 +497,7 @@ impl Stdout {
         Stdout {
             own,
             stalled: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
         }
     }
@@ -505,15 +509,22 @@ impl Stdout {
         }
     }
 
-    /// Whether a line would go out now (for a record that is stdout).
+    /// Whether a line would go out now (for a record that is stdout): there
+    /// is room, and the last write did not fail with an error of its own (a
+    /// pipe whose reader is gone, `/dev/full`), which no poll can see.
     fn writable(&self) -> bool {
         use rustix::event::{poll, PollFd, PollFlags};
+        if self.broken.load(Ordering::Relaxed) {
+            return false;
+        }
         let fd = self.fd();
         let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
-        matches!(
+        let ready = matches!(
             poll(&mut fds, Some(&rustix::event::Timespec::default())),
             Ok(1)
-        ) && fds[0].revents().contains(PollFlags::OUT)
+        );
+        let revents = fds[0].revents();
+        ready && revents.contains(PollFlags::OUT) && !revents.intersects(PollFlags::ERR)
     }
 
     /// Writes one whole line, or drops it (counted) when stdout has had no
@@ -539,10 +550,14 @@ impl Stdout {
                 Err(rustix::io::Errno::AGAIN) => {
                     return Err(self.drop_line(line.len() - rest.len()))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.broken.store(true, Ordering::Relaxed);
+                    return Err(e.into());
+                }
             }
         }
         self.stalled.store(false, Ordering::Relaxed);
+        self.broken.store(false, Ordering::Relaxed);
         Ok(())
     }
 

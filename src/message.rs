@@ -44,6 +44,8 @@ pub struct Message<'a> {
     pub tracestate: Option<&'a str>,
     /// The `X-Fault` header as received (when it is UTF-8), unchecked.
     pub fault: Option<&'a str>,
+    /// The (first) `Via` header as received (when it is UTF-8), unchecked.
+    pub via: Option<&'a str>,
 }
 
 /// What the frame has done for a message before its handler runs.
@@ -94,6 +96,14 @@ impl<'a> Reply<'a> {
 pub trait MessageHandler: Send + Sync + 'static {
     /// Handles `message` as `framed`, and says what to answer.
     fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a>;
+
+    /// What to answer at once, before the message is recorded or meets a
+    /// fault, if it must not be handled at all (a relay's loop, see
+    /// [`crate::via`]); `id` is its request id.
+    fn refuse(&self, message: &Message, id: &str) -> Option<Reply<'static>> {
+        let _ = (message, id);
+        None
+    }
 }
 
 /// Pages a tier serves to `GET` besides the probes and `/metrics` (the sender's flow page).

@@ -276,6 +276,8 @@ pub struct Metrics {
     dns_failures: AtomicU64,
     /// Messages not handled because their client had gone.
     abandoned: AtomicU64,
+    /// Messages a relay had already forwarded once (a loop), answered 508.
+    looped: AtomicU64,
     /// Incoming `traceparent` headers that were invalid and replaced.
     traceparent_replaced: AtomicU64,
     /// Faults injected, by [`FAULT_KINDS`].
@@ -303,6 +305,7 @@ impl Metrics {
             dns_lookups: AtomicU64::new(0),
             dns_failures: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
+            looped: AtomicU64::new(0),
             traceparent_replaced: AtomicU64::new(0),
             faults: Default::default(),
             accept_errors: AtomicU64::new(0),
@@ -385,6 +388,12 @@ impl Metrics {
     /// connection (it stopped waiting); returns the count so far.
     pub fn abandoned(&self) -> u64 {
         self.abandoned.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts one message that came back to the relay that had forwarded it
+    /// (a loop); returns the count so far.
+    pub fn looped(&self) -> u64 {
+        self.looped.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Records how many inbound connections are open now (the server samples it each second).
@@ -554,6 +563,14 @@ impl Metrics {
             gauges.record_failures,
         );
         w.single("three_tier_messages_abandoned_total", "counter", "Messages not handled because their client had closed its connection (it stopped waiting).", load(&self.abandoned));
+        if self.role == Role::Relay {
+            w.single(
+                "three_tier_messages_looped_total",
+                "counter",
+                "Messages that came back to the relay that had forwarded them (a loop), answered 508.",
+                load(&self.looped),
+            );
+        }
         w.single(
             "three_tier_traceparent_replaced_total",
             "counter",

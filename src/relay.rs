@@ -13,7 +13,9 @@
 //! connection could be made or the exchange broke, 504 when `SINK_TIMEOUT` ran
 //! out, each with one line naming the URL and the reason, and `X-Sink-Failed`
 //! naming the sink address; a sink that refused before another answered is
-//! named in `X-Sink-Failover` (see [`crate::lineage`]).
+//! named in `X-Sink-Failover` (see [`crate::lineage`]). The relay names
+//! itself in `Via` as it forwards, and answers `508 Loop Detected` to a
+//! message that already names it, before recording it (see [`crate::via`]).
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -28,6 +30,7 @@ use crate::logger::{Event, Logger};
 use crate::message::{Framed, Message, MessageHandler, Reply};
 use crate::metrics::{FailureReason, Metrics};
 use crate::upstream::{PostError, Upstream, UpstreamReply};
+use crate::via::Hop;
 
 /// The relay's message handler.
 #[derive(Debug)]
@@ -37,9 +40,23 @@ pub struct Relay {
     sink: Upstream,
     /// `FAULTS=on`: pass `X-Fault` on to the sink.
     faults: bool,
+    /// This relay in `Via`.
+    hop: Hop,
 }
 
 impl MessageHandler for Relay {
+    fn refuse(&self, message: &Message, id: &str) -> Option<Reply<'static>> {
+        let via = message.via.filter(|via| self.hop.is_in(via))?;
+        let n = self.metrics.looped();
+        let text = format!(
+            "relay: this message has come back to the relay that forwarded it (Via: {}): SINK_URL leads back to a relay; {n} so far",
+            crate::escape::escape_message(via)
+        );
+        let event = Event::new("loop", &text).warn().request_id(id).status(508);
+        self.logger.log(&event);
+        Some(Reply::text(508, text))
+    }
+
     fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a> {
         let trace_id = framed.trace_id;
         if let Err(e) = framed.recorded {
@@ -50,6 +67,7 @@ impl MessageHandler for Relay {
                 .log(&event.request_id(framed.id).trace_id(trace_id));
         }
         let traceparent = framed.trace.next_hop().header();
+        let via = self.hop.after(message.via);
         let payload = Payload {
             body: message.body,
             request_id: framed.id,
@@ -58,6 +76,7 @@ impl MessageHandler for Relay {
                 .tracestate
                 .and_then(crate::trace::tracestate_to_pass),
             fault: message.fault.filter(|_| self.faults),
+            via: Some(&via),
         };
         let started = Instant::now();
         let outcome = self.sink.post(&payload);
@@ -170,6 +189,7 @@ pub fn run(config: RelayConfig) -> Result<(), Error> {
         metrics: Arc::clone(&tier.metrics),
         sink: Upstream::new(&config.sink, tier.max_pooled, &tier.logger, &tier.metrics),
         faults: config.tier.faults,
+        hop: Hop::new(),
     })
 }
 
@@ -196,6 +216,7 @@ mod test {
             logger,
             metrics,
             faults: false,
+            hop: Hop::new(),
         }
     }
 

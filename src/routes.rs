@@ -121,7 +121,12 @@ mod test {
             Vec::new(),
             Arc::new(logger.unwrap()),
             Arc::new(crate::metrics::Metrics::new(Role::Sink)),
-            Arc::new(crate::fault::Faults::new(Role::Sink, false)),
+            Arc::new(crate::fault::Faults::new(
+                Role::Sink,
+                false,
+                4,
+                std::time::Duration::from_secs(10),
+            )),
             Arc::new(Nothing),
         );
         let messages = Serves::Messages(Arc::new(frame));
@@ -140,7 +145,12 @@ mod test {
                 .unwrap(),
             ),
             Arc::new(crate::metrics::Metrics::new(Role::Relay)),
-            Arc::new(crate::fault::Faults::new(Role::Relay, true)),
+            Arc::new(crate::fault::Faults::new(
+                Role::Relay,
+                true,
+                4,
+                std::time::Duration::from_secs(10),
+            )),
             Arc::new(Nothing),
         )));
         let pages = Serves::Pages(Arc::new(Nothing));

@@ -232,6 +232,7 @@ impl Sending<'_> {
             traceparent: &message.traceparent,
             tracestate: None,
             fault,
+            via: None,
         });
         let took = call.elapsed();
         let failure = match &outcome {

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::fault::{Control, Faults};
 use crate::frame::Frame;
 use crate::in_flight::InFlight;
-use crate::intake::{read_message, with_message_buffer, BodyFailure};
+use crate::intake::{read_body, read_message, with_message_buffer, BodyFailure};
 use crate::logger::{Event, Logger};
 use crate::message::Reply;
 use crate::metrics::{Format, Gauges, Metrics};
@@ -156,8 +156,15 @@ struct Service {
 }
 
 impl tiny_http::Handler for Service {
-    fn handle(&self, request: Request) {
+    fn handle(&self, mut request: Request) {
         let ready = self.shutdown.phase() == Phase::Running;
+        if request.body_length() != Some(0) && !self.takes_message(&request) {
+            // The framing is judged before the method and path: a broken body is 400 on any route.
+            let read = with_message_buffer(|buf| read_body(&mut request, self.max_body_bytes, buf));
+            if let Err(failure) = read {
+                return self.refuse_body(request, failure, ready);
+            }
+        }
         let route = route(request.method(), request.url(), &self.serves);
         let class = path_class(&route);
         let reply = match route {
@@ -217,6 +224,23 @@ impl tiny_http::Handler for Service {
 }
 
 impl Service {
+    /// Whether `request` is a message (whose body the message path reads).
+    fn takes_message(&self, request: &Request) -> bool {
+        let route = route(request.method(), request.url(), &self.serves);
+        matches!(route, Route::Message(_))
+    }
+
+    /// Answers a body that could not be read (or closes, for a client that missed its deadline).
+    fn refuse_body(&self, request: Request, failure: BodyFailure, ready: bool) {
+        match failure {
+            BodyFailure::Reply(reply) => {
+                let class = path_class(&route(request.method(), request.url(), &self.serves));
+                self.answer(request, &reply, class, ready)
+            }
+            BodyFailure::TimedOut => request.drop_connection(),
+        }
+    }
+
     /// The tier's faults, if it takes messages.
     fn faults(&self) -> Option<&Faults> {
         match &self.serves {
@@ -272,17 +296,8 @@ impl Service {
                 let reply = Reply::text(503, text).with_header("Retry-After", "1");
                 return self.answer(request, &reply, "message", ready);
             };
-            if request.client_closed() {
-                // Its client stopped waiting (a stall outlasted its deadline):
-                // nobody would hear the answer, and a retry may be under way.
-                let n = self.metrics.abandoned();
-                if n.is_power_of_two() {
-                    let text = format!("not handled: {n} message(s) so far whose client had closed its connection (it stopped waiting)");
-                    self.logger.log(&Event::new("abandoned", &text).warn());
-                }
-                return request.drop_connection();
-            }
-            let handled = catch_unwind(AssertUnwindSafe(|| frame.handle(&message)));
+            let gone = || self.client_gone(&request);
+            let handled = catch_unwind(AssertUnwindSafe(|| frame.handle(&message, &gone)));
             match handled {
                 Ok(Some(reply)) => self.answer(request, &reply, "message", ready),
                 // A fault closes the connection unanswered.
@@ -293,6 +308,22 @@ impl Service {
                 }
             }
         })
+    }
+
+    /// Whether `request`'s client has gone (it reset its connection: it
+    /// stopped waiting, a stall outlasted its deadline): nobody would hear
+    /// the answer, and a retry may be under way. Counted, and logged now and
+    /// then.
+    fn client_gone(&self, request: &Request) -> bool {
+        if !request.client_closed() {
+            return false;
+        }
+        let n = self.metrics.abandoned();
+        if n.is_power_of_two() {
+            let text = format!("not handled: {n} message(s) so far whose client had reset its connection (it stopped waiting)");
+            self.logger.log(&Event::new("abandoned", &text).warn());
+        }
+        true
     }
 
     /// Sends the reply and counts it; a rejection is logged. While draining,
@@ -380,7 +411,12 @@ mod test {
             Vec::new(),
             Arc::clone(&logger),
             Arc::clone(&metrics),
-            Arc::new(crate::fault::Faults::new(Role::Sink, false)),
+            Arc::new(crate::fault::Faults::new(
+                Role::Sink,
+                false,
+                4,
+                Duration::from_secs(1),
+            )),
             Arc::new(Panics),
         );
         let server = Server::bind(&config.tier.server, 64, logger, metrics).unwrap();

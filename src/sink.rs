@@ -65,6 +65,7 @@ mod test {
             traceparent: None,
             tracestate: None,
             fault: None,
+            via: None,
         }
     }
 

@@ -76,7 +76,12 @@ impl Tier {
             metrics,
             shutdown,
             max_pooled: budget.max_pooled,
-            faults: Arc::new(Faults::new(config.role, config.faults)),
+            faults: Arc::new(Faults::new(
+                config.role,
+                config.faults,
+                config.server.max_in_flight,
+                config.server.client_timeout,
+            )),
         };
         Ok((tier, server))
     }

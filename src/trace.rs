@@ -148,7 +148,7 @@ fn hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
 }
 
 /// A random non-zero u64 from this thread's SplitMix64, seeded once from the kernel.
-fn random_nonzero() -> u64 {
+pub(crate) fn random_nonzero() -> u64 {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(seed());
     }

@@ -336,6 +336,7 @@ mod test {
             traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             tracestate: None,
             fault: None,
+            via: None,
         }
     }
     use std::io::{BufRead, BufReader, Write};

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    get, heavy_load, loss_report, metric_in, post, read_answer, signal_kill, signal_stop, temp_dir,
-    Tier, PATIENCE,
+    get, heavy_load, loss_report, metric_in, post, read_answer, recorded_ids, signal_kill,
+    signal_stop, temp_dir, Tier, PATIENCE,
 };
 
 fn metric(tier: &Tier, series: &str) -> f64 {
@@ -115,9 +115,9 @@ fn a_sink_that_cannot_record_answers_503_and_the_relay_tries_the_next() {
     let _ = std::fs::remove_dir_all(&good_dir);
 }
 
-/// A sink whose stdout is a pipe nobody reads (its `listening on` line is
-/// never read either: the test finds it by polling /healthz).
-fn sink_with_undrained_stdout(env: &[(&str, String)]) -> (Child, SocketAddr) {
+/// A sink whose stdout is `stdout` (its `listening on` line goes there, so
+/// the test finds it by polling /healthz), with `env`.
+fn sink_with_stdout(stdout: Stdio, env: &[(&str, String)]) -> (Child, SocketAddr) {
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -128,7 +128,7 @@ fn sink_with_undrained_stdout(env: &[(&str, String)]) -> (Child, SocketAddr) {
         .env("POD_IP", "127.0.0.1")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -138,6 +138,11 @@ fn sink_with_undrained_stdout(env: &[(&str, String)]) -> (Child, SocketAddr) {
         thread::sleep(Duration::from_millis(10)); // polling its start
     }
     (child, addr)
+}
+
+/// A sink whose stdout is a pipe nobody reads.
+fn sink_with_undrained_stdout(env: &[(&str, String)]) -> (Child, SocketAddr) {
+    sink_with_stdout(Stdio::piped(), env)
 }
 
 /// Posts `n` messages on one kept-alive connection; returns their statuses.
@@ -204,28 +209,6 @@ fn a_stdout_nobody_reads_never_holds_a_message() {
     let _ = child.wait();
 }
 
-/// Every request id the sinks' files name, with how often.
-fn logged_ids(dir: &Path) -> std::collections::HashMap<String, usize> {
-    let mut ids = std::collections::HashMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("Sink_")
-        {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            if let Some(id) = crate::util::request_id_of(line) {
-                *ids.entry(id.to_string()).or_default() += 1;
-            }
-        }
-    }
-    ids
-}
-
 #[test]
 fn after_a_stalled_relay_the_attempts_whose_clients_gave_up_are_not_forwarded() {
     let _heavy = heavy_load();
@@ -246,7 +229,7 @@ fn after_a_stalled_relay_the_attempts_whose_clients_gave_up_are_not_forwarded() 
     thread::sleep(Duration::from_secs(3)); // the stall: three RELAY_TIMEOUTs
     signal_stop(relay.pid, false);
     assert_eq!(sender.exit_code(), 0, "{}", sender.output());
-    let ids = logged_ids(&dir);
+    let ids = recorded_ids(&dir, "Sink_");
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         twice.is_empty(),
@@ -294,7 +277,7 @@ fn the_senders_retries_outlast_a_relay_restart() {
     let (code, report) = loss_report(&[sink_file(&dir)]);
     assert_eq!(code, 0, "{report}");
     assert!(report.contains(", gaps 0, damaged lines 0"), "{report}");
-    assert_eq!(logged_ids(&dir).len(), 40, "{report}");
+    assert_eq!(recorded_ids(&dir, "Sink_").len(), 40, "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -464,5 +447,65 @@ fn fail_fast_stops_at_the_first_failed_message() {
             sent,
             "SEND_FAIL_FAST={fail_fast}: {sending:?}"
         );
+    }
+}
+
+#[test]
+fn a_relay_whose_sink_url_leads_back_to_it_answers_508_once() {
+    let dir = temp_dir("delivery-loop");
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = [
+        ("LISTEN_ADDR", addr.to_string()),
+        ("SINK_URL", format!("http://{addr}/relay.php")),
+        ("LOG_DIR", dir.display().to_string()),
+    ];
+    let relay = Tier::start("relay", "relay", &env);
+    let answer = post(relay.addr, "/relay.php", "round and round").unwrap();
+    assert_eq!(answer.status, 508, "{}\n{}", answer.body, relay.output());
+    assert!(
+        answer.body.contains("come back to the relay"),
+        "{}",
+        answer.body
+    );
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let records = std::fs::read_to_string(file).unwrap();
+    assert_eq!(records.lines().count(), 1, "recorded once: {records}");
+    assert_eq!(metric(&relay, "three_tier_messages_looped_total"), 1.0);
+    crate::util::assert_healthy(&relay);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stdout_that_fails_as_the_record_makes_the_tier_not_ready() {
+    // A full device, and a pipe whose reader has gone (EPIPE): the record
+    // cannot be written, so the message is not acknowledged and /readyz
+    // says so, though a poll finds such a stdout writable.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    // Without LOG_DIR, stdout is the record.
+    let (mut on_full, full_addr) = sink_with_stdout(Stdio::from(full), &[]);
+    let (mut on_pipe, pipe_addr) = sink_with_undrained_stdout(&[]);
+    // Its `listening on` line is in the pipe; from now on nothing reads it.
+    drop(on_pipe.stdout.take());
+    for addr in [full_addr, pipe_addr] {
+        let answer = post(addr, "/sink.php", "not recorded").unwrap();
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert!(answer.body.contains("not logged"), "{}", answer.body);
+        let ready = get(addr, "/readyz").unwrap();
+        assert_eq!(ready.status, 503, "{}", ready.body);
+    }
+    for child in [&mut on_full, &mut on_pipe] {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

@@ -356,3 +356,82 @@ fn send_fault_and_a_slow_sink_lose_nothing_and_show_on_flow_and_metrics() {
     assert!(report.contains("gaps 0, damaged lines 0"), "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_fault_drill_cannot_take_the_ordinary_traffics_place() {
+    // Half of MAX_IN_FLIGHT (here 2 of 4) may wait in an injected delay.
+    let env = [
+        faults_on(),
+        vec![
+            ("MAX_IN_FLIGHT", "4".into()),
+            ("CLIENT_TIMEOUT", "3s".into()),
+        ],
+    ]
+    .concat();
+    let sink = Tier::start("sink", "sink", &env);
+    let addr = sink.addr;
+    let delayed: Vec<_> = (0..2)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let id = format!("X-Request-Id: slow-{i}\r\n");
+                post_with(
+                    addr,
+                    "/sink.php",
+                    &format!("X-Fault: sink-delay=2s\r\n{id}"),
+                    "slow",
+                )
+            })
+        })
+        .collect();
+    sink.wait_lines(2, |l| {
+        l.starts_with("fault injected (X-Fault): sink-delay=")
+    })
+    .expect("two messages in their delay");
+    let third = post_with(addr, "/sink.php", "X-Fault: sink-delay=2s\r\n", "third").unwrap();
+    assert_eq!(third.status, 503, "{}", third.body);
+    assert!(
+        third.body.starts_with("busy: half of MAX_IN_FLIGHT (2)"),
+        "{}",
+        third.body
+    );
+    assert_eq!(third.header("Retry-After").as_deref(), Some("1"));
+    let ordinary = post(addr, "/sink.php", "ordinary").unwrap();
+    assert_eq!(
+        ordinary.status, 200,
+        "a message without a fault still gets in"
+    );
+    for slow in delayed {
+        assert_eq!(slow.join().unwrap().unwrap().status, 200);
+    }
+    // One of each kind: a header naming a delay five times is not one, and meets nothing.
+    let repeated =
+        "X-Fault: sink-delay=1s,sink-delay=1s,sink-delay=1s,sink-delay=1s,sink-delay=1s\r\n";
+    let answer = post_with(addr, "/sink.php", repeated, "five").unwrap();
+    assert_eq!((answer.status, answer.header("X-Fault-Met")), (200, None));
+    let metrics = get(addr, "/metrics").unwrap().body;
+    let series = "three_tier_faults_injected_total{tier=\"sink\",kind=\"delay\"}";
+    assert_eq!(metric_in(&metrics, series), Some(2.0), "{metrics}");
+}
+
+#[test]
+fn the_delays_a_message_meets_add_up_to_at_most_client_timeout() {
+    let env = [faults_on(), vec![("CLIENT_TIMEOUT", "1s".into())]].concat();
+    let sink = Tier::start("sink", "sink", &env);
+    assert_eq!(call(sink.addr, "POST", "/fault?delay=3s").status, 200);
+    let started = Instant::now();
+    let answer = post_with(sink.addr, "/sink.php", "X-Fault: sink-delay=3s\r\n", "late").unwrap();
+    let took = started.elapsed();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // 3 s + 3 s asked; CLIENT_TIMEOUT (1 s) is the bound. (A bound on a
+    // wait, not a speed: the answer must not come before it, nor at 6 s.)
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(
+        answer.header("X-Fault-Met").as_deref(),
+        Some("sink-delay=3000ms"),
+        "{}",
+        answer.head
+    );
+}

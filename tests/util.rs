@@ -529,6 +529,29 @@ pub fn read_answer(stream: &mut TcpStream) -> std::io::Result<Answer> {
     Ok(answer)
 }
 
+/// Request ids and how often the record files in `dir` whose names start
+/// with `prefix` (`Sink_`, `Relay_`) hold them.
+pub fn recorded_ids(dir: &std::path::Path, prefix: &str) -> HashMap<String, usize> {
+    let mut ids = HashMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(prefix)
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            if let Some(id) = request_id_of(line) {
+                *ids.entry(id.to_string()).or_default() += 1;
+            }
+        }
+    }
+    ids
+}
+
 /// A folder of its own, `name`d, under the system's temporary folder (emptied first).
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("three-tier-{name}-{}", std::process::id()));
