@@ -75,9 +75,12 @@ tail -n 2 "$log"
 echo "== python3 bench/flood.py (5,000 connections against the release build: memory, threads, /healthz)"
 python3 bench/flood.py
 
+echo "== the sequence fuzzer (tests/sequences/): each request of a connection answered once, in order; each 2xx recorded once"
+cargo test --quiet --test tests sequences:: -- --nocapture > "$log" 2>&1 || { cat "$log"; echo "the sequence fuzzer failed"; exit 1; }
+grep -Eo 'sequences: .*|test result: .*' "$log"
 echo "== cargo test (the patched tiny_http, then this crate)"
 cargo test --quiet -p tiny_http
-cargo test --quiet
+cargo test --quiet -- --skip sequences::a_
 echo "== the integration tests again, against the static musl binaries the images hold"
 THREE_TIER_BIN_DIR="$PWD/target/musl/x86_64-unknown-linux-musl/release" cargo test --quiet --test tests
 echo "== the integration tests again, against the arm64 static musl binaries, under qemu-aarch64-static"

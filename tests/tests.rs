@@ -36,6 +36,8 @@ mod observability;
 mod readme;
 // The musl build recipe is shared by CI's script and Containerfile.multi.
 mod recipe;
+// What a connection carries over its life: a sequence fuzzer, and the sequences it found.
+mod sequences;
 // SIGTERM under load: nothing answered 2xx is lost, and the exit is clean.
 mod shutdown;
 // A sink that stops and comes back: 502, retries, recovery.
