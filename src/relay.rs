@@ -138,8 +138,16 @@ impl Relay {
         if let Some(version) = reply.header_where(lineage::SINK_VERSION, lineage::is_version) {
             answer = answer.with_header(lineage::SINK_VERSION, version.to_string());
         }
-        for met in reply.header_values_where(crate::fault::MET, crate::fault::is_met) {
-            answer = answer.with_header(crate::fault::MET, met.to_string());
+        // The faults met, by the sinks failed over from first, then by the one that answered.
+        let refused = reply
+            .refused_headers
+            .iter()
+            .flat_map(|h| h.get_all(crate::fault::MET));
+        let met = refused.chain(reply.headers.get_all(crate::fault::MET));
+        for value in met.filter_map(|v| v.to_str().ok()) {
+            if crate::fault::is_met(value) {
+                answer = answer.with_header(crate::fault::MET, value.to_string());
+            }
         }
         for refused in &reply.refused {
             answer = answer.with_header(lineage::SINK_FAILOVER, refused.to_string());
@@ -232,6 +240,7 @@ mod test {
             headers: map,
             addr: "10.0.2.1".parse().unwrap(),
             refused: vec!["10.0.2.9".parse().unwrap()],
+            refused_headers: Vec::new(),
         }
     }
 

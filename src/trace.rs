@@ -8,10 +8,10 @@
 //! started. Every log line about the message carries its trace id, so a
 //! tracing back end or a mesh that speaks Trace Context can join the three
 //! tiers' lines by the same id as `X-Request-Id` does. Ids come from a
-//! generator per thread seeded by the kernel (`getrandom`): unique and
-//! unpredictable enough for ids, with no syscall per message.
+//! generator per thread seeded by the kernel (see [`crate::random`]): unique
+//! and unpredictable enough for ids, with no syscall per message.
 
-use std::cell::Cell;
+use crate::random::random_nonzero;
 
 /// The request header that carries the trace.
 pub const TRACEPARENT: &str = "traceparent";
@@ -145,40 +145,6 @@ fn hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
         out[i] = value(pair[0])? << 4 | value(pair[1])?;
     }
     (digits.len() == 2 * N).then_some(out)
-}
-
-/// A random non-zero u64 from this thread's SplitMix64, seeded once from the kernel.
-pub(crate) fn random_nonzero() -> u64 {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
-    }
-    STATE.with(|state| loop {
-        let s = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-        state.set(s);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        if z != 0 {
-            return z;
-        }
-    })
-}
-
-/// Eight bytes from `getrandom(2)`; without it (never on Linux 3.17 or
-/// later), the clock and the thread's address, which still differ per thread.
-fn seed() -> u64 {
-    let mut bytes = [0u8; 8];
-    match rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()) {
-        Ok(8) => u64::from_ne_bytes(bytes),
-        _ => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            let here = &bytes as *const _ as u64;
-            nanos ^ here.rotate_left(32)
-        }
-    }
 }
 
 #[cfg(test)]

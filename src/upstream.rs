@@ -1,14 +1,17 @@
-//! Posting a message to the next tier: round-robin, failover and one deadline per hop.
+//! Posting a message to the next tier: a pod at random, failover and one deadline per hop.
 //!
 //! `RELAY_URL` and `SINK_URL` may list several URLs, and a host name may resolve
 //! to several addresses (a headless Service, a podman network alias, DNS round
 //! robin). Names are looked up off the message path (see [`crate::dns`]). Each
-//! post starts at the next URL in turn, and within a URL at the next of its
-//! addresses, because resolvers return addresses in a fixed order and always
-//! taking the first would pin every message to one pod. A connection
-//! that cannot be made moves on to the next address, then the next URL: nothing
-//! was sent, so that is safe. Any other failure ends the attempt, since the
-//! message may have arrived. All attempts share the hop's timeout.
+//! post starts at a random URL and, within it, a random address, as kube-proxy
+//! picks a pod, holding back for a moment the addresses that just failed (see
+//! [`pick`]). A connection that cannot be made moves on to the next address,
+//! then the next URL: nothing was sent, so that is safe; so does a 503, by
+//! which the next tier says it did not take the message. Any other failure
+//! ends the attempt, since the message may have arrived. All attempts share
+//! the hop's timeout. A payload's `X-Fault` goes to the first pod that answers
+//! only: the pods failed over to meet the message as it is, so a drill shows
+//! a failover that succeeds.
 //!
 //! Connections are reused a bounded number of times (`UPSTREAM_MAX_REQUESTS`,
 //! `UPSTREAM_MAX_AGE`; see [`crate::client`]): behind a Kubernetes Service each
@@ -17,9 +20,10 @@
 //! (`HTTP_PROXY`, `ALL_PROXY`) are ignored on purpose: traffic between tiers
 //! stays in the cluster.
 
-use std::fmt;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod pick;
+mod reply;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,127 +33,11 @@ use crate::client::{Client, Exchange, ExchangeFailure, Payload};
 use crate::config::PeerConfig;
 use crate::dns::{Host, Lookups, Unresolved};
 use crate::logger::Logger;
-use crate::metrics::{FailureReason, Metrics};
+use crate::metrics::Metrics;
 use crate::values::Url;
+pub use reply::{PostError, UpstreamReply};
 
-/// The next tier's answer.
-#[derive(Debug, Clone)]
-pub struct UpstreamReply {
-    /// Its HTTP status.
-    pub status: u16,
-    /// Its body (at most 64 KiB, lossily decoded as UTF-8).
-    pub body: String,
-    /// The URL that answered.
-    pub url: Arc<str>,
-    /// Its headers, as received (see [`UpstreamReply::header`]).
-    pub headers: HeaderMap,
-    /// The address that answered.
-    pub addr: IpAddr,
-    /// Addresses that refused a connection before this one answered (failover).
-    pub refused: Vec<IpAddr>,
-}
-
-impl UpstreamReply {
-    /// The value of header `name` (any case), if the next tier sent it and
-    /// it is a safe id (see [`crate::request_id::is_valid`]): these values
-    /// go into log lines and headers of our own.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.header_where(name, crate::request_id::is_valid)
-    }
-
-    /// Header `name`'s value if `valid` says it is safe to pass on and print.
-    pub fn header_where(&self, name: &str, valid: fn(&str) -> bool) -> Option<&str> {
-        let value = self.headers.get(name)?.to_str().ok()?;
-        valid(value).then_some(value)
-    }
-
-    /// Every safe value of header `name` (any case), in order.
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.header_values_where(name, crate::request_id::is_valid)
-    }
-
-    /// Every value of header `name` that `valid` says is safe, in order.
-    pub fn header_values_where<'a>(
-        &'a self,
-        name: &'a str,
-        valid: fn(&str) -> bool,
-    ) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter(move |v| valid(v))
-    }
-}
-
-/// Why a post to the next tier failed, every address tried: the hop's
-/// failure vocabulary (one address's is [`crate::client::ExchangeFailure`]).
-/// The relay answers these 502 or 504, the sender retries them, and
-/// [`PostError::reason`] is their metric label.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PostError {
-    /// No connection could be made to any URL; nothing was sent.
-    Unreachable {
-        /// One "url: reason" per attempt.
-        attempts: Vec<String>,
-        /// The addresses that refused.
-        refused: Vec<IpAddr>,
-    },
-    /// The hop's timeout ran out.
-    Timeout {
-        /// The URL being tried.
-        url: String,
-        /// The timeout.
-        after: Duration,
-        /// The address being tried, if one was.
-        addr: Option<IpAddr>,
-    },
-    /// The exchange failed after connecting; the message may have arrived.
-    Failed {
-        /// The URL.
-        url: String,
-        /// What went wrong.
-        reason: String,
-        /// The address that failed.
-        addr: IpAddr,
-    },
-}
-
-impl PostError {
-    /// The addresses that failed: refused, timed out or broke.
-    pub fn failed_addrs(&self) -> Vec<IpAddr> {
-        match self {
-            PostError::Unreachable { refused, .. } => refused.clone(),
-            PostError::Timeout { addr, .. } => addr.iter().copied().collect(),
-            PostError::Failed { addr, .. } => vec![*addr],
-        }
-    }
-
-    /// The metric label for this failure.
-    pub fn reason(&self) -> FailureReason {
-        match self {
-            PostError::Unreachable { .. } => FailureReason::Refused,
-            PostError::Timeout { .. } => FailureReason::Timeout,
-            PostError::Failed { .. } => FailureReason::Broken,
-        }
-    }
-}
-
-impl fmt::Display for PostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PostError::Unreachable { attempts, .. } => {
-                write!(f, "unreachable: {}", attempts.join("; "))
-            }
-            PostError::Timeout { url, after, .. } => {
-                write!(f, "{url}: timed out after {}ms", after.as_millis())
-            }
-            PostError::Failed { url, reason, .. } => write!(f, "{url}: {reason}"),
-        }
-    }
-}
-
-/// One configured URL and its round-robin position among its addresses.
+/// One configured URL.
 #[derive(Debug)]
 struct Target {
     url: Url,
@@ -159,14 +47,14 @@ struct Target {
     uri: Uri,
     host_header: HeaderValue,
     host: Host,
-    next_addr: AtomicUsize,
 }
 
 /// The next tier, as configured by `RELAY_URL`/`SINK_URL` and its timeout.
 #[derive(Debug)]
 pub struct Upstream {
     targets: Vec<Target>,
-    next_target: AtomicUsize,
+    /// Addresses whose last attempt failed, tried last for a moment.
+    recent: pick::Recent,
     timeout: Duration,
     client: Client,
 }
@@ -200,25 +88,26 @@ impl Upstream {
                     host_header: HeaderValue::from_str(&url.host_header())
                         .unwrap_or(HeaderValue::from_static("invalid")),
                     host: Host::new(&url.host, url.port, &lookups),
-                    next_addr: AtomicUsize::new(rotation_start()),
                 })
                 .collect(),
-            next_target: AtomicUsize::new(rotation_start()),
+            recent: pick::Recent::default(),
             timeout: peer.timeout,
             client: Client::new(peer.max_requests, peer.max_age, max_pooled),
         }
     }
 
     /// Posts `payload` (its body as text/plain, its request id and trace
-    /// headers), trying URLs and addresses in turn.
+    /// headers), trying URLs and addresses in turn from a random one.
     pub fn post(&self, payload: &Payload) -> Result<UpstreamReply, PostError> {
         let deadline = Instant::now() + self.timeout;
-        let first = self.next_target.fetch_add(1, Ordering::Relaxed);
         let mut tries = Tries::default();
-        for i in 0..self.targets.len() {
-            let target = &self.targets[first.wrapping_add(i) % self.targets.len()];
-            tries.more_targets = i + 1 < self.targets.len();
-            if let Some(outcome) = self.post_to_target(target, payload, deadline, &mut tries) {
+        let held = |i: usize| self.recent.any() && self.all_held(&self.targets[i], deadline);
+        let mut order = pick::order(self.targets.len(), held).peekable();
+        while let Some(i) = order.next() {
+            tries.more_targets = order.peek().is_some();
+            if let Some(outcome) =
+                self.post_to_target(&self.targets[i], payload, deadline, &mut tries)
+            {
                 return outcome;
             }
         }
@@ -228,7 +117,14 @@ impl Upstream {
         })
     }
 
-    /// Tries `target`'s addresses in turn; `None` when none could be connected to.
+    /// Whether every address of `target` is held back (see [`pick`]).
+    fn all_held(&self, target: &Target, deadline: Instant) -> bool {
+        let addrs = target.host.addrs(deadline);
+        addrs.is_ok_and(|addrs| addrs.iter().all(|a| self.recent.is_held(*a)))
+    }
+
+    /// Tries `target`'s addresses in turn from a random one; `None` when none
+    /// could be connected to, or all answered 503 with more URLs to try.
     fn post_to_target(
         &self,
         target: &Target,
@@ -247,53 +143,90 @@ impl Upstream {
                 return None;
             }
         };
-        let start = target.next_addr.fetch_add(1, Ordering::Relaxed);
-        for j in 0..addrs.len() {
-            let addr = addrs[start.wrapping_add(j) % addrs.len()];
+        let held = |j: usize| self.recent.is_held(addrs[j]);
+        let mut order = pick::order(addrs.len(), held).peekable();
+        let answered_before = tries.answered;
+        while let Some(j) = order.next() {
+            let addr = addrs[j];
             if Instant::now() >= deadline {
                 return Some(Err(self.timed_out(url.to_string(), Some(addr.ip()))));
             }
-            let exchange = Exchange {
-                addr,
-                uri: &target.uri,
-                host: &target.host_header,
-                payload,
-                deadline,
-            };
-            let outcome = match self.client.post(&exchange) {
-                Ok(reply) if reply.status == 503 && (j + 1 < addrs.len() || tries.more_targets) => {
-                    tries.attempts.push(format!("{url} ({addr}): answered 503"));
-                    tries.refused.push(addr.ip());
-                    continue;
-                }
-                Ok(reply) => Ok(UpstreamReply {
-                    status: reply.status,
-                    body: String::from_utf8(reply.body)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                    url: Arc::clone(url),
-                    headers: reply.headers,
-                    addr: addr.ip(),
-                    refused: std::mem::take(&mut tries.refused),
-                }),
-                Err(ExchangeFailure::NotConnected(reason)) => {
-                    tries.attempts.push(format!("{url} ({addr}): {reason}"));
-                    tries.refused.push(addr.ip());
-                    continue;
-                }
-                Err(ExchangeFailure::TimedOut) => {
-                    Err(self.timed_out(url.to_string(), Some(addr.ip())))
-                }
-                Err(ExchangeFailure::Failed(reason)) => Err(PostError::Failed {
-                    url: url.to_string(),
-                    reason,
-                    addr: addr.ip(),
-                }),
-            };
-            return Some(outcome);
+            let more = order.peek().is_some() || tries.more_targets;
+            match self.attempt(target, addr, payload, deadline, tries, more) {
+                Some(outcome) => return Some(outcome),
+                None => continue,
+            }
         }
-        // Every address refused: the pods may have moved.
-        target.host.all_refused();
+        if tries.answered == answered_before {
+            // Every address refused a connection: the pods may have moved.
+            target.host.all_refused();
+        }
         None
+    }
+
+    /// One attempt at `addr`; `None` to go on to the next address (no
+    /// connection, or a 503 when `more` addresses remain).
+    fn attempt(
+        &self,
+        target: &Target,
+        addr: SocketAddr,
+        payload: &Payload,
+        deadline: Instant,
+        tries: &mut Tries,
+        more: bool,
+    ) -> Option<Result<UpstreamReply, PostError>> {
+        let url = &target.text;
+        // Only the first pod that answers meets the payload's fault.
+        let payload = match tries.answered {
+            Some(_) => Payload {
+                fault: None,
+                ..*payload
+            },
+            None => *payload,
+        };
+        let exchange = Exchange {
+            addr,
+            uri: &target.uri,
+            host: &target.host_header,
+            payload: &payload,
+            deadline,
+        };
+        let outcome = self.client.post(&exchange);
+        match &outcome {
+            Ok(reply) if reply.status != 503 => self.recent.answered(addr),
+            _ => self.recent.failed(addr),
+        }
+        let outcome = match outcome {
+            Ok(reply) if reply.status == 503 && more => {
+                tries.attempts.push(format!("{url} ({addr}): answered 503"));
+                tries.refused.push(addr.ip());
+                tries.answered = Some(addr);
+                tries.refused_headers.push(reply.headers);
+                return None;
+            }
+            Ok(reply) => Ok(UpstreamReply {
+                status: reply.status,
+                body: String::from_utf8(reply.body)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                url: Arc::clone(url),
+                headers: reply.headers,
+                addr: addr.ip(),
+                refused: std::mem::take(&mut tries.refused),
+                refused_headers: std::mem::take(&mut tries.refused_headers),
+            }),
+            Err(ExchangeFailure::NotConnected(reason)) => {
+                tries.attempts.push(format!("{url} ({addr}): {reason}"));
+                tries.refused.push(addr.ip());
+                return None;
+            }
+            Err(ExchangeFailure::TimedOut) => Err(self.timed_out(url.to_string(), Some(addr.ip()))),
+            Err(ExchangeFailure::Failed(reason)) => Err(PostError::Failed {
+                url: url.to_string(),
+                reason,
+                addr: addr.ip(),
+            }),
+        };
+        Some(outcome)
     }
 
     fn timed_out(&self, url: String, addr: Option<IpAddr>) -> PostError {
@@ -312,17 +245,12 @@ struct Tries {
     attempts: Vec<String>,
     /// The addresses that refused (or answered 503).
     refused: Vec<IpAddr>,
+    /// The headers of each 503 that was failed over from.
+    refused_headers: Vec<HeaderMap>,
+    /// The first address that answered (a 503 failed over from), if one did.
+    answered: Option<SocketAddr>,
     /// Whether URLs after the one being tried remain.
     more_targets: bool,
-}
-
-/// Where a round-robin starts: varied per process, so that instances started
-/// together (three senders, say) do not all pick the same relay at the same time.
-fn rotation_start() -> usize {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as usize);
-    nanos ^ std::process::id() as usize
 }
 
 #[cfg(test)]
@@ -361,6 +289,16 @@ mod test {
 
     /// A one-shot HTTP server on loopback that answers `status` and records the request head.
     fn one_shot(status: u16) -> (SocketAddr, thread::JoinHandle<String>) {
+        one_shot_answering(move |_| {
+            format!("HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody")
+        })
+    }
+
+    /// A one-shot HTTP server on loopback that answers what `answer` makes
+    /// of the request head (its lines as sent), and returns that head.
+    fn one_shot_answering(
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> (SocketAddr, thread::JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = thread::spawn(move || {
@@ -375,12 +313,7 @@ mod test {
                 }
                 head.push_str(&line);
             }
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody"
-            )
-            .unwrap();
+            (&stream).write_all(answer(&head).as_bytes()).unwrap();
             head
         });
         (addr, handle)
@@ -493,13 +426,55 @@ mod test {
     }
 
     #[test]
-    fn round_robin_alternates_between_urls() {
-        let up = upstream(&peer("127.0.0.1:1/,127.0.0.1:2/", Duration::from_secs(1)));
-        let firsts: Vec<usize> = (0..4)
-            .map(|_| up.next_target.fetch_add(1, Ordering::Relaxed) % 2)
+    fn a_fault_goes_to_the_first_pod_that_answers_only() {
+        // Two sinks answer 503 to what carries X-Fault, 200 to the rest.
+        let servers: Vec<_> = (0..2).map(|_| fault_sensitive()).collect();
+        let urls = servers
+            .iter()
+            .map(|(a, _)| format!("{a}/"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let up = upstream(&peer(&urls, Duration::from_secs(5)));
+        let mut with_fault = payload("hello");
+        with_fault.fault = Some("sink=503");
+        let reply = up.post(&with_fault).unwrap();
+        assert_eq!(reply.status, 200, "the second sink met no fault");
+        assert_eq!(reply.refused.len(), 1);
+        let met = reply.refused_headers[0].get("x-fault-met").unwrap();
+        assert_eq!(met, "sink=503");
+        let heads: Vec<String> = servers
+            .into_iter()
+            .map(|(_, h)| h.join().unwrap())
             .collect();
-        assert_ne!(firsts[0], firsts[1]);
-        assert_eq!(firsts[0], firsts[2]);
-        assert_eq!(firsts[1], firsts[3]);
+        let with: Vec<_> = heads
+            .iter()
+            .filter(|h| h.to_ascii_lowercase().contains("x-fault:"))
+            .collect();
+        assert_eq!(with.len(), 1, "{heads:?}");
+    }
+
+    /// A one-shot server that answers 503 with `X-Fault-Met` to a request
+    /// carrying `X-Fault`, else 200; returns the request head it read.
+    fn fault_sensitive() -> (SocketAddr, thread::JoinHandle<String>) {
+        one_shot_answering(|head| {
+            let close = "Content-Length: 0\r\nConnection: close\r\n\r\n";
+            if head.to_ascii_lowercase().contains("x-fault:") {
+                format!("HTTP/1.1 503 X\r\nX-Fault-Met: sink=503\r\n{close}")
+            } else {
+                format!("HTTP/1.1 200 OK\r\n{close}")
+            }
+        })
+    }
+
+    #[test]
+    fn an_address_that_failed_is_tried_last_for_a_while() {
+        let dead = closed_port();
+        let (addr, server) = one_shot(200);
+        let up = upstream(&peer(&format!("{dead}/,{addr}/"), Duration::from_secs(5)));
+        up.recent.failed(dead);
+        // Whatever the random start, the live one is tried first: one attempt.
+        let reply = up.post(&payload("hello")).unwrap();
+        assert_eq!((reply.status, reply.refused.len()), (200, 0));
+        server.join().unwrap();
     }
 }

@@ -24,7 +24,7 @@ impl Hop {
     /// A hop with a new random pseudonym.
     pub fn new() -> Hop {
         Hop {
-            pseudonym: format!("relay-{:016x}", crate::trace::random_nonzero()),
+            pseudonym: format!("relay-{:016x}", crate::random::random_nonzero()),
         }
     }
 

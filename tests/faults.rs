@@ -435,3 +435,64 @@ fn the_delays_a_message_meets_add_up_to_at_most_client_timeout() {
         answer.head
     );
 }
+
+#[test]
+fn a_message_fault_meets_one_sink_and_the_failover_answers_it() {
+    // sink=503 is applied by the first sink that handles the message; the
+    // relay fails over and the next sink, meeting no fault, logs it. The
+    // sender's flow row names the sink that failed and the one that answered.
+    let (sinks, _relays, relay_url) = sinks_and_relays_with(&faults_on(), &faults_on());
+    let env = [
+        faults_on(),
+        vec![
+            ("RELAY_URL", relay_url),
+            ("SEND_INTERVAL", "20ms".into()),
+            ("SEND_FAULT", "sink=503@1".into()),
+        ],
+    ]
+    .concat();
+    let sender = Tier::pod("sender", "sender", "127.0.0.41", &env);
+    sender
+        .wait_lines(10, |l| l.contains(" -> relay "))
+        .unwrap_or_else(|| panic!("{}", sender.output()));
+    let flow: serde_json::Value =
+        serde_json::from_str(&get(sender.addr, "/flow").unwrap().body).unwrap();
+    sender.sigterm();
+    let messages = flow["messages"].as_array().unwrap();
+    assert!(messages.len() >= 10, "{flow}");
+    for m in messages {
+        let failed: Vec<&str> = m["failed_sinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        let (id, sink) = (m["id"].as_str().unwrap(), m["sink"].as_str().unwrap());
+        assert_eq!(
+            (m["status"].as_u64(), m["attempts"].as_u64()),
+            (Some(200), Some(1)),
+            "{m}"
+        );
+        assert_eq!(failed.len(), 1, "one sink met the fault: {m}");
+        assert_ne!(failed[0], sink, "another sink answered: {m}");
+        let faults = m["faults"].to_string();
+        assert!(
+            faults.contains("sent sink=503") && faults.contains("met sink=503 (attempt 1)"),
+            "{m}"
+        );
+        // Logged once, by the sink that answered, never by the one that refused.
+        let logs = |tier: &Tier| {
+            let tail = format!("request_id={id}");
+            tier.matching(|l| l.starts_with("From ") && l.ends_with(&tail))
+                .len()
+        };
+        let answered = sinks
+            .iter()
+            .find(|t| t.addr.ip().to_string() == sink)
+            .unwrap();
+        answered
+            .wait_line(|l| l.starts_with("From ") && l.ends_with(&format!("request_id={id}")))
+            .expect("the answering sink's record");
+        assert_eq!(sinks.iter().map(logs).sum::<usize>(), 1, "{m}");
+    }
+}

@@ -233,3 +233,51 @@ fn counts(items: &[String]) -> HashMap<&str, usize> {
     }
     map
 }
+
+#[test]
+fn every_sender_reaches_every_relay_and_sink_as_kube_proxy_would_spread_them() {
+    // kube-proxy picks a pod at random per connection; with URL lists the
+    // tiers pick at random per message, so no sender is tied to a subset of
+    // pods by the rhythm of its messages. Chances of a false failure: one
+    // sender missing one sink in 60 messages (2/3)^60 < 3e-11, times 9 pairs;
+    // a sink over twice its share (120 of 180) far less.
+    const EACH: usize = 60;
+    let (_sinks, _relays, relay_url) = sinks_and_relays(&[]);
+    let mut senders: Vec<Tier> = (1..=3)
+        .map(|i| {
+            let env = [
+                ("RELAY_URL", relay_url.clone()),
+                ("SEND_INTERVAL", "20ms".into()),
+                ("SEND_COUNT", EACH.to_string()),
+                ("POD_IP", format!("10.0.0.{i}")),
+            ];
+            Tier::start("sender", &format!("sender-{i}"), &env)
+        })
+        .collect();
+    let mut per_sink: HashMap<String, usize> = HashMap::new();
+    for sender in &mut senders {
+        assert_eq!(sender.exit_code(), 0, "{}", sender.output());
+        let paths: Vec<(String, String)> = sender
+            .matching(|l| l.contains(" -> relay "))
+            .iter()
+            .filter_map(|l| {
+                let relay = l.split(" -> relay ").nth(1)?.split(' ').next()?;
+                let sink = l.split(" -> sink ").nth(1)?.split(' ').next()?;
+                Some((relay.to_string(), sink.to_string()))
+            })
+            .collect();
+        assert_eq!(paths.len(), EACH, "{}", sender.output());
+        let relays: HashSet<&str> = paths.iter().map(|(r, _)| r.as_str()).collect();
+        let sinks: HashSet<&str> = paths.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(relays.len(), 2, "{}: relays {relays:?}", sender.name);
+        assert_eq!(sinks.len(), 3, "{}: sinks {sinks:?}", sender.name);
+        for (_, sink) in paths {
+            *per_sink.entry(sink).or_default() += 1;
+        }
+    }
+    let share = 3 * EACH / 3;
+    assert!(
+        per_sink.values().all(|n| *n <= 2 * share),
+        "a sink took more than twice its share: {per_sink:?}"
+    );
+}

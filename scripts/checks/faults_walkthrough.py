@@ -8,12 +8,18 @@ and once sink-1 serves, sets a standing fault on it: `POST /fault?delay=...`
 longer than the relays' SINK_TIMEOUT (shortened here, 500ms against a 1s
 delay, so the run takes seconds). While sender-1 is still sending it reads its
 /flow and /metrics, and sink-1's /metrics; after the run it reads the loss
-report. Requires: messages that met the sink's 503 and were retried,
-messages that failed over past sink-1, the sender's retries and SEND_FAULT
+report. Requires: messages that met one sink's 503 and were answered by
+another (the relay's failover), messages that went past the slow sink-1, the sender's retries and SEND_FAULT
 headers counted, sink-1's delays counted, every sender exiting 0 (all 120
 messages answered 2xx), and the loss report with 0 gaps. Every wait has a
 deadline; processes started here are stopped by PID.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import glob
 import json
 import os
@@ -87,14 +93,17 @@ def main(base):
 
 def check_flow(flow):
     messages = flow["messages"]
-    met = [m for m in messages if any(f.startswith("met sink=503") for f in m["faults"]) and m["attempts"] > 1]
+    # sink=503 meets the first sink that handles the message; another answers it (failover).
+    met = [m for m in messages if any(f.startswith("met sink=503") for f in m["faults"])]
+    answered_elsewhere = [m for m in met if m["status"] == 200 and m["failed_sinks"] and m["sink"] not in m["failed_sinks"]]
     past_slow = [m for m in messages if "127.0.2.1" in m["failed_sinks"]]
     given_up = [m for m in messages if m["error"]]
-    if not met or not past_slow or given_up:
-        sys.exit(f"faults_walkthrough: /flow shows {len(met)} messages retried after sink=503, {len(past_slow)} "
-                 f"failed over past the slow sink-1, {len(given_up)} given up: {json.dumps(messages)[:2000]}")
-    print(f"/flow of sender-1: of the last {len(messages)} messages, {len(met)} met sink=503 and were retried, "
-          f"{len(past_slow)} were retried past the slow sink-1, none given up")
+    if not met or len(answered_elsewhere) != len(met) or not past_slow or given_up:
+        sys.exit(f"faults_walkthrough: /flow shows {len(met)} messages that met sink=503, {len(answered_elsewhere)} of "
+                 f"them answered by another sink, {len(past_slow)} past the slow sink-1, {len(given_up)} given up: "
+                 f"{json.dumps(messages)[:2000]}")
+    print(f"/flow of sender-1: of the last {len(messages)} messages, {len(met)} met sink=503 and were answered by "
+          f"another sink, {len(past_slow)} went past the slow sink-1, none given up")
 
 
 def metric(text, series):
