@@ -49,6 +49,7 @@ pub mod sink;
 pub mod test_probes;
 mod tier;
 mod trace;
+mod typos;
 mod upstream;
 mod values;
 mod version;

@@ -68,6 +68,10 @@ impl Tier {
             Arc::clone(&logger),
             Arc::clone(&metrics),
         )?;
+        // After `listening on`, the first line: a misspelt setting (see [`crate::typos`]).
+        for warning in crate::typos::in_environment() {
+            logger.log(&crate::logger::Event::new("config_warning", &warning).warn());
+        }
         let tier = Tier {
             ip,
             host: identity::host_name(),

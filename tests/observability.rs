@@ -268,3 +268,24 @@ fn the_loss_report_takes_memory_for_lines_not_for_the_values_of_ids() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_misspelt_setting_is_named_once_and_a_kubernetes_service_variable_is_not() {
+    let env = [
+        ("SEND_INTERVALL", "1s".to_string()),
+        ("RELAY_SVC_PORT", "tcp://10.96.0.7:80".to_string()),
+        ("SINK_SVC_SERVICE_HOST", "10.96.0.8".to_string()),
+    ];
+    let sink = Tier::start("sink", "sink", &env);
+    let warning = "SEND_INTERVALL is not a setting; did you mean SEND_INTERVAL? (see --help)";
+    // It still runs; a refusal's line comes after every start-up line.
+    assert_eq!(
+        crate::util::get(sink.addr, "/sink.php").unwrap().status,
+        405
+    );
+    sink.wait_line(|l| l.starts_with("answered GET /sink.php"))
+        .expect("the refusal's line");
+    let named = sink.matching(|l| l.contains("is not a setting"));
+    assert_eq!(named, vec![warning.to_string()], "{}", sink.output());
+    assert!(!sink.output().contains("SVC"), "{}", sink.output());
+}
