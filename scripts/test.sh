@@ -9,6 +9,7 @@
 # kubernetes-validate, checkov, trivy and ruamel.yaml:
 # scripts/setup-tests.sh installs them first (scripts/build-musl.sh its own
 # toolchain).
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== scripts/setup-tests.sh (what the tests need, installed once)"
@@ -22,10 +23,11 @@ cargo fmt --all --check
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== scripts/run-local.sh with SEND_COUNT=3 (README's first command, bounded)"
+echo "== scripts/run-local.sh with SEND_COUNT=3 (README's first command, bounded), into a LOG_DIR it creates"
 log=$(mktemp)
-logs=$(mktemp -d)
-trap 'rm -rf "$log" "$logs"' EXIT
+work=$(mktemp -d)
+logs=$work/logs
+trap 'rm -rf "$log" "$work"' EXIT
 SEND_COUNT=3 SEND_INTERVAL=100ms LOG_DIR="$logs" BASE_PORT=${BASE_PORT:-19000} bash scripts/run-local.sh > "$log" 2>&1 || {
   cat "$log"
   echo "run-local.sh failed"
@@ -33,6 +35,8 @@ SEND_COUNT=3 SEND_INTERVAL=100ms LOG_DIR="$logs" BASE_PORT=${BASE_PORT:-19000} b
 }
 python3 scripts/checks/delivery.py --sink target/release/sink --senders 3 --each 3 --min-sinks 3 --min-relays 2 \
   "$logs"/Sink_*.txt "$logs"/Relay_*.txt || { cat "$log"; echo "run-local.sh: not every message was delivered once through every tier"; exit 1; }
+echo "== scripts/run-local.sh fails loudly: a port taken, a LOG_DIR it cannot create, a sink killed"
+python3 scripts/checks/run_local.py "$((${BASE_PORT:-19000} + 500))"
 
 echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report command)"
 report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
