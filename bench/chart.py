@@ -2,6 +2,12 @@
 
 Usage: chart.py results.tsv > chart.svg (medians over rounds; plain SVG, no dependencies).
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import csv
 import statistics
 import sys

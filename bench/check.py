@@ -8,6 +8,12 @@ reported a MISMATCH, or any variant lost a message (relay log lines not in the
 sink's log, or 2xx answers the sink did not log).
 """
 
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
+
 import csv
 import sys
 

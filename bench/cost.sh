@@ -8,6 +8,7 @@
 #
 # Builds what it measures (glibc and static musl, ours and the yardstick's)
 # and installs valgrind and strace from Debian if missing (root, for apt).
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 yardstick_src=$(cd "${YARDSTICK_SRC:-../shared/yardstick}" && pwd)

@@ -6,6 +6,7 @@
 #
 #   bash bench/fsync.sh                   # ROUNDS=3, DURATION=5s, files under /var/tmp
 #   FSYNC_DIR=/mnt/disk bash bench/fsync.sh
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}

@@ -6,6 +6,12 @@ The rows that matter to an operator (throughput, latency, CPU and memory per
 tier, cold start) for the seed's Apache, nginx, what ships
 (three-tier-musl-svc) and the yardstick, then the shipped build's targets.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import sys
 
 COLUMNS = ["apache", "nginx", "three-tier-musl-svc", "yardstick"]

@@ -7,6 +7,12 @@ Starts the binary on a free loopback port, waits for `listening on` (and with
 smaps, groups the proportional set size by what is mapped (the binary, the
 heap, thread stacks, anonymous memory, the vdso...), prints a table, stops it.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import http.client
 import os
 import re

@@ -11,6 +11,12 @@ rounded), separated by tabs. bench/reuse.sh and bench/fsync.sh turn them into
 Markdown rows.
 """
 
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
+
 import statistics
 import sys
 

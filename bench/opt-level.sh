@@ -5,6 +5,7 @@
 # Static musl builds (scripts/build-musl.sh), as the images are made. Needs wrk.
 #
 #   bash bench/opt-level.sh            # DURATION=5s by default
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-5s}

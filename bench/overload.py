@@ -4,6 +4,12 @@
 Usage: overload.py c512.txt c1100.txt sink-before.prom sink-after.prom
 """
 
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
+
 import re
 import sys
 

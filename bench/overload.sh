@@ -13,6 +13,7 @@
 #   DURATION=2s bash bench/overload.sh
 #
 # Installs wrk (Debian) if missing; needs root for apt.
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}

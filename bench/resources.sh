@@ -11,6 +11,7 @@
 # Any tier variable set in the environment reaches both tiers (LOG_DIR,
 # LOG_FSYNC, ...). The last line, `row: <req/s> <relay us> <sink us>`, is for
 # the scripts that compare settings (bench/reuse.sh, bench/fsync.sh).
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-10s}

@@ -6,6 +6,7 @@
 #
 #   bash bench/reuse.sh                   # values 1 10 20 100, ROUNDS=3, DURATION=5s
 #   VALUES="1 10" ROUNDS=5 bash bench/reuse.sh
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 values=${VALUES:-1 10 20 100}

@@ -27,6 +27,7 @@
 # to a temporary folder and leaves bench/results alone). Needs root (the
 # harness's apt install, once; the network namespace); any harness knob
 # (REPEATS, DURATION, CONNS, ...) passes through.
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 baseline=$(cd "${BASELINE:-../shared/baseline}" && pwd)

@@ -7,6 +7,7 @@
 # seed of the clock's). A failure prints the connection's seed, index and
 # bytes; replay it with SEQUENCES_SEED=<hex> SEQUENCES_ONLY=<index>.
 #   SECONDS_PER_TIER=600 CONNECTIONS=20000 SEED=abc bash bench/sequences.sh
+source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${SECONDS_PER_TIER:-1800}

@@ -6,6 +6,12 @@ Prints the median and minimum over RUNS starts. This is the process's own
 start-up, without the benchmark harness's shell wrappers and 2 ms polling that
 its "cold start to first 2xx" includes.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import os
 import statistics
 import subprocess

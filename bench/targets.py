@@ -14,6 +14,12 @@ shows them:
   message within 10 %.
 """
 
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
+
 import csv
 import statistics
 import sys

@@ -17,6 +17,7 @@
 # Installs what it needs itself (idempotently; apt as root). Builds into its
 # own target directory, so Debian's toolchain and rustup's never invalidate
 # each other's builds. Extra arguments go to cargo build.
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/musl/recipe.sh

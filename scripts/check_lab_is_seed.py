@@ -8,6 +8,12 @@ and RELAY_URL=relay-svc/relay.php, and /var/local/app from the node mounted at
 /var/local/container. Prints one line per fact checked; exits 1 on the first
 that does not hold.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import sys
 
 import yaml

@@ -10,6 +10,7 @@
 # scripts/setup-tests.sh installs them.
 #
 #   bash scripts/flow-screenshot.sh          # writes docs/flow-page.png
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${BASE_PORT:-18000}

@@ -20,6 +20,7 @@
 # Prints the outcome per client and exits 1 if any message was lost, failed
 # after its retries, or any sender exited non-zero. With --compare it also
 # requires that DRAIN_DELAY=0 shows the trouble the default avoids.
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${THREE_TIER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/venv}
@@ -36,7 +37,7 @@ for arg in "$@"; do
 done
 
 cargo build --quiet --release --bins
-source scripts/kubectl.sh
+source scripts/lib/kubectl.sh
 source scripts/lib/clusterdns.sh
 work=$(mktemp -d)
 namespaces=()

@@ -15,6 +15,12 @@ convention cosign's `attach sbom` uses, for registries without the referrers
 API, such as Distribution 2.8.
 """
 
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
+
 import hashlib
 import json
 import os

@@ -14,6 +14,7 @@
 # apt's lists kept in the cache folder. BIN_DIR/skopeo runs the binary with the
 # unpacked dynamic loader and libraries. A skopeo on PATH that is 1.10 or later
 # and not Debian 12's would do the same; this script is for machines like CI's.
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 bin_dir=${1:?usage: setup-skopeo.sh BIN_DIR}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/skopeo-trixie

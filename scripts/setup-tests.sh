@@ -6,6 +6,7 @@
 # only checks that everything is there. (scripts/build-musl.sh installs the
 # musl toolchain itself, and ../shared/baseline/setup.sh the benchmark's
 # servers.)
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/apt.sh

@@ -24,6 +24,7 @@
 #      containerPort on the host (fixed in 4.4), so the three Deployments are
 #      played one at a time, each on host port 8080.
 # Containers, pods, network and images made here are removed on exit, also on failure.
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,7 +112,7 @@ python3 scripts/checks/delivery.py --sink target/musl/x86_64-unknown-linux-musl/
   --senders 3 --each 10 --min-sinks 2 --min-relays 2 "$work"/logs/*.log || fail "the sinks did not log each message sent exactly once, through more than one relay and sink"
 
 echo "== the smoke-test Job's pod (dev overlay) under kube play: against the 3/2/3, then with the sinks stopped"
-source scripts/kubectl.sh
+source scripts/lib/kubectl.sh
 "$kubectl" kustomize kustomize/overlays/dev | sed "s#\(localhost/three-tier/[a-z]*\):dev#\1:$run_id#" > "$work/dev.yaml"
 # smoke RUN: plays the Job's pod as smoke-RUN on the 3/2/3's network; sets
 # code to its exit code, waiting at most the Job's activeDeadlineSeconds.

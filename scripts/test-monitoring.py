@@ -16,9 +16,15 @@
    its `for:` plus two scrape intervals (and rule evaluation).
 
 Every wait is bounded; every process started here is stopped here, by PID.
-Needs kubectl (scripts/kubectl.sh), prometheus, promtool, PyYAML and
+Needs kubectl (scripts/lib/kubectl.sh), prometheus, promtool, PyYAML and
 prometheus_client (scripts/setup-tests.sh installs them).
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import datetime
 import json
 import os
@@ -48,7 +54,7 @@ def fail(text):
 
 
 def kubectl():
-    out = subprocess.run(["bash", "-c", "source scripts/kubectl.sh && echo $kubectl"], cwd=ROOT,
+    out = subprocess.run(["bash", "-c", "source scripts/lib/kubectl.sh && echo $kubectl"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return out.stdout.strip()
 

@@ -30,9 +30,10 @@
 # Everything made here is removed on exit, also on failure: podman keeps its
 # images (the built lists, what kube play pulls) in a store of its own in the
 # temporary folder, not the machine's.
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/kubectl.sh
+source scripts/lib/kubectl.sh
 work=$(mktemp -d)
 source scripts/lib/podman.sh
 podman_config "$work"

@@ -36,6 +36,8 @@ mod observability;
 mod readme;
 // The musl build recipe is shared by CI's script and Containerfile.multi.
 mod recipe;
+// Every script answers --help with its usage and exit 0.
+mod scripts;
 // What a connection carries over its life: a sequence fuzzer, and the sequences it found.
 mod sequences;
 // SIGTERM under load: nothing answered 2xx is lost, and the exit is clean.

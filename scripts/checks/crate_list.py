@@ -7,6 +7,12 @@ embedded in it. Requires ureq, httpdate, gethostname and the patched
 tiny_http under its own version (`+three-tier.` build metadata, not
 upstream's 0.12.0); prints the count and those four.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import json
 import sys
 

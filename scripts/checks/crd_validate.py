@@ -7,6 +7,12 @@ in strict field validation, any field the schema does not declare is an
 error. Prints one line per resource; exits 1 on the first invalid one, and
 if RENDERED.yaml holds none.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import glob
 import os
 import sys

@@ -4,6 +4,12 @@ Usage: python3 scripts/checks/elf_machine.py FILE ARCH, ARCH amd64 or arm64
 (the platform names podman uses). Prints the machine it found; exits 1 if it
 is not ARCH's, or if FILE is no ELF file.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import struct
 import sys
 

@@ -9,6 +9,12 @@ POD_NAME, with each VAR=value replacing that variable in every container
 relays' own port 8080 rather than a Service's 80). Prints the Job's
 activeDeadlineSeconds and backoffLimit, which a test bounds its wait with.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import sys
 
 import yaml

@@ -5,6 +5,12 @@ Each Deployment goes to DIR/kube-<name>.yaml with one replica, without the
 POD_IP variable (podman 4.3 cannot fill it from the downward API; the tiers
 then use the pod's address), and its hostPath pointed at APPLOG.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import os
 import sys
 

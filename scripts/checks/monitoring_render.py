@@ -8,6 +8,12 @@ and the dashboard ConfigMap (labelled grafana_dashboard: "1", holding valid
 JSON). The ConfigMap is written to OUT_DIR/dashboard-configmap.yaml, for
 kubernetes-validate.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import json
 import os
 import sys

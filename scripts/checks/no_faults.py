@@ -9,6 +9,12 @@ SEND_FAULT, and none takes its environment from a ConfigMap or Secret
 (envFrom), through which FAULTS could arrive unseen. With `--on`, the
 opposite: every Deployment's container sets FAULTS=on (the dev and lab overlays).
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import sys
 
 import yaml

@@ -3,6 +3,12 @@
 Usage: python3 scripts/checks/oci_layer.py DIR, where DIR holds an extracted
 `podman save --format oci-archive` (index.json, blobs/sha256/...).
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import json
 import os
 import sys

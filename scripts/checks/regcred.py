@@ -2,6 +2,12 @@
 
 Usage: python3 scripts/checks/regcred.py REGCRED.yaml HOST
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import base64
 import json
 import sys

@@ -10,6 +10,12 @@ REGISTRIES_D_YAML is a containers-registries.d(5) file telling the puller to
 read sigstore signatures from the registry's attachments (sha256-<hex>.sig).
 README.md's Deploy section shows the same two files for a cluster's nodes.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import json
 import os
 import sys

@@ -3,6 +3,12 @@
 Usage: python3 scripts/checks/split_deployments.py RENDERED.yaml DIR
 writes DIR/kube-<name>.yaml for every Deployment and prints their names.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import os
 import sys
 

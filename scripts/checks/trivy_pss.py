@@ -4,6 +4,12 @@ Usage: python3 scripts/checks/trivy_pss.py DIR, where DIR holds pss-<overlay>.js
 (`trivy config --compliance k8s-pss-restricted-0.1`) and plain-<overlay>.json
 (`trivy config`) for prod and lab. The plain report proves something was scanned.
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import json
 import os
 import sys

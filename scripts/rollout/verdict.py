@@ -9,6 +9,12 @@ sender's last messages all went through new pods.
   python3 scripts/rollout/verdict.py compare DEFAULTS.json NO_DRAIN_DELAY.json
                                      # the defaults did better than DRAIN_DELAY=0
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import json
 import sys
 
