@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
@@ -36,6 +37,8 @@ BIN = os.path.join(ROOT, "target", "release")
 START_SECONDS = 30
 # How long the tiers may take to stop after SIGTERM (DRAIN_DELAY + SHUTDOWN_TIMEOUT, and some).
 STOP_SECONDS = 60
+# How long a tier may take to say it received a terminal's Ctrl-C.
+SIGNAL_SECONDS = 1
 # One tier's line at a time.
 OUTPUT = threading.Lock()
 
@@ -53,6 +56,8 @@ class Tier:
         self.last_line = "(no output)"
         # Set once it says `listening on`, or once its output ends (it exited).
         self.settled, self.listens = threading.Event(), False
+        # Set once it says it received a signal (a terminal's Ctrl-C reaches every tier).
+        self.signaled = threading.Event()
         env = dict(env, POD_IP=ip, LISTEN_ADDR=self.addr)
         self.process = subprocess.Popen([os.path.join(BIN, binary)], env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -67,6 +72,8 @@ class Tier:
             if line.startswith("listening on ") or '"event":"listening"' in line:
                 self.listens = True
                 self.settled.set()
+            if line.startswith("received SIG") or '"event":"signal"' in line:
+                self.signaled.set()
             with OUTPUT:
                 sys.stdout.write(f"[{self.name}] {line}\n")
                 sys.stdout.flush()
@@ -110,11 +117,19 @@ class Topology:
         say("stopped the other tiers")
         sys.exit(1)
 
-    def stop(self):
-        """SIGTERM to every tier still running, then waits for each."""
+    def stop(self, ctrl_c=False):
+        """SIGTERM to every tier still running that has no signal of its own, then waits for each.
+
+        A terminal's Ctrl-C (`ctrl_c`) reaches every tier at once: each is
+        given a moment to say so, and drains as it does on SIGINT."""
         self.stopping = True
+        if ctrl_c:
+            until = time.monotonic() + SIGNAL_SECONDS
+            for tier in self.tiers:
+                if tier.running():
+                    tier.signaled.wait(max(0, until - time.monotonic()))
         for tier in self.tiers:
-            if tier.running():
+            if tier.running() and not tier.signaled.is_set():
                 tier.process.send_signal(signal.SIGTERM)
         clean = True
         for tier in self.tiers:
@@ -180,7 +195,7 @@ def main():
     topology = Topology(env)
     def stop(signum, frame):
         # The tiers take SIGHUP to reopen their files: they are stopped instead.
-        os._exit(0 if topology.stop() else 1)
+        os._exit(0 if topology.stop(ctrl_c=signum == signal.SIGINT) else 1)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
