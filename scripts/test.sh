@@ -46,6 +46,9 @@ grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0, damaged lines 0"
 echo "== docs/faults.md's scenario 1 on the host topology: SEND_FAULT=sink=503@0.2 and one slow sink lose nothing"
 python3 scripts/checks/faults_walkthrough.py "$((${BASE_PORT:-19000} + 400))"
 
+echo "== README.md's and docs/faults.md's command blocks, run as written (scripts/checks/docs_run.py)"
+python3 scripts/checks/docs_run.py
+
 echo "== scripts/test-kustomize.sh (render, lint, validate, checkov, trivy, lab = seed)"
 bash scripts/test-kustomize.sh
 

@@ -1,16 +1,22 @@
-//! README.md tells the truth about the configuration and the endpoints.
+//! The docs tell the truth about the configuration and the endpoints, and README.md stays a front door.
+//!
+//! The settings table lives in docs/configuration.md and the endpoints in
+//! docs/endpoints.md; README.md names the two set-up commands, in at most
+//! 250 lines, and links only inside the repository.
 
 use three_tier::config::SETTINGS;
 use three_tier::Role;
 
 const README: &str = include_str!("../README.md");
+const CONFIGURATION: &str = include_str!("../docs/configuration.md");
+const ENDPOINTS: &str = include_str!("../docs/endpoints.md");
 
-/// The rows of README.md's configuration table, backticks removed:
+/// The rows of docs/configuration.md's table, backticks removed:
 /// (variable, default, read by, meaning).
-fn readme_settings() -> Vec<[String; 4]> {
-    let table = README
+fn documented_settings() -> Vec<[String; 4]> {
+    let table = CONFIGURATION
         .split_once("| variable | default | read by | meaning |\n|---|---|---|---|\n")
-        .expect("README.md has the configuration table")
+        .expect("docs/configuration.md has the configuration table")
         .1;
     table
         .lines()
@@ -45,7 +51,7 @@ fn read_by(roles: &[Role]) -> String {
 }
 
 #[test]
-fn the_readme_configuration_table_is_the_settings_rows() {
+fn the_configuration_table_is_the_settings_rows() {
     let rows: Vec<[String; 4]> = SETTINGS
         .iter()
         .map(|s| {
@@ -62,25 +68,25 @@ fn the_readme_configuration_table_is_the_settings_rows() {
             ]
         })
         .collect();
-    let readme = readme_settings();
-    for (want, got) in rows.iter().zip(&readme) {
+    let documented = documented_settings();
+    for (want, got) in rows.iter().zip(&documented) {
         assert_eq!(
             got, want,
-            "README.md's row for {} (backticks aside) differs from src/config.rs",
+            "docs/configuration.md's row for {} (backticks aside) differs from src/config.rs",
             want[0]
         );
     }
     assert_eq!(
-        readme.len(),
+        documented.len(),
         rows.len(),
-        "README.md has {} rows, SETTINGS {}",
-        readme.len(),
+        "docs/configuration.md has {} rows, SETTINGS {}",
+        documented.len(),
         rows.len()
     );
 }
 
 #[test]
-fn every_endpoint_is_in_the_readme() {
+fn every_endpoint_is_documented() {
     for route in [
         "`GET /healthz`",
         "`GET /readyz`",
@@ -89,7 +95,10 @@ fn every_endpoint_is_in_the_readme() {
         "`GET /flow`",
         "`GET /metrics`",
     ] {
-        assert!(README.contains(route), "README.md does not list {route}");
+        assert!(
+            ENDPOINTS.contains(route),
+            "docs/endpoints.md does not list {route}"
+        );
     }
 }
 
@@ -102,4 +111,35 @@ fn the_two_setup_commands_are_in_the_readme() {
         ci.contains("bash scripts/test.sh"),
         ".ci/run must run README's test command"
     );
+}
+
+#[test]
+fn the_readme_is_a_front_door_that_links_only_inside_the_repository() {
+    let lines = README.lines().count();
+    assert!(lines <= 250, "README.md has {lines} lines, at most 250");
+    let outside: Vec<&str> = README
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|target| target.starts_with("../") || target.contains("://"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "links that leave the repository: {outside:?}"
+    );
+    for doc in [
+        "configuration",
+        "endpoints",
+        "monitoring",
+        "benchmarks",
+        "building",
+        "faults",
+        "deploying",
+        "operating",
+    ] {
+        assert!(
+            README.contains(&format!("(docs/{doc}.md")),
+            "README.md links docs/{doc}.md"
+        );
+    }
 }
