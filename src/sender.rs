@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::client::Payload;
+use crate::client::{Core, Payload};
 use crate::config::{SendConfig, SenderConfig};
 use crate::error::Error;
 use crate::escape::escape_message;
@@ -73,7 +73,13 @@ pub fn run(config: SenderConfig) -> Result<(), Error> {
         .spawn(move || server.run(Serves::Pages(pages), shutdown))
         .map_err(|e| Error::io("starting the server", e))?;
 
-    let relay = Upstream::new(peer, tier.max_pooled, &tier.logger, &tier.metrics);
+    let relay = Upstream::new(
+        peer,
+        Core::Agent,
+        tier.max_pooled,
+        &tier.logger,
+        &tier.metrics,
+    );
     let sending = Sending {
         tier: &tier,
         relay: &relay,
@@ -263,9 +269,17 @@ impl Sending<'_> {
         entry.sink_version = sink.version.map(String::from);
         entry.status = reply.map(|r| r.status);
         entry.failed_sinks.extend(failed_sinks);
-        let met = reply
-            .into_iter()
-            .flat_map(|r| r.header_values_where(crate::fault::MET, crate::fault::is_met));
+        // The faults met: by a relay failed over from (its 503), then on the way that answered.
+        let met = reply.into_iter().flat_map(|r| {
+            let refused = r
+                .refused_headers
+                .iter()
+                .flat_map(|h| h.get_all(crate::fault::MET));
+            let values = refused.chain(r.headers.get_all(crate::fault::MET));
+            values
+                .filter_map(|v| v.to_str().ok())
+                .filter(|v| crate::fault::is_met(v))
+        });
         let attempt = entry.attempts;
         entry
             .faults

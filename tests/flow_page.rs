@@ -111,8 +111,11 @@ fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
         .find(|r| r["note"].as_str().unwrap().contains("fault: "))
         .unwrap_or_else(|| panic!("no fault row: {rows:?}"));
     let note = fault_row["note"].as_str().unwrap();
+    // The relay that met relay=503 refused it; the sender failed over to the other.
     assert!(
-        note.contains("sent relay=503, met relay=503 (attempt 1); then retried"),
+        note.contains(
+            "sent relay=503, met relay=503 (attempt 1); then failed over to relay 127.0.1."
+        ),
         "{note}"
     );
     assert_eq!(fault_row["marked"], true);
