@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::Payload;
+use crate::client::{Core, Payload};
 use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::lineage;
@@ -195,7 +195,13 @@ pub fn run(config: RelayConfig) -> Result<(), Error> {
     crate::tier::serve(&config.tier, true, |tier| Relay {
         logger: Arc::clone(&tier.logger),
         metrics: Arc::clone(&tier.metrics),
-        sink: Upstream::new(&config.sink, tier.max_pooled, &tier.logger, &tier.metrics),
+        sink: Upstream::new(
+            &config.sink,
+            Core::Proto,
+            tier.max_pooled,
+            &tier.logger,
+            &tier.metrics,
+        ),
         faults: config.tier.faults,
         hop: Hop::new(),
     })
@@ -220,7 +226,7 @@ mod test {
         let logger = Arc::new(Logger::new(Role::Relay, None, ip, LogFormat::Text, false).unwrap());
         let metrics = Arc::new(Metrics::new(Role::Relay));
         Relay {
-            sink: Upstream::new(&config.sink, 4, &logger, &metrics),
+            sink: Upstream::new(&config.sink, Core::Proto, 4, &logger, &metrics),
             logger,
             metrics,
             faults: false,

@@ -1,0 +1,254 @@
+//! The relay's exchange with a sink on ureq's own protocol core, ureq-proto: its call state machine over a pooled connection.
+//!
+//! ureq 3 is built on ureq-proto, a sans-IO HTTP/1.1 client: it writes the
+//! request into a buffer and parses the reply from one, and ureq adds the
+//! agent, its configuration, a run loop and connection layers around it.
+//! The relay forwards every message it takes, so it drives the call
+//! directly: the request head and body are written into one buffer and sent
+//! with one write, the reply head is parsed once (ureq-proto's parser, on
+//! httparse), the body decoded whatever its framing, at most 64 KiB. Only the
+//! pool ([`super::pool`]) and its deadlines are this project's. Buffers are
+//! the thread's, kept between messages: a message allocates only what the
+//! `http` types ureq-proto takes and gives do.
+
+use std::cell::RefCell;
+use std::io;
+
+use ureq_proto::client::state::{RecvBody, RecvResponse, SendRequest};
+use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
+use ureq_proto::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+use ureq_proto::http::{Method, Request, Response};
+use ureq_proto::BodyMode;
+
+use super::names::{AGENT, CLOSE, TEXT_PLAIN, TRACEPARENT, TRACESTATE, VIA, X_FAULT, X_REQUEST_ID};
+use super::pool::{Conn, BUFFER};
+use super::{Exchange, ExchangeFailure, RawReply, MAX_REPLY_BYTES};
+
+/// A reply and whether its connection may carry another request.
+pub struct Done {
+    pub reply: RawReply,
+    pub reusable: bool,
+}
+
+/// Sends `exchange` on `conn` (its last request when `last`: it says
+/// `Connection: close`) and reads the reply. A failure leaves `conn` to be
+/// dropped: reset after a timeout (see [`super::pool`]), else closed.
+pub fn send(conn: &mut Conn, exchange: &Exchange, last: bool) -> Result<Done, ExchangeFailure> {
+    BUFFERS.with(|cell| {
+        let mut buffers = cell.borrow_mut();
+        let Buffers { out, input } = &mut *buffers;
+        let call = Call::new(request(exchange, last)?).map_err(protocol)?;
+        let call = write(conn, call.proceed(), exchange, out)?;
+        let mut incoming = Incoming {
+            input,
+            start: 0,
+            end: 0,
+        };
+        let (response, after) = read_head(conn, call, exchange, &mut incoming)?;
+        let status = response.status().as_u16();
+        let (body, reusable) = read_body(conn, after, exchange, &mut incoming)?;
+        // A 503 says the sink did not take the message: behind a Service the
+        // next connection may reach another pod.
+        let reusable = reusable && incoming.start == incoming.end && status != 503 && !last;
+        let reply = RawReply {
+            status,
+            headers: response.into_parts().0.headers,
+            body,
+        };
+        Ok(Done { reply, reusable })
+    })
+}
+
+/// The thread's buffers: the request goes out of `out`, the reply comes into `input`.
+struct Buffers {
+    out: Vec<u8>,
+    input: Vec<u8>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers {
+        out: vec![0; BUFFER],
+        input: vec![0; BUFFER],
+    });
+}
+
+/// The request ureq-proto writes: the message's headers, its length, and
+/// `Connection: close` on a connection's `last` request.
+fn request(exchange: &Exchange, last: bool) -> Result<Request<()>, ExchangeFailure> {
+    let payload = exchange.payload;
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(exchange.uri.clone())
+        .header(HOST, exchange.host.clone())
+        .header(CONTENT_TYPE, TEXT_PLAIN)
+        .header(USER_AGENT, AGENT)
+        .header(CONTENT_LENGTH, payload.body.len())
+        .header(X_REQUEST_ID, payload.request_id)
+        .header(TRACEPARENT, payload.traceparent);
+    for (name, value) in [
+        (TRACESTATE, payload.tracestate),
+        (X_FAULT, payload.fault),
+        (VIA, payload.via),
+    ] {
+        if let Some(value) = value {
+            builder = builder.header(name, value);
+        }
+    }
+    if last {
+        builder = builder.header(CONNECTION, CLOSE);
+    }
+    builder
+        .body(())
+        .map_err(|e| ExchangeFailure::Failed(format!("cannot make the request: {e}")))
+}
+
+/// Writes the head and the body into `out`, sending it whenever it is full
+/// and once at the end (one write for a message that fits).
+fn write(
+    conn: &mut Conn,
+    mut call: Call<SendRequest>,
+    exchange: &Exchange,
+    out: &mut [u8],
+) -> Result<Call<RecvResponse>, ExchangeFailure> {
+    let mut used = call.write(out).map_err(protocol)?;
+    let mut call = match call.proceed().map_err(protocol)? {
+        Some(SendRequestResult::SendBody(call)) => call,
+        _ => return Err(protocol_text("the request has no body to send")),
+    };
+    let mut body = exchange.payload.body.as_bytes();
+    while !call.can_proceed() {
+        let (taken, written) = call.write(body, &mut out[used..]).map_err(protocol)?;
+        body = &body[taken..];
+        used += written;
+        if taken == 0 && written == 0 {
+            // The buffer is full.
+            conn.write_all_by(&out[..used], exchange.deadline)
+                .map_err(io_failure)?;
+            used = 0;
+        }
+    }
+    conn.write_all_by(&out[..used], exchange.deadline)
+        .map_err(io_failure)?;
+    call.proceed()
+        .ok_or_else(|| protocol_text("the request was not sent whole"))
+}
+
+/// The reply as it arrives: `input[start..end]` has been read and not used yet.
+struct Incoming<'a> {
+    input: &'a mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl Incoming<'_> {
+    fn data(&self) -> &[u8] {
+        &self.input[self.start..self.end]
+    }
+
+    /// Reads more by the deadline, after what is left; `false` at the end of the stream.
+    fn more(&mut self, conn: &mut Conn, exchange: &Exchange) -> Result<bool, ExchangeFailure> {
+        if self.start > 0 {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.input.len() {
+            return Err(protocol_text("a reply head or chunk line over 16 KiB"));
+        }
+        let read = conn.read_by(&mut self.input[self.end..], exchange.deadline);
+        let n = read.map_err(io_failure)?;
+        self.end += n;
+        Ok(n > 0)
+    }
+}
+
+/// What comes after the reply's head: its body, or nothing (and whether
+/// the connection stays usable then).
+type AfterHead = Result<Call<RecvBody>, bool>;
+
+/// Reads until the reply's head parses.
+fn read_head(
+    conn: &mut Conn,
+    mut call: Call<RecvResponse>,
+    exchange: &Exchange,
+    incoming: &mut Incoming,
+) -> Result<(Response<()>, AfterHead), ExchangeFailure> {
+    let response = loop {
+        if !incoming.more(conn, exchange)? {
+            return Err(ExchangeFailure::Failed(
+                "the sink closed the connection before its reply".into(),
+            ));
+        }
+        if let (used, Some(response)) = call
+            .try_response(incoming.data(), false)
+            .map_err(protocol)?
+        {
+            incoming.start += used;
+            break response;
+        }
+    };
+    let after = match call.proceed() {
+        Some(RecvResponseResult::RecvBody(call)) => Ok(call),
+        Some(RecvResponseResult::Cleanup(call)) => Err(!call.must_close_connection()),
+        // A redirect: the relay answers it 502 itself, and follows nothing.
+        Some(RecvResponseResult::Redirect(_)) => Err(false),
+        None => return Err(protocol_text("the reply head did not parse")),
+    };
+    Ok((response, after))
+}
+
+/// Decodes the reply's body, whatever its framing, at most
+/// [`MAX_REPLY_BYTES`]; returns it and whether the connection may be reused.
+fn read_body(
+    conn: &mut Conn,
+    after: AfterHead,
+    exchange: &Exchange,
+    incoming: &mut Incoming,
+) -> Result<(Vec<u8>, bool), ExchangeFailure> {
+    let mut call = match after {
+        Ok(call) => call,
+        Err(reusable) => return Ok((Vec::new(), reusable)),
+    };
+    let mut body = match call.body_mode() {
+        BodyMode::LengthDelimited(n) => Vec::with_capacity(n.min(MAX_REPLY_BYTES) as usize),
+        _ => Vec::new(),
+    };
+    let mut chunk = [0u8; 1024];
+    while !call.can_proceed() {
+        let (used, decoded) = call.read(incoming.data(), &mut chunk).map_err(protocol)?;
+        incoming.start += used;
+        body.extend_from_slice(&chunk[..decoded]);
+        if body.len() as u64 > MAX_REPLY_BYTES {
+            return Err(protocol_text("a reply body over 64 KiB"));
+        }
+        if used == 0 && decoded == 0 && !call.can_proceed() && !incoming.more(conn, exchange)? {
+            if call.body_mode() == BodyMode::CloseDelimited {
+                return Ok((body, false));
+            }
+            return Err(ExchangeFailure::Failed(
+                "the sink closed the connection before its reply's end".into(),
+            ));
+        }
+    }
+    let reusable = match call.proceed() {
+        Some(RecvBodyResult::Cleanup(call)) => !call.must_close_connection(),
+        _ => false,
+    };
+    Ok((body, reusable))
+}
+
+fn protocol(e: ureq_proto::Error) -> ExchangeFailure {
+    ExchangeFailure::Failed(format!("http: {e}"))
+}
+
+fn protocol_text(text: &str) -> ExchangeFailure {
+    ExchangeFailure::Failed(format!("http: {text}"))
+}
+
+/// A read or write that failed: by the deadline, or otherwise.
+fn io_failure(e: io::Error) -> ExchangeFailure {
+    match e.kind() {
+        io::ErrorKind::TimedOut => ExchangeFailure::TimedOut,
+        _ => ExchangeFailure::Failed(e.to_string()),
+    }
+}
