@@ -18,25 +18,41 @@ pub fn escape_message(message: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Appends `message`, escaped for a one-line log entry, to `out`.
+/// Appends `message`, escaped for a one-line log entry, to `out`. Runs of
+/// characters that need nothing are copied whole: a message that ends in a
+/// line break costs one escape, not a pass character by character.
 pub fn escape_into(out: &mut String, message: &str) {
-    // Printable ASCII but the backslash needs nothing: checked bytewise, the
-    // common case costs no character decoding.
-    let printable = |b: &u8| (0x20..0x7f).contains(b) && *b != b'\\';
-    if message.as_bytes().iter().all(printable) || !message.chars().any(needs_escape) {
-        out.push_str(message);
-        return;
+    let bytes = message.as_bytes();
+    let (mut run, mut at) = (0, 0);
+    while at < bytes.len() {
+        let b = bytes[at];
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            at += 1;
+            continue;
+        }
+        // `at` is on a character's first byte: ASCII moves one byte at a time.
+        let c = message[at..].chars().next().unwrap_or_default();
+        if b >= 0x80 && !needs_escape(c) {
+            at += c.len_utf8();
+            continue;
+        }
+        out.push_str(&message[run..at]);
+        escape_char(out, c);
+        at += c.len_utf8();
+        run = at;
     }
-    for c in message.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
+    out.push_str(&message[run..]);
+}
+
+/// Appends the escape of `c`, a character that needs one.
+fn escape_char(out: &mut String, c: char) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
         }
     }
 }

@@ -28,8 +28,8 @@ pub fn is_valid(id: &str) -> bool {
 /// Numbers ids for one process: `<ip>-<prefix><n>`, n from 1.
 #[derive(Debug)]
 pub struct IdSource {
-    ip: IpAddr,
-    prefix: &'static str,
+    /// `<ip>-<prefix>`, written once.
+    head: String,
     next: AtomicU64,
 }
 
@@ -37,16 +37,18 @@ impl IdSource {
     /// Ids for messages this process originates (`prefix` is empty for the sender, `r` for the relay).
     pub fn new(ip: IpAddr, prefix: &'static str) -> IdSource {
         IdSource {
-            ip,
-            prefix,
+            head: format!("{ip}-{prefix}"),
             next: AtomicU64::new(1),
         }
     }
 
-    /// The next id.
+    /// The next id (its number written by hand: no formatting machinery per message).
     pub fn next_id(&self) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{}{n}", self.ip, self.prefix)
+        let mut id = String::with_capacity(self.head.len() + 20);
+        id.push_str(&self.head);
+        push_decimal(&mut id, n);
+        id
     }
 
     /// `given` if it is a valid id (borrowed), else a new one.
@@ -56,6 +58,23 @@ impl IdSource {
             _ => std::borrow::Cow::Owned(self.next_id()),
         }
     }
+}
+
+/// Appends `n` in decimal to `out`.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.extend(digits[at..].iter().map(|d| char::from(*d)));
 }
 
 /// The highest sequence number a loss report counts: 2^53 - 1, the largest
@@ -105,6 +124,10 @@ mod test {
         assert_eq!(ids.next_id(), "10.0.0.7-2");
         let relay = IdSource::new("fd00::2".parse().unwrap(), "r");
         assert_eq!(relay.next_id(), "fd00::2-r1");
+        let mut big = String::new();
+        push_decimal(&mut big, u64::MAX);
+        push_decimal(&mut big, 0);
+        assert_eq!(big, "184467440737095516150");
     }
 
     #[test]
