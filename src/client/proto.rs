@@ -17,7 +17,7 @@ use std::io;
 use ureq_proto::client::state::{RecvBody, RecvResponse, SendRequest};
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
 use ureq_proto::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
-use ureq_proto::http::{Method, Request, Response};
+use ureq_proto::http::{HeaderValue, Method, Request, Response};
 use ureq_proto::BodyMode;
 
 use super::names::{AGENT, CLOSE, TEXT_PLAIN, TRACEPARENT, TRACESTATE, VIA, X_FAULT, X_REQUEST_ID};
@@ -74,32 +74,36 @@ thread_local! {
 
 /// The request ureq-proto writes: the message's headers, its length, and
 /// `Connection: close` on a connection's `last` request.
+///
+/// Made in place: a `Request::builder()` moves all its parts at every header.
 fn request(exchange: &Exchange, last: bool) -> Result<Request<()>, ExchangeFailure> {
     let payload = exchange.payload;
-    let mut builder = Request::builder()
-        .method(Method::POST)
-        .uri(exchange.uri.clone())
-        .header(HOST, exchange.host.clone())
-        .header(CONTENT_TYPE, TEXT_PLAIN)
-        .header(USER_AGENT, AGENT)
-        .header(CONTENT_LENGTH, payload.body.len())
-        .header(X_REQUEST_ID, payload.request_id)
-        .header(TRACEPARENT, payload.traceparent);
-    for (name, value) in [
+    let mut request = Request::new(());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = exchange.uri.clone();
+    let headers = request.headers_mut();
+    headers.reserve(12);
+    headers.insert(HOST, exchange.host.clone());
+    headers.insert(CONTENT_TYPE, TEXT_PLAIN);
+    headers.insert(USER_AGENT, AGENT);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.body.len()));
+    let given = [
+        (X_REQUEST_ID, Some(payload.request_id)),
+        (TRACEPARENT, Some(payload.traceparent)),
         (TRACESTATE, payload.tracestate),
         (X_FAULT, payload.fault),
         (VIA, payload.via),
-    ] {
-        if let Some(value) = value {
-            builder = builder.header(name, value);
-        }
+    ];
+    for (name, value) in given {
+        let Some(value) = value else { continue };
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| ExchangeFailure::Failed(format!("cannot send {name}: {value:?}: {e}")))?;
+        headers.insert(name, value);
     }
     if last {
-        builder = builder.header(CONNECTION, CLOSE);
+        headers.insert(CONNECTION, CLOSE);
     }
-    builder
-        .body(())
-        .map_err(|e| ExchangeFailure::Failed(format!("cannot make the request: {e}")))
+    Ok(request)
 }
 
 /// Writes the head and the body into `out`, sending it whenever it is full
