@@ -33,6 +33,30 @@ pub const SINK_FAILED: &str = "X-Sink-Failed";
 /// On a relay's answer: a sink address that refused before another answered.
 pub const SINK_FAILOVER: &str = "X-Sink-Failover";
 
+/// The same names as a `HeaderMap` looks them up, made once: a lookup by
+/// `&str` parses and lowercases the name each time (a test keeps the two
+/// forms equal).
+pub mod names {
+    use ureq::http::HeaderName;
+
+    /// [`super::RELAY_IP`].
+    pub static RELAY_IP: HeaderName = HeaderName::from_static("x-relay-ip");
+    /// [`super::RELAY_VERSION`].
+    pub static RELAY_VERSION: HeaderName = HeaderName::from_static("x-relay-version");
+    /// [`super::SINK_IP`].
+    pub static SINK_IP: HeaderName = HeaderName::from_static("x-sink-ip");
+    /// [`super::SINK_HOST`].
+    pub static SINK_HOST: HeaderName = HeaderName::from_static("x-sink-host");
+    /// [`super::SINK_VERSION`].
+    pub static SINK_VERSION: HeaderName = HeaderName::from_static("x-sink-version");
+    /// [`super::SINK_FAILED`].
+    pub static SINK_FAILED: HeaderName = HeaderName::from_static("x-sink-failed");
+    /// [`super::SINK_FAILOVER`].
+    pub static SINK_FAILOVER: HeaderName = HeaderName::from_static("x-sink-failover");
+    /// [`crate::fault::MET`].
+    pub static FAULT_MET: HeaderName = HeaderName::from_static("x-fault-met");
+}
+
 /// The headers tier `role` at `ip`, named `host`, at `version`, adds about
 /// itself to its answers (the sender answers no messages: none).
 pub fn own_headers(
@@ -104,6 +128,23 @@ pub fn line(
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn the_header_names_made_once_are_the_headers() {
+        let pairs = [
+            (RELAY_IP, &names::RELAY_IP),
+            (RELAY_VERSION, &names::RELAY_VERSION),
+            (SINK_IP, &names::SINK_IP),
+            (SINK_HOST, &names::SINK_HOST),
+            (SINK_VERSION, &names::SINK_VERSION),
+            (SINK_FAILED, &names::SINK_FAILED),
+            (SINK_FAILOVER, &names::SINK_FAILOVER),
+            (crate::fault::MET, &names::FAULT_MET),
+        ];
+        for (text, name) in pairs {
+            assert!(text.eq_ignore_ascii_case(name.as_str()), "{text}");
+        }
+    }
 
     #[test]
     fn lineage_line_shape() {

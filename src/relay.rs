@@ -130,24 +130,21 @@ impl Relay {
             self.metrics.message();
         }
         let mut answer = Reply::text(reply.status, String::new());
-        for name in [lineage::SINK_IP, lineage::SINK_HOST] {
+        let passed = [
+            (lineage::SINK_IP, &lineage::names::SINK_IP),
+            (lineage::SINK_HOST, &lineage::names::SINK_HOST),
+        ];
+        for (header, name) in passed {
             if let Some(value) = reply.header(name) {
-                answer = answer.with_header(name, value.to_string());
+                answer = answer.with_header(header, value.to_string());
             }
         }
-        if let Some(version) = reply.header_where(lineage::SINK_VERSION, lineage::is_version) {
+        let version = reply.header_where(&lineage::names::SINK_VERSION, lineage::is_version);
+        if let Some(version) = version {
             answer = answer.with_header(lineage::SINK_VERSION, version.to_string());
         }
-        // The faults met, by the sinks failed over from first, then by the one that answered.
-        let refused = reply
-            .refused_headers
-            .iter()
-            .flat_map(|h| h.get_all(crate::fault::MET));
-        let met = refused.chain(reply.headers.get_all(crate::fault::MET));
-        for value in met.filter_map(|v| v.to_str().ok()) {
-            if crate::fault::is_met(value) {
-                answer = answer.with_header(crate::fault::MET, value.to_string());
-            }
+        for met in reply.faults_met() {
+            answer = answer.with_header(crate::fault::MET, met.to_string());
         }
         for refused in &reply.refused {
             answer = answer.with_header(lineage::SINK_FAILOVER, refused.to_string());

@@ -252,8 +252,8 @@ impl Sending<'_> {
         let failed_sinks: Vec<String> = reply
             .into_iter()
             .flat_map(|r| {
-                r.header_values(lineage::SINK_FAILED)
-                    .chain(r.header_values(lineage::SINK_FAILOVER))
+                r.header_values(&lineage::names::SINK_FAILED)
+                    .chain(r.header_values(&lineage::names::SINK_FAILOVER))
             })
             .map(String::from)
             .collect();
@@ -270,16 +270,7 @@ impl Sending<'_> {
         entry.status = reply.map(|r| r.status);
         entry.failed_sinks.extend(failed_sinks);
         // The faults met: by a relay failed over from (its 503), then on the way that answered.
-        let met = reply.into_iter().flat_map(|r| {
-            let refused = r
-                .refused_headers
-                .iter()
-                .flat_map(|h| h.get_all(crate::fault::MET));
-            let values = refused.chain(r.headers.get_all(crate::fault::MET));
-            values
-                .filter_map(|v| v.to_str().ok())
-                .filter(|v| crate::fault::is_met(v))
-        });
+        let met = reply.into_iter().flat_map(UpstreamReply::faults_met);
         let attempt = entry.attempts;
         entry
             .faults
@@ -372,8 +363,8 @@ impl Sending<'_> {
 /// The relay or sink hop as `reply` names it.
 fn hop(reply: Option<&UpstreamReply>, role: Role) -> lineage::Hop<'_> {
     let (ip, version) = match role {
-        Role::Sink => (lineage::SINK_IP, lineage::SINK_VERSION),
-        Role::Relay | Role::Sender => (lineage::RELAY_IP, lineage::RELAY_VERSION),
+        Role::Sink => (&lineage::names::SINK_IP, &lineage::names::SINK_VERSION),
+        Role::Relay | Role::Sender => (&lineage::names::RELAY_IP, &lineage::names::RELAY_VERSION),
     };
     lineage::Hop {
         ip: reply.and_then(|r| r.header(ip)),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ureq::http::HeaderMap;
+use ureq::http::{HeaderMap, HeaderName};
 
 use crate::metrics::FailureReason;
 
@@ -34,25 +34,25 @@ impl UpstreamReply {
     /// The value of header `name` (any case), if the next tier sent it and
     /// it is a safe id (see [`crate::request_id::is_valid`]): these values
     /// go into log lines and headers of our own.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &HeaderName) -> Option<&str> {
         self.header_where(name, crate::request_id::is_valid)
     }
 
     /// Header `name`'s value if `valid` says it is safe to pass on and print.
-    pub fn header_where(&self, name: &str, valid: fn(&str) -> bool) -> Option<&str> {
+    pub fn header_where(&self, name: &HeaderName, valid: fn(&str) -> bool) -> Option<&str> {
         let value = self.headers.get(name)?.to_str().ok()?;
         valid(value).then_some(value)
     }
 
     /// Every safe value of header `name` (any case), in order.
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn header_values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
         self.header_values_where(name, crate::request_id::is_valid)
     }
 
     /// Every value of header `name` that `valid` says is safe, in order.
     pub fn header_values_where<'a>(
         &'a self,
-        name: &'a str,
+        name: &'a HeaderName,
         valid: fn(&str) -> bool,
     ) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -60,6 +60,20 @@ impl UpstreamReply {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter(move |v| valid(v))
+    }
+
+    /// The faults met (`X-Fault-Met`, see [`crate::fault`]): by the pods
+    /// failed over from first, then by the one that answered.
+    pub fn faults_met(&self) -> impl Iterator<Item = &str> {
+        let met = &crate::lineage::names::FAULT_MET;
+        let refused = self
+            .refused_headers
+            .iter()
+            .flat_map(move |h| h.get_all(met));
+        refused
+            .chain(self.headers.get_all(met))
+            .filter_map(|v| v.to_str().ok())
+            .filter(|v| crate::fault::is_met(v))
     }
 }
 
