@@ -3,14 +3,14 @@
 Usage: python3 scripts/checks/faults_walkthrough.py [BASE_PORT]
 
 Starts `scripts/run-local.sh` (3 sinks, 2 relays, 3 senders) with FAULTS=on,
-SEND_FAULT=sink=503@0.2, a LOG_DIR of its own and SEND_COUNT=40 per sender,
+SEND_FAULT=sink=503@0.2, a LOG_DIR of its own and SEND_COUNT=60 per sender,
 and once sink-1 serves, sets a standing fault on it: `POST /fault?delay=...`
 longer than the relays' SINK_TIMEOUT (shortened here, 500ms against a 1s
 delay, so the run takes seconds). While sender-1 is still sending it reads its
 /flow and /metrics, and sink-1's /metrics; after the run it reads the loss
 report. Requires: messages that met one sink's 503 and were answered by
 another (the relay's failover), messages that went past the slow sink-1, the sender's retries and SEND_FAULT
-headers counted, sink-1's delays counted, every sender exiting 0 (all 120
+headers counted, sink-1's delays counted, every sender exiting 0 (all 180
 messages answered 2xx), and the loss report with 0 gaps. Every wait has a
 deadline; processes started here are stopped by PID.
 """
@@ -58,7 +58,7 @@ def lineage_lines(log_path, sender):
 
 def main(base):
     work = tempfile.mkdtemp(prefix="three-tier-walkthrough-")
-    env = dict(os.environ, FAULTS="on", SEND_FAULT="sink=503@0.2", LOG_DIR=work, SEND_COUNT="40",
+    env = dict(os.environ, FAULTS="on", SEND_FAULT="sink=503@0.2", LOG_DIR=work, SEND_COUNT="60",
                SEND_INTERVAL="50ms", SINK_TIMEOUT="500ms", BASE_PORT=str(base), DRAIN_DELAY="0s")
     log_path = os.path.join(work, "run-local.log")
     until = time.monotonic() + DEADLINE
@@ -68,7 +68,8 @@ def main(base):
         sink1, sender1 = f"http://127.0.2.1:{base + 201}", f"http://127.0.0.1:{base + 1}"
         wait_for("sink-1 serving", lambda: http("GET", sink1 + "/healthz") == "ok", until)
         print("sink-1:", http("POST", sink1 + "/fault?delay=1s&for=2m"))
-        wait_for("30 answered messages from sender-1", lambda: len(lineage_lines(log_path, "sender-1")) >= 30, until)
+        # 50 messages: that none met a fault sent with a fifth of them has a chance of 1.4e-5.
+        wait_for("50 answered messages from sender-1", lambda: len(lineage_lines(log_path, "sender-1")) >= 50, until)
         flow = json.loads(http("GET", sender1 + "/flow"))
         metrics = http("GET", sender1 + "/metrics")
         sink_metrics = http("GET", sink1 + "/metrics")
