@@ -19,21 +19,20 @@
 //! line it cannot take within a short bound (nothing reads it) is dropped and
 //! counted, and where stdout is the record the message is not acknowledged.
 
+mod json_line;
+mod stdout;
+
 use std::cell::RefCell;
-use std::fmt::Write as _;
-use std::fs::File;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::RwLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
+
+use stdout::Stdout;
 
 use crate::config::LogFormat;
 use crate::error::Error;
-use crate::format::{rfc3339, with_ip_text};
-use crate::json::{json_opt, json_string};
 use crate::message::{push_request_id, push_trace_id, Record, Verb};
 use crate::record::{RecordFile, Rotation};
 use crate::role::Role;
@@ -298,7 +297,7 @@ impl Logger {
     fn format_into(&self, event: &Event, out: &mut String) {
         match self.format {
             LogFormat::Text => event.text_line_into(out),
-            LogFormat::Json => self.json_into(event, out),
+            LogFormat::Json => json_line::json_into(self.role, event, out),
         }
         out.push('\n');
     }
@@ -402,194 +401,11 @@ impl Logger {
         }
     }
 
-    /// Appends `e` as one JSON object (no newline) to `out`.
-    fn json_into(&self, e: &Event, out: &mut String) {
-        out.push_str("{\"ts\":");
-        json_string(out, &rfc3339(SystemTime::now()));
-        out.push_str(",\"level\":");
-        json_string(
-            out,
-            if e.level == Level::Info {
-                "info"
-            } else {
-                "warn"
-            },
-        );
-        out.push_str(",\"tier\":");
-        json_string(out, self.role.name());
-        out.push_str(",\"event\":");
-        json_string(out, e.event);
-        out.push_str(",\"request_id\":");
-        json_opt(out, e.request_id);
-        out.push_str(",\"trace_id\":");
-        json_opt(out, e.trace_id);
-        out.push_str(",\"peer\":");
-        match e.peer {
-            Some(peer) => with_ip_text(peer, |ip| json_string(out, ip)),
-            None => out.push_str("null"),
-        }
-        match e.status {
-            Some(status) => {
-                let _ = write!(out, ",\"status\":{status}");
-            }
-            None => out.push_str(",\"status\":null"),
-        }
-        match e.duration {
-            Some(d) => {
-                let _ = write!(out, ",\"duration_ms\":{:.3}", d.as_secs_f64() * 1000.0);
-            }
-            None => out.push_str(",\"duration_ms\":null"),
-        }
-        out.push_str(",\"message\":");
-        match e.message {
-            Some(message) => json_string(out, message),
-            None => json_string(out, &e.text()),
-        }
-        out.push('}');
-    }
-
     #[cfg(test)]
     fn json(&self, e: &Event) -> String {
         let mut out = String::new();
-        self.json_into(e, &mut out);
+        json_line::json_into(self.role, e, &mut out);
         out
-    }
-}
-
-/// Lines up to this long go out in one `write(2)` that no other write can
-/// split: POSIX makes pipe writes of at most `PIPE_BUF` bytes atomic.
-const PIPE_BUF: usize = 4096;
-/// How long a line waits for room on stdout before it is dropped.
-const STDOUT_WAIT: Duration = Duration::from_millis(20);
-
-/// Standard output, written so that it never holds a message.
-///
-/// The lines are written without std's stdout lock, which every connection
-/// thread would otherwise queue on: a line that fits `PIPE_BUF` is one atomic
-/// write, and only a longer line, which the kernel may split, excludes the
-/// others while it is written. Where stdout can be opened again as a
-/// description of our own (`/proc/self/fd/1`: a pipe or a terminal, not a
-/// socket), that one is non-blocking, so a full pipe, which nothing drains,
-/// costs a line at most [`STDOUT_WAIT`] before it is dropped and counted;
-/// once a line was dropped, the next ones do not wait, until one gets
-/// through. Setting `O_NONBLOCK` on fd 1 itself would change it for every
-/// process that shares it (the shell, the container runtime).
-#[derive(Debug)]
-struct Stdout {
-    /// Our own non-blocking description of stdout, if one could be opened.
-    own: Option<File>,
-    /// A line was dropped and none got through since.
-    stalled: AtomicBool,
-    /// The last write failed with an error of its own (a reader gone, a full
-    /// device), not for want of room: only a line that goes through clears it.
-    broken: AtomicBool,
-    dropped: AtomicU64,
-}
-
-impl Stdout {
-    fn open() -> Stdout {
-        use std::os::unix::fs::OpenOptionsExt;
-        let own = std::fs::OpenOptions::new()
-            .append(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open("/proc/self/fd/1")
-            .ok();
-        Stdout {
-            own,
-            stalled: AtomicBool::new(false),
-            broken: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
-        }
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        match &self.own {
-            Some(file) => file.as_fd(),
-            None => rustix::stdio::stdout(),
-        }
-    }
-
-    /// Whether a line would go out now (for a record that is stdout): there
-    /// is room, and the last write did not fail with an error of its own (a
-    /// pipe whose reader is gone, `/dev/full`), which no poll can see.
-    fn writable(&self) -> bool {
-        use rustix::event::{poll, PollFd, PollFlags};
-        if self.broken.load(Ordering::Relaxed) {
-            return false;
-        }
-        let fd = self.fd();
-        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
-        let ready = matches!(
-            poll(&mut fds, Some(&rustix::event::Timespec::default())),
-            Ok(1)
-        );
-        let revents = fds[0].revents();
-        ready && revents.contains(PollFlags::OUT) && !revents.intersects(PollFlags::ERR)
-    }
-
-    /// Writes one whole line, or drops it (counted) when stdout has had no
-    /// room for [`STDOUT_WAIT`]; `Err` when it was not written.
-    fn write(&self, line: &[u8]) -> io::Result<()> {
-        static LONG_LINE: RwLock<()> = RwLock::new(());
-        // Held until the line is written; which one depends on the length.
-        let (_shared, _exclusive);
-        if line.len() <= PIPE_BUF {
-            _shared = LONG_LINE.read().unwrap_or_else(|p| p.into_inner());
-        } else {
-            _exclusive = LONG_LINE.write().unwrap_or_else(|p| p.into_inner());
-        }
-        let fd = self.fd();
-        let give_up = Instant::now() + STDOUT_WAIT;
-        let mut rest = line;
-        while !rest.is_empty() {
-            match rustix::io::write(fd, rest) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => rest = &rest[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(rustix::io::Errno::AGAIN) if self.wait(fd, give_up) => {}
-                Err(rustix::io::Errno::AGAIN) => {
-                    return Err(self.drop_line(line.len() - rest.len()))
-                }
-                Err(e) => {
-                    self.broken.store(true, Ordering::Relaxed);
-                    return Err(e.into());
-                }
-            }
-        }
-        self.stalled.store(false, Ordering::Relaxed);
-        self.broken.store(false, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Waits until `fd` takes more or `give_up`; `false` at once while stalled.
-    fn wait(&self, fd: BorrowedFd<'_>, give_up: Instant) -> bool {
-        use rustix::event::{poll, PollFd, PollFlags};
-        if self.stalled.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = give_up.saturating_duration_since(Instant::now());
-        let Ok(left) = rustix::event::Timespec::try_from(left) else {
-            return false;
-        };
-        if left == rustix::event::Timespec::default() {
-            return false;
-        }
-        let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
-        matches!(poll(&mut fds, Some(&left)), Ok(1))
-    }
-
-    /// Counts a dropped line; one cut off after `written` bytes is ended, so
-    /// that the next line starts on a line of its own.
-    fn drop_line(&self, written: usize) -> io::Error {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
-        self.stalled.store(true, Ordering::Relaxed);
-        if written > 0 {
-            let _ = rustix::io::write(self.fd(), b"\n");
-        }
-        io::Error::new(
-            io::ErrorKind::WouldBlock,
-            "stdout takes no more (nothing reads it): line dropped",
-        )
     }
 }
 
