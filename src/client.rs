@@ -89,6 +89,24 @@ pub struct Payload<'a> {
     pub fault: Option<&'a str>,
     /// A `Via` header to send (a relay's, see [`crate::via`]).
     pub via: Option<&'a str>,
+    /// Told of each attempt the post makes (tracing, see [`crate::otlp`]).
+    pub attempts: Option<&'a dyn AttemptHook>,
+}
+
+/// Told of each attempt a post makes, to one address: what tracing records.
+pub trait AttemptHook {
+    /// An attempt at `addr` of `url` starts; the `traceparent` to send with
+    /// it instead of the payload's, if it has a span of its own.
+    fn started(&self, url: &str, addr: SocketAddr) -> Option<String>;
+
+    /// The attempt ended: with a status, or without one, for this reason.
+    fn ended(&self, outcome: Result<u16, &str>);
+}
+
+impl fmt::Debug for dyn AttemptHook + '_ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AttemptHook")
+    }
 }
 
 /// A reply as received.
@@ -281,6 +299,7 @@ mod test {
                 tracestate: None,
                 fault: None,
                 via: None,
+                attempts: None,
             },
             deadline: Instant::now() + Duration::from_secs(10),
         }

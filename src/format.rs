@@ -1,4 +1,4 @@
-//! Text that the message path formats for every message, cached per thread: dates and addresses.
+//! Text that the message path formats for every message: numbers, and dates and addresses cached per thread.
 //!
 //! The seed's `<date>` is an HTTP date (`Tue, 24 Nov 2026 23:48:17 GMT`), the
 //! JSON logs' `ts` an RFC 3339 time, and a client's address appears in every
@@ -10,6 +10,23 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Appends `n` in decimal to `out`.
+pub fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only: always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
 
 /// `t` as RFC 3339 UTC with milliseconds, e.g. `2026-11-25T00:08:40.123Z`.
 pub fn rfc3339(t: SystemTime) -> String {

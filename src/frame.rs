@@ -18,11 +18,14 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::fault::{self, Action, Faults};
 use crate::logger::{Event, Logger};
 use crate::message::{Framed, Message, MessageHandler, Reply, Verb};
 use crate::metrics::Metrics;
+use crate::otlp::hops::Handling;
+use crate::otlp::Tracer;
 use crate::request_id::{self, IdSource};
 use crate::role::Role;
 use crate::trace::TraceParent;
@@ -47,6 +50,8 @@ pub struct Frame {
     own_headers: Vec<(&'static str, String)>,
     role: Role,
     faults: Arc<Faults>,
+    /// Records each message's handling as a SERVER span (see [`crate::otlp`]).
+    tracer: Tracer,
 }
 
 impl Frame {
@@ -75,7 +80,18 @@ impl Frame {
             own_headers,
             role,
             faults,
+            tracer: Tracer::off(),
         }
+    }
+
+    /// The same frame, recording its messages' spans with `tracer`.
+    pub fn traced(self, tracer: Tracer) -> Frame {
+        Frame { tracer, ..self }
+    }
+
+    /// Whether it records spans (which are named for the message's path).
+    pub fn records_spans(&self) -> bool {
+        self.tracer.enabled()
     }
 
     /// This tier's faults (`/fault` and `/readyz` ask them too).
@@ -94,6 +110,42 @@ impl Frame {
         gone: &dyn Fn() -> bool,
     ) -> Option<Reply<'a>> {
         let id = self.ids.keep_or_make(message.request_id);
+        let trace = self.trace_of(message);
+        let recorded = self.tracer.records(&trace);
+        // The relay's span id is the sink's parent id, recorded or not; a
+        // sink needs one only for its span.
+        let span_id = if recorded || self.role == Role::Relay {
+            crate::otlp::span_id()
+        } else {
+            [0; 8]
+        };
+        let mut span = recorded.then(|| {
+            Handling::start(
+                &trace,
+                span_id,
+                message.path,
+                message.peer,
+                &id,
+                SystemTime::now(),
+            )
+        });
+        let reply = self.handle_traced(message, gone, id, trace, span_id, span.as_mut());
+        if let Some(span) = span {
+            span.end(&self.tracer, reply.as_ref().map(|r| r.status));
+        }
+        reply
+    }
+
+    /// [`Frame::handle`] once the message has its id, trace and span.
+    fn handle_traced<'a>(
+        &'a self,
+        message: &Message<'a>,
+        gone: &dyn Fn() -> bool,
+        id: Cow<'a, str>,
+        trace: TraceParent,
+        span_id: [u8; 8],
+        span: Option<&mut Handling>,
+    ) -> Option<Reply<'a>> {
         if let Some(refused) = self.handler.refuse(message, &id) {
             return Some(self.finish(refused, Vec::new(), id));
         }
@@ -109,15 +161,18 @@ impl Frame {
         if gone() {
             return None;
         }
-        let trace = self.trace_of(message);
         let trace_id = trace.trace_id();
         let event = Event::record(self.verb, Some(message.peer), message.body)
             .request_id(&id)
             .trace_id(crate::trace::as_str(&trace_id));
         let recorded = self.logger.record(&event);
+        if let Some(span) = span {
+            span.recorded(recorded.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
         let framed = Framed {
             id: &id,
             trace,
+            span_id,
             trace_id: crate::trace::as_str(&trace_id),
             recorded: &recorded,
         };
@@ -187,11 +242,11 @@ impl Frame {
     /// invalid one is counted).
     fn trace_of(&self, message: &Message) -> TraceParent {
         let Some(given) = message.traceparent else {
-            return TraceParent::start();
+            return self.tracer.sample_root(TraceParent::start());
         };
         TraceParent::parse(given).unwrap_or_else(|| {
             self.metrics.traceparent_replaced();
-            TraceParent::start()
+            self.tracer.sample_root(TraceParent::start())
         })
     }
 }

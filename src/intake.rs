@@ -74,10 +74,12 @@ pub fn read_body(request: &mut Request, max: usize, buf: &mut Vec<u8>) -> Result
 
 /// The message a request carries: its body read whole into `buf`, within
 /// `max` bytes (`MAX_BODY_BYTES`), as text, with the headers it carries on
-/// (`X-Request-Id`, `traceparent`, `tracestate`, `X-Fault`, `Via`) copied after it.
+/// (`X-Request-Id`, `traceparent`, `tracestate`, `X-Fault`, `Via`) copied
+/// after it, and with `keep_path` the path (else the message's path is empty).
 pub fn read_message<'b>(
     request: &mut Request,
     max: usize,
+    keep_path: bool,
     buf: &'b mut Vec<u8>,
 ) -> Result<Message<'b>, BodyFailure> {
     read_body(request, max, buf)?;
@@ -98,6 +100,13 @@ pub fn read_message<'b>(
             *range = Some(start..buf.len() - body_len);
         }
     }
+    // The path, without the query, when a span will be named for it.
+    let path_start = buf.len() - body_len;
+    if keep_path {
+        let url = request.url();
+        buf.extend_from_slice(url.split('?').next().unwrap_or(url).as_bytes());
+    }
+    let path_range = path_start..buf.len() - body_len;
     let (body, headers) = buf.split_at(body_len);
     let Ok(body) = std::str::from_utf8(body) else {
         return Err(BodyFailure::Reply(Reply::text(
@@ -117,5 +126,6 @@ pub fn read_message<'b>(
         tracestate,
         fault,
         via,
+        path: std::str::from_utf8(&headers[path_range]).unwrap_or_default(),
     })
 }

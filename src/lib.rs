@@ -34,6 +34,7 @@ mod logger;
 pub mod loss_report;
 pub mod message;
 mod metrics;
+mod otlp;
 mod random;
 mod record;
 pub mod relay;

@@ -46,6 +46,8 @@ pub struct Message<'a> {
     pub fault: Option<&'a str>,
     /// The (first) `Via` header as received (when it is UTF-8), unchecked.
     pub via: Option<&'a str>,
+    /// The request's path, without its query.
+    pub path: &'a str,
 }
 
 /// What the frame has done for a message before its handler runs.
@@ -55,6 +57,8 @@ pub struct Framed<'f> {
     pub id: &'f str,
     /// Its trace (the client's if valid, else a new one).
     pub trace: TraceParent,
+    /// This tier's span of the message (the next hop's parent when no attempt has its own).
+    pub span_id: [u8; 8],
     /// The trace's id as text, as its record carries it.
     pub trace_id: &'f str,
     /// Whether its record was written.

@@ -102,6 +102,11 @@ pub struct Metrics {
     abandoned: AtomicU64,
     /// Messages a relay had already forwarded once (a loop), answered 508.
     looped: AtomicU64,
+    /// Spans sent to the collector, spans lost (a full queue, or an export
+    /// given up), and exports that failed (see [`crate::otlp`]).
+    spans_exported: AtomicU64,
+    spans_dropped: AtomicU64,
+    span_export_failures: AtomicU64,
     /// Incoming `traceparent` headers that were invalid and replaced.
     traceparent_replaced: AtomicU64,
     /// Faults injected, by [`FAULT_KINDS`].
@@ -130,6 +135,9 @@ impl Metrics {
             dns_failures: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             looped: AtomicU64::new(0),
+            spans_exported: AtomicU64::new(0),
+            spans_dropped: AtomicU64::new(0),
+            span_export_failures: AtomicU64::new(0),
             traceparent_replaced: AtomicU64::new(0),
             faults: Default::default(),
             accept_errors: AtomicU64::new(0),
@@ -218,6 +226,21 @@ impl Metrics {
     /// (a loop); returns the count so far.
     pub fn looped(&self) -> u64 {
         self.looped.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts `n` spans the collector took.
+    pub fn spans_exported(&self, n: u64) {
+        self.spans_exported.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` spans lost: the queue was full, or their export was given up.
+    pub fn spans_dropped(&self, n: u64) {
+        self.spans_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one export that failed (each try).
+    pub fn span_export_failed(&self) {
+        self.span_export_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records how many inbound connections are open now (the server samples it each second).

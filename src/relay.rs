@@ -22,13 +22,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Core, Payload};
+use crate::client::{AttemptHook, Core, Payload};
 use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::lineage;
 use crate::logger::{Event, Logger};
 use crate::message::{Framed, Message, MessageHandler, Reply};
 use crate::metrics::{FailureReason, Metrics};
+use crate::otlp::hops::Attempts;
+use crate::otlp::Tracer;
 use crate::upstream::{PostError, Upstream, UpstreamReply};
 use crate::via::Hop;
 
@@ -42,6 +44,8 @@ pub struct Relay {
     faults: bool,
     /// This relay in `Via`.
     hop: Hop,
+    /// Records each attempt at a sink as a CLIENT span (see [`crate::otlp`]).
+    tracer: Tracer,
 }
 
 impl MessageHandler for Relay {
@@ -66,7 +70,11 @@ impl MessageHandler for Relay {
             self.logger
                 .log(&event.request_id(framed.id).trace_id(trace_id));
         }
-        let traceparent = framed.trace.next_hop().header();
+        // The sink's caller is this relay's span, or, traced, each attempt's own.
+        let traceparent = framed.trace.with_parent(framed.span_id).header();
+        let traced = self.tracer.records(&framed.trace);
+        let attempts =
+            traced.then(|| Attempts::new(&self.tracer, framed.trace, framed.span_id, framed.id));
         let via = self.hop.after(message.via);
         let payload = Payload {
             body: message.body,
@@ -77,6 +85,7 @@ impl MessageHandler for Relay {
                 .and_then(crate::trace::tracestate_to_pass),
             fault: message.fault.filter(|_| self.faults),
             via: Some(&via),
+            attempts: attempts.as_ref().map(|a| a as &dyn AttemptHook),
         };
         let started = Instant::now();
         let outcome = self.sink.post(&payload);
@@ -201,6 +210,7 @@ pub fn run(config: RelayConfig) -> Result<(), Error> {
         ),
         faults: config.tier.faults,
         hop: Hop::new(),
+        tracer: tier.tracer.clone(),
     })
 }
 
@@ -228,6 +238,7 @@ mod test {
             metrics,
             faults: false,
             hop: Hop::new(),
+            tracer: Tracer::off(),
         }
     }
 

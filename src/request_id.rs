@@ -47,7 +47,7 @@ impl IdSource {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut id = String::with_capacity(self.head.len() + 20);
         id.push_str(&self.head);
-        push_decimal(&mut id, n);
+        crate::format::push_decimal(&mut id, n);
         id
     }
 
@@ -58,23 +58,6 @@ impl IdSource {
             _ => std::borrow::Cow::Owned(self.next_id()),
         }
     }
-}
-
-/// Appends `n` in decimal to `out`.
-fn push_decimal(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits only.
-    out.extend(digits[at..].iter().map(|d| char::from(*d)));
 }
 
 /// The highest sequence number a loss report counts: 2^53 - 1, the largest
@@ -125,8 +108,8 @@ mod test {
         let relay = IdSource::new("fd00::2".parse().unwrap(), "r");
         assert_eq!(relay.next_id(), "fd00::2-r1");
         let mut big = String::new();
-        push_decimal(&mut big, u64::MAX);
-        push_decimal(&mut big, 0);
+        crate::format::push_decimal(&mut big, u64::MAX);
+        crate::format::push_decimal(&mut big, 0);
         assert_eq!(big, "184467440737095516150");
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::client::{Core, Payload};
+use crate::client::{AttemptHook, Core, Payload};
 use crate::config::{SendConfig, SenderConfig};
 use crate::error::Error;
 use crate::escape::escape_message;
@@ -36,6 +36,8 @@ use crate::lineage;
 use crate::logger::Event;
 use crate::message::{Pages, Verb};
 use crate::metrics::FailureReason;
+use crate::otlp::hops::Message as MessageSpan;
+use crate::otlp::Tracer;
 use crate::request_id::IdSource;
 use crate::role::Role;
 use crate::server::Serves;
@@ -43,6 +45,9 @@ use crate::shutdown::Phase;
 use crate::tier::Tier;
 use crate::trace::TraceParent;
 use crate::upstream::{Upstream, UpstreamReply};
+use jitter::Jitter;
+
+mod jitter;
 
 /// First retry waits about this long; each further retry doubles it.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -83,10 +88,15 @@ pub fn run(config: SenderConfig) -> Result<(), Error> {
     let sending = Sending {
         tier: &tier,
         relay: &relay,
+        relay_path: peer
+            .urls
+            .first()
+            .map_or_else(|| "/".into(), |u| u.path.clone()),
         send,
         flow: &flow,
     };
     let loop_result = sending.run();
+    tier.tracer.flush(crate::tier::flush_within(&config.tier));
     // Nothing is in flight on the sender's server (it serves pages and
     // probes only): once sending is over, stop at once, without a drain.
     tier.shutdown.stop();
@@ -100,6 +110,8 @@ pub fn run(config: SenderConfig) -> Result<(), Error> {
 struct Outgoing {
     id: String,
     text: String,
+    /// Its trace: a new one, sampled as the tracer's sampler says.
+    trace: TraceParent,
     /// The `traceparent` header it is sent with.
     traceparent: String,
     /// Its trace id, for the log lines and the flow page.
@@ -107,11 +119,12 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    fn new(id: String, text: String) -> Outgoing {
-        let trace = TraceParent::start();
+    fn new(id: String, text: String, tracer: &Tracer) -> Outgoing {
+        let trace = tracer.sample_root(TraceParent::start());
         Outgoing {
             id,
             text,
+            trace,
             traceparent: trace.header(),
             trace_id: crate::trace::as_str(&trace.trace_id()).to_string(),
         }
@@ -139,6 +152,8 @@ enum Tried {
 struct Sending<'a> {
     tier: &'a Tier,
     relay: &'a Upstream,
+    /// The path of the first `RELAY_URL`: the message span's name.
+    relay_path: String,
     send: &'a SendConfig,
     flow: &'a Flow,
 }
@@ -153,7 +168,8 @@ impl Sending<'_> {
         let mut next_start = Instant::now();
         while tier.shutdown.phase() == Phase::Running && send.count.is_none_or(|n| total < n) {
             total += 1;
-            let message = Outgoing::new(ids.next_id(), message_text(tier.ip, &now_http_date()));
+            let text = message_text(tier.ip, &now_http_date());
+            let message = Outgoing::new(ids.next_id(), text, &tier.tracer);
             if !self.message(&message, &mut jitter) {
                 failed += 1;
                 if send.fail_fast {
@@ -188,6 +204,10 @@ impl Sending<'_> {
             ..flow::Entry::default()
         };
         let started = Instant::now();
+        let tracer = &self.tier.tracer;
+        let span = tracer
+            .records(&message.trace)
+            .then(|| MessageSpan::start(tracer, &message.trace, &self.relay_path, &message.id));
         // SEND_FAULT: on the first attempt of a fraction of the messages.
         let mut fault = self
             .send
@@ -197,9 +217,13 @@ impl Sending<'_> {
             .map(|f| f.header.as_str());
         loop {
             entry.attempts += 1;
-            let tried = self.attempt(message, fault.take(), &mut entry);
+            let hook = span.as_ref().map(|s| s as &dyn AttemptHook);
+            let tried = self.attempt(message, fault.take(), &mut entry, hook);
             let (reason, reply) = match tried {
                 Tried::Delivered(reply) => {
+                    if let Some(span) = span {
+                        span.end(entry.attempts, Ok(reply.status));
+                    }
                     self.delivered(message, &reply, started, entry);
                     return true;
                 }
@@ -216,13 +240,25 @@ impl Sending<'_> {
                     (reason, reply)
                 }
             };
+            if let Some(span) = span {
+                span.end(
+                    entry.attempts,
+                    reply.as_ref().map(|r| r.status).ok_or(reason.as_str()),
+                );
+            }
             self.gave_up(message, &reason, reply.as_ref(), started, entry);
             return false;
         }
     }
 
     /// Posts once (with an `X-Fault` header if `fault`), counts the outcome and records its path.
-    fn attempt(&self, message: &Outgoing, fault: Option<&str>, entry: &mut flow::Entry) -> Tried {
+    fn attempt(
+        &self,
+        message: &Outgoing,
+        fault: Option<&str>,
+        entry: &mut flow::Entry,
+        hook: Option<&dyn AttemptHook>,
+    ) -> Tried {
         if let Some(fault) = fault {
             self.tier.metrics.fault("header");
             let text = format!("fault requested (SEND_FAULT): X-Fault: {fault}");
@@ -239,6 +275,7 @@ impl Sending<'_> {
             tracestate: None,
             fault,
             via: None,
+            attempts: hook,
         });
         let took = call.elapsed();
         let failure = match &outcome {
@@ -390,47 +427,6 @@ fn log_lineage(tier: &Tier, message: &Outgoing, reply: Option<&UpstreamReply>, s
     tier.logger.log(&event);
 }
 
-/// Exponential backoff with "equal jitter": half fixed, half random.
-struct Jitter(u64);
-
-impl Jitter {
-    fn seeded() -> Jitter {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Jitter(nanos ^ (u64::from(std::process::id()) << 32) | 1)
-    }
-
-    /// xorshift64: plenty for spreading retries, no dependency.
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// `interval`, give or take a tenth at random (mean `interval`).
-    fn spread(&mut self, interval: Duration) -> Duration {
-        let tenth = interval / 10;
-        let random = Duration::from_nanos(self.next() % (2 * tenth.as_nanos() as u64 + 1));
-        interval - tenth + random
-    }
-
-    /// The wait before retry `attempt` (1-based).
-    /// True `per_million` times in a million.
-    fn chance(&mut self, per_million: u32) -> bool {
-        self.next() % 1_000_000 < u64::from(per_million)
-    }
-
-    fn backoff(&mut self, attempt: u32) -> Duration {
-        let ceiling = BACKOFF_BASE
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(BACKOFF_MAX);
-        let half = ceiling / 2;
-        half + Duration::from_nanos(self.next() % (half.as_nanos() as u64 + 1))
-    }
-}
-
 /// The sender's identity as it appears in its messages.
 pub fn message_text(ip: IpAddr, date: &str) -> String {
     format!("Message sent from {ip} on {date}")
@@ -439,49 +435,6 @@ pub fn message_text(ip: IpAddr, date: &str) -> String {
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_within_jitter_and_is_capped() {
-        let mut j = Jitter(42);
-        for attempt in 1..=12u32 {
-            let ceiling = BACKOFF_BASE
-                .saturating_mul(1 << (attempt - 1))
-                .min(BACKOFF_MAX);
-            for _ in 0..50 {
-                let d = j.backoff(attempt);
-                assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn intervals_spread_by_a_tenth_around_the_setting() {
-        let mut j = Jitter(7);
-        let interval = Duration::from_millis(200);
-        let spread: Vec<Duration> = (0..1000).map(|_| j.spread(interval)).collect();
-        assert!(spread
-            .iter()
-            .all(|d| *d >= Duration::from_millis(180) && *d <= Duration::from_millis(220)));
-        let mean = spread.iter().sum::<Duration>() / 1000;
-        assert!(
-            mean > Duration::from_millis(195) && mean < Duration::from_millis(205),
-            "{mean:?}"
-        );
-        assert!(
-            spread
-                .iter()
-                .collect::<std::collections::HashSet<_>>()
-                .len()
-                > 100
-        );
-    }
-
-    #[test]
-    fn jitter_varies() {
-        let mut j = Jitter::seeded();
-        let waits: std::collections::HashSet<Duration> = (0..20).map(|_| j.backoff(3)).collect();
-        assert!(waits.len() > 1);
-    }
 
     #[test]
     fn message_text_is_the_seeds() {

@@ -280,7 +280,12 @@ impl Service {
     /// Reads, admits and handles a message, then answers it.
     fn message(&self, mut request: Request, frame: &Frame, ready: bool) {
         with_message_buffer(|buf| {
-            let message = match read_message(&mut request, self.max_body_bytes, buf) {
+            let message = match read_message(
+                &mut request,
+                self.max_body_bytes,
+                frame.records_spans(),
+                buf,
+            ) {
                 Ok(message) => message,
                 Err(BodyFailure::Reply(reply)) => {
                     return self.answer(request, &reply, "message", ready)

@@ -66,6 +66,7 @@ mod test {
             tracestate: None,
             fault: None,
             via: None,
+            path: "/sink.php",
         }
     }
 
@@ -73,6 +74,7 @@ mod test {
         Framed {
             id: "10.0.0.1-1",
             trace: crate::trace::TraceParent::start(),
+            span_id: [7; 8],
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             recorded,
         }

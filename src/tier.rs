@@ -17,6 +17,7 @@ use crate::identity;
 use crate::logger::Logger;
 use crate::message::MessageHandler;
 use crate::metrics::Metrics;
+use crate::otlp::Tracer;
 use crate::server::{Server, Serves};
 use crate::shutdown::{handle_signals, Shutdown};
 
@@ -38,6 +39,8 @@ pub struct Tier {
     pub max_pooled: usize,
     /// Its faults, on with `FAULTS=on` (see [`crate::fault`]).
     pub faults: Arc<Faults>,
+    /// Its tracer, on with an OTLP endpoint (see [`crate::otlp`]).
+    pub tracer: Tracer,
 }
 
 impl Tier {
@@ -72,10 +75,13 @@ impl Tier {
         for warning in crate::typos::in_environment() {
             logger.log(&crate::logger::Event::new("config_warning", &warning).warn());
         }
+        let host = identity::host_name();
+        let version = crate::version::label(config.demo_version.as_deref());
+        let tracer = start_tracer(config, &version, &metrics)?;
         let tier = Tier {
             ip,
-            host: identity::host_name(),
-            version: crate::version::label(config.demo_version.as_deref()),
+            host,
+            version,
             logger,
             metrics,
             shutdown,
@@ -86,9 +92,36 @@ impl Tier {
                 config.server.max_in_flight,
                 config.server.client_timeout,
             )),
+            tracer,
         };
         Ok((tier, server))
     }
+}
+
+/// The tracer `config` asks for: its spans name the tier (`OTEL_SERVICE_NAME`
+/// or the role), its `version`, and `OTEL_RESOURCE_ATTRIBUTES`.
+fn start_tracer(
+    config: &TierConfig,
+    version: &str,
+    metrics: &Arc<Metrics>,
+) -> Result<Tracer, Error> {
+    let tracing = &config.tracing;
+    let service = tracing
+        .service_name
+        .clone()
+        .unwrap_or_else(|| config.role.name().to_string());
+    let mut resource = vec![
+        ("service.name".to_string(), service),
+        ("service.version".to_string(), version.to_string()),
+    ];
+    resource.extend(tracing.resource.iter().cloned());
+    Tracer::start(tracing, resource, metrics)
+        .map_err(|e| Error::io("starting the span exporter", e))
+}
+
+/// How long a stopping tier waits for its last spans to be exported.
+pub fn flush_within(config: &TierConfig) -> std::time::Duration {
+    config.tracing.timeout.min(config.server.shutdown_timeout)
 }
 
 /// Runs a message-handling tier (relay, sink) until it is stopped: its
@@ -112,6 +145,12 @@ pub fn serve<H: MessageHandler>(
         metrics,
         faults,
         handler,
+    )
+    .traced(tier.tracer.clone());
+    let served = server.run(
+        Serves::Messages(Arc::new(frame)),
+        Arc::clone(&tier.shutdown),
     );
-    server.run(Serves::Messages(Arc::new(frame)), tier.shutdown)
+    tier.tracer.flush(flush_within(config));
+    served
 }

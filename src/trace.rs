@@ -53,6 +53,38 @@ impl TraceParent {
         }
     }
 
+    /// The same trace with `parent_id` as the caller's span.
+    pub fn with_parent(self, parent_id: [u8; 8]) -> TraceParent {
+        TraceParent { parent_id, ..self }
+    }
+
+    /// The same trace with its sampled flag set as `sampled` says.
+    pub fn with_sampled(self, sampled: bool) -> TraceParent {
+        TraceParent {
+            flags: if sampled {
+                self.flags | 1
+            } else {
+                self.flags & !1
+            },
+            ..self
+        }
+    }
+
+    /// Whether the caller sampled the trace (the flag's low bit).
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
+    }
+
+    /// The trace id's bytes.
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    /// The caller's span id.
+    pub fn parent_id(&self) -> [u8; 8] {
+        self.parent_id
+    }
+
     /// A `traceparent` header value, if it is one of version `00` (or a
     /// later version read as `00` asks), with ids that are not all zero.
     pub fn parse(value: &str) -> Option<TraceParent> {
@@ -126,7 +158,8 @@ pub fn is_trace_id(text: &str) -> bool {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
+/// Appends `bytes` as lower-case hex to `out` (ids as OTLP's JSON writes them).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0xf)]));

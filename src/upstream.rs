@@ -177,13 +177,12 @@ impl Upstream {
         more: bool,
     ) -> Option<Result<UpstreamReply, PostError>> {
         let url = &target.text;
-        // Only the first pod that answers meets the payload's fault.
-        let payload = match tries.answered {
-            Some(_) => Payload {
-                fault: None,
-                ..*payload
-            },
-            None => *payload,
+        let traceparent = payload.attempts.and_then(|hook| hook.started(url, addr));
+        let payload = Payload {
+            // Only the first pod that answers meets the payload's fault.
+            fault: payload.fault.filter(|_| tries.answered.is_none()),
+            traceparent: traceparent.as_deref().unwrap_or(payload.traceparent),
+            ..*payload
         };
         let exchange = Exchange {
             addr,
@@ -196,6 +195,15 @@ impl Upstream {
         match &outcome {
             Ok(reply) if reply.status != 503 => self.recent.answered(addr),
             _ => self.recent.failed(addr),
+        }
+        if let Some(hook) = payload.attempts {
+            hook.ended(match &outcome {
+                Ok(reply) => Ok(reply.status),
+                Err(ExchangeFailure::TimedOut) => Err("timed out"),
+                Err(ExchangeFailure::NotConnected(reason) | ExchangeFailure::Failed(reason)) => {
+                    Err(reason)
+                }
+            });
         }
         let outcome = match outcome {
             Ok(reply) if reply.status == 503 && more => {
@@ -266,6 +274,7 @@ mod test {
             tracestate: None,
             fault: None,
             via: None,
+            attempts: None,
         }
     }
     use std::io::{BufRead, BufReader, Write};

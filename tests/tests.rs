@@ -32,6 +32,8 @@ mod limits;
 mod seed_sender;
 // Request ids, JSON logs and the loss report.
 mod observability;
+// Span export over OTLP: flushed on SIGTERM, never in a message's way.
+mod otlp;
 // README.md lists every setting, endpoint and set-up command.
 mod readme;
 // The musl build recipe is shared by CI's script and Containerfile.multi.

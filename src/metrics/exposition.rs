@@ -225,6 +225,20 @@ impl Metrics {
             w.sample(name, &labels, n.load(Ordering::Relaxed));
         }
         w.single("three_tier_stdout_dropped_total", "counter", "Log lines not written to stdout because nothing read it (LOG_DIR still has the record).", gauges.stdout_dropped);
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        w.single(
+            "three_tier_spans_exported_total",
+            "counter",
+            "Spans the trace collector took (OTLP).",
+            load(&self.spans_exported),
+        );
+        w.single(
+            "three_tier_spans_dropped_total",
+            "counter",
+            "Spans lost: the export queue was full, or their export was given up.",
+            load(&self.spans_dropped),
+        );
+        w.single("three_tier_span_export_failures_total", "counter", "Span exports that failed (each try: no answer, a timeout, or a status that is not 2xx).", load(&self.span_export_failures));
     }
 
     fn sender(&self, w: &mut Writer) {
