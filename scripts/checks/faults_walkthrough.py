@@ -29,26 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+import polling
+from polling import http
 
 DEADLINE = 120
 
 
-def http(method, url):
-    request = urllib.request.Request(url, method=method)
-    with urllib.request.urlopen(request, timeout=5) as r:
-        return r.read().decode()
-
-
 def wait_for(what, check, until):
-    while time.monotonic() < until:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    sys.exit(f"faults_walkthrough: {what} did not happen within {DEADLINE}s")
+    polling.wait_for("faults_walkthrough", what, check, until)
 
 
 def lineage_lines(log_path, sender):
