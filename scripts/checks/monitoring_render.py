@@ -5,8 +5,8 @@ WITHOUT.yaml is an overlay rendered as it is, WITH.yaml the same overlay with
 components/monitoring. Every object of WITHOUT.yaml must be in WITH.yaml
 unchanged, and WITH.yaml must add exactly the PodMonitor, the PrometheusRule
 and the dashboard ConfigMap (labelled grafana_dashboard: "1", holding valid
-JSON). The ConfigMap is written to OUT_DIR/dashboard-configmap.yaml, for
-kubernetes-validate.
+JSON whose latency queries show exemplars). The ConfigMap is written to
+OUT_DIR/dashboard-configmap.yaml, for kubernetes-validate.
 """
 
 import sys  # noqa: E402
@@ -38,9 +38,14 @@ def main(without, with_, out):
     if dashboard["metadata"].get("labels", {}).get("grafana_dashboard") != "1":
         sys.exit("monitoring: the dashboard ConfigMap lacks the grafana_dashboard: \"1\" label")
     panels = json.loads(dashboard["data"]["three-tier.json"])["panels"]
+    # Latency panels show exemplars, which link to the trace by its id.
+    latency = [t for p in panels for t in p.get("targets", []) if "_bucket" in t.get("expr", "")]
+    if not latency or not all(t.get("exemplar") is True for t in latency):
+        sys.exit(f"monitoring: a latency query of the dashboard does not show exemplars: {latency}")
     with open(os.path.join(out, "dashboard-configmap.yaml"), "w") as f:
         yaml.safe_dump(dashboard, f)
-    print(f"monitoring: adds {', '.join(k[0] + '/' + k[2] for k in added)} ({len(panels)} panels); "
+    print(f"monitoring: adds {', '.join(k[0] + '/' + k[2] for k in added)} ({len(panels)} panels, "
+          f"{len(latency)} latency queries with exemplars); "
           f"the overlay's {len(before)} objects unchanged")
 
 

@@ -1,8 +1,9 @@
 """Reads trivy's reports: prod fails no Pod Security "restricted" control; lab fails only its hostPath.
 
-Usage: python3 scripts/checks/trivy_pss.py DIR, where DIR holds pss-<overlay>.json
+Usage: python3 scripts/checks/trivy_pss.py DIR [NAME], where DIR holds pss-<overlay>.json
 (`trivy config --compliance k8s-pss-restricted-0.1`) and plain-<overlay>.json
 (`trivy config`) for prod and lab. The plain report proves something was scanned.
+With NAME, only NAME's reports are read, and it must fail no control, as prod.
 """
 
 import sys  # noqa: E402
@@ -28,7 +29,17 @@ def scanned(out, name):
     )
 
 
-def main(out):
+def restricted(out, name):
+    if scanned(out, name) == 0:
+        sys.exit(f"trivy scanned nothing in {name}")
+    if failing(out, name):
+        sys.exit(f"{name} fails restricted controls: {failing(out, name)}")
+    print(f"{name}: 0 of 17 restricted controls fail ({scanned(out, name)} checks evaluated)")
+
+
+def main(out, name=None):
+    if name:
+        return restricted(out, name)
     if scanned(out, "prod") == 0:
         sys.exit("trivy scanned nothing in prod")
     if failing(out, "prod"):
@@ -40,4 +51,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])
