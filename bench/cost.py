@@ -4,7 +4,9 @@
 Usage: cost.py [--messages N] [--tiers relay,sink] [--out FILE]
   (run from the repository; bench/cost.sh builds what it needs and calls this)
 
-For the relay and the sink separately, and for the same tier of the yardstick
+For the relay and the sink separately, ours twice (as it ships, and with its
+spans exported over OTLP/HTTP to a receiver here that answers 200 at once,
+`three-tier+otlp`), and for the same tier of the yardstick
 (../shared/yardstick, the design's floor), one tier at a time runs under a
 counting tool while the other runs as it is, and a client posts the
 benchmark's 61-byte message through the relay on 4 kept-alive connections:
@@ -25,6 +27,7 @@ each tier makes per message by name.
 
 import argparse
 import http.client
+import http.server
 import os
 import re
 import signal
@@ -59,14 +62,44 @@ def free_port():
         return s.getsockname()[1]
 
 
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that reads each export and answers 200 on a kept-alive connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def start_receiver():
+    """The receiver on a port of its own; returns its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+OTLP_ENDPOINT = None
+
+
 def command(impl, tier, build, port, sink_port):
-    """The command line and environment of `tier` of `impl` (ours or the yardstick)."""
+    """The command line and environment of `tier` of `impl` (ours, ours exporting spans, or the yardstick)."""
     if impl == "yardstick":
         binary = YARDSTICK_GLIBC if build == "glibc" else YARDSTICK_MUSL
         args = [binary, tier, f"127.0.0.1:{port}"] + ([f"127.0.0.1:{sink_port}"] if tier == "relay" else [])
         return args, {}
     binary = os.path.join(GLIBC if build == "glibc" else MUSL, tier)
     env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "DRAIN_DELAY": "0", "POD_IP": "127.0.0.1"}
+    if impl == "three-tier+otlp":
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = OTLP_ENDPOINT
     if tier == "relay":
         env["SINK_URL"] = f"127.0.0.1:{sink_port}/sink.php"
     return [binary], env
@@ -193,10 +226,12 @@ def main():
     parser.add_argument("--tiers", default="relay,sink")
     parser.add_argument("--out", help="also write the table here")
     args = parser.parse_args()
+    global OTLP_ENDPOINT
+    OTLP_ENDPOINT = start_receiver()
     rows, syscalls = [], []
     with tempfile.TemporaryDirectory() as work:
         for tier in args.tiers.split(","):
-            for impl in ("three-tier", "yardstick"):
+            for impl in ("three-tier", "three-tier+otlp", "yardstick"):
                 counts = {}
                 for tool in TOOLS:
                     counts.update(per_message(impl, tier, tool, args.messages, work))
@@ -208,7 +243,8 @@ def main():
     lines = [
         f"Per message, over {args.messages} messages through the relay on {CONNECTIONS} kept-alive connections "
         f"(`bash bench/cost.sh`; allocations from valgrind's dhat on the glibc build, syscalls from "
-        f"`strace -f -c` and user-space instructions from callgrind on the static musl build):",
+        f"`strace -f -c` and user-space instructions from callgrind on the static musl build; "
+        f"`three-tier+otlp` exports every span to a receiver answering 200, batched as by default):",
         "",
         "| tier | implementation | heap allocations | bytes allocated | syscalls | instructions |",
         "|---|---|---|---|---|---|",
