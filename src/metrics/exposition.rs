@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::histogram::Exemplar;
+use super::histogram::{Exemplar, Histogram};
 use super::{Gauges, Metrics, CLOSED, FAULT_KINDS, PATH_CLASSES, REASONS, STATUSES};
 use crate::role::Role;
 
@@ -87,6 +87,18 @@ impl Writer {
             );
         }
         self.out.push('\n');
+    }
+
+    /// A histogram family: its buckets with their exemplars, its sum and count.
+    pub fn histogram(&mut self, h: &Histogram, name: &str, help: &str) {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for (bound, cumulative, exemplar) in h.cumulative() {
+            let labels = format!("le=\"{bound}\"");
+            self.sample_with_exemplar(&bucket, &labels, cumulative, exemplar);
+        }
+        self.sample(&format!("{name}_sum"), "", h.sum_seconds());
+        self.sample(&format!("{name}_count"), "", h.count());
     }
 
     /// A family of one sample without labels.
@@ -315,7 +327,7 @@ impl Metrics {
             );
         }
         let help = format!("Duration of one call to the {peer}, retries excluded.");
-        self.upstream.render(w, histogram, &help);
+        w.histogram(&self.upstream, histogram, &help);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         w.single(
             "three_tier_dns_lookups_total",

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use super::exposition::Writer;
 use crate::trace::TraceIdText;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -61,33 +60,33 @@ impl Histogram {
         });
     }
 
-    pub fn render(&self, w: &mut Writer, name: &str, help: &str) {
-        w.family(name, "histogram", help);
+    /// Each bucket as an exposition writes it: its bound (`+Inf` last), the
+    /// calls at or below it, and its exemplar.
+    pub fn cumulative(&self) -> Vec<(String, u64, Option<Exemplar>)> {
         let mut cumulative = 0;
         let bounds = BUCKETS
             .iter()
             .map(|b| b.to_string())
             .chain(["+Inf".to_string()]);
+        let mut buckets = Vec::with_capacity(BUCKETS.len() + 1);
         for (i, bound) in bounds.enumerate() {
             cumulative += self.counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
             if i == BUCKETS.len() {
-                cumulative = self.count.load(Ordering::Relaxed);
+                cumulative = self.count();
             }
-            let labels = format!("le=\"{bound}\"");
-            w.sample_with_exemplar(
-                &format!("{name}_bucket"),
-                &labels,
-                cumulative,
-                self.exemplar(i),
-            );
+            buckets.push((bound, cumulative, self.exemplar(i)));
         }
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        w.sample(&format!("{name}_sum"), "", sum);
-        w.sample(
-            &format!("{name}_count"),
-            "",
-            self.count.load(Ordering::Relaxed),
-        );
+        buckets
+    }
+
+    /// The seconds of all calls observed.
+    pub fn sum_seconds(&self) -> f64 {
+        self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+    }
+
+    /// The calls observed.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
     }
 
     fn exemplar(&self, bucket: usize) -> Option<Exemplar> {
