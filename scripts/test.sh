@@ -23,17 +23,19 @@ cargo fmt --all --check
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== scripts/run-local.sh with SEND_COUNT=3 (README's first command, bounded), into a LOG_DIR it creates"
+echo "== scripts/run-local.sh with SEND_COUNT=10 (README's first command, bounded), into a LOG_DIR it creates"
 log=$(mktemp)
 work=$(mktemp -d)
 logs=$work/logs
 trap 'rm -rf "$log" "$work"' EXIT
-SEND_COUNT=3 SEND_INTERVAL=100ms LOG_DIR="$logs" BASE_PORT=${BASE_PORT:-19000} bash scripts/run-local.sh > "$log" 2>&1 || {
+# 30 messages, each to a relay and a sink at random: that a sink gets none
+# has a chance of 3 x (2/3)^30 = 1.6e-5 (with 9 messages it was 7.8%).
+SEND_COUNT=10 SEND_INTERVAL=100ms LOG_DIR="$logs" BASE_PORT=${BASE_PORT:-19000} bash scripts/run-local.sh > "$log" 2>&1 || {
   cat "$log"
   echo "run-local.sh failed"
   exit 1
 }
-python3 scripts/checks/delivery.py --sink target/release/sink --senders 3 --each 3 --min-sinks 3 --min-relays 2 \
+python3 scripts/checks/delivery.py --sink target/release/sink --senders 3 --each 10 --min-sinks 3 --min-relays 2 \
   "$logs"/Sink_*.txt "$logs"/Relay_*.txt || { cat "$log"; echo "run-local.sh: not every message was delivered once through every tier"; exit 1; }
 echo "== scripts/run-local.sh fails loudly: a port taken, a LOG_DIR it cannot create, a sink killed"
 python3 scripts/checks/run_local.py "$((${BASE_PORT:-19000} + 500))"
@@ -41,7 +43,7 @@ python3 scripts/checks/run_local.py "$((${BASE_PORT:-19000} + 500))"
 echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report command)"
 report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
 echo "$report"
-grep -qx "total: 3 sender(s), received 9, duplicates 0, gaps 0, damaged lines 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
+grep -qx "total: 3 sender(s), received 30, duplicates 0, gaps 0, damaged lines 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
 
 echo "== docs/faults.md's scenario 1 on the host topology: SEND_FAULT=sink=503@0.2 and one slow sink lose nothing"
 python3 scripts/checks/faults_walkthrough.py "$((${BASE_PORT:-19000} + 400))"
