@@ -1,10 +1,9 @@
 //! One HTTP exchange with one address of the next tier, on connections reused a bounded number of times.
 //!
-//! Two engines share one pool ([`pool`]): the sender's messages go through a
-//! ureq `Agent` ([`agent`]); the relay, which forwards every message it
-//! takes, drives ureq's protocol core, ureq-proto, directly ([`proto`]),
-//! without the agent's run loop and layers. Either way the last request on
-//! a connection says `Connection: close` (the server closes it and keeps the
+//! The sender and the relay drive ureq's protocol core, ureq-proto
+//! ([`proto`]: ureq 3's own call state machine, without its agent's run loop
+//! and layers) over connections of their own pool ([`pool`]). The last
+//! request on a connection says `Connection: close` (the server closes it and keeps the
 //! TIME_WAIT), a reply of 503 is not followed by another request on its
 //! connection (behind a Service the next may reach another pod), and a
 //! request on a reused connection that the server had closed meanwhile (it
@@ -15,26 +14,28 @@
 //! (a FIN) may be a client that half-closed after its request and still
 //! reads the answer.
 
-mod agent;
 mod pool;
 mod proto;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ureq::http::{HeaderMap, HeaderValue, Uri};
+use ureq_proto::http::{HeaderMap, HeaderValue, Uri};
 
-use pool::{Conn, Pool};
+use pool::Pool;
+// One connection and one request on it, for a caller with a server of its
+// own (the span exporter): the pool's connection, ureq-proto's call.
+pub use pool::Conn;
+pub use proto::{call, Done};
 
 /// Largest reply body read.
 const MAX_REPLY_BYTES: u64 = 64 * 1024;
 
 /// The header names and values every request carries, made once.
 mod names {
-    use ureq::http::{HeaderName, HeaderValue};
+    use ureq_proto::http::{HeaderName, HeaderValue};
 
     pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -120,41 +121,25 @@ pub struct RawReply {
     pub body: Vec<u8>,
 }
 
-/// Which engine carries the exchanges (see the module doc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Core {
-    /// A ureq `Agent` (the sender's).
-    Agent,
-    /// ureq-proto's call state machine, driven here (the relay's).
-    Proto,
-}
-
 /// The HTTP client of one tier.
 pub struct Client {
-    /// The agent, for [`Core::Agent`].
-    agent: Option<ureq::Agent>,
-    pool: Arc<Pool>,
+    pool: Pool,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let core = if self.agent.is_some() {
-            "agent"
-        } else {
-            "proto"
-        };
-        write!(f, "Client({core}, max_requests={})", self.pool.max_requests)
+        write!(f, "Client(max_requests={})", self.pool.max_requests)
     }
 }
 
 impl Client {
-    /// A client on `core` whose connections carry at most `max_requests`
-    /// requests, are not reused after `max_age`, and of which at most
-    /// `max_pooled` wait idle.
-    pub fn new(core: Core, max_requests: u32, max_age: Duration, max_pooled: usize) -> Client {
-        let pool = Arc::new(Pool::new(max_requests, max_age, max_pooled));
-        let agent = (core == Core::Agent).then(|| agent::agent(&pool));
-        Client { agent, pool }
+    /// A client whose connections carry at most `max_requests` requests,
+    /// are not reused after `max_age`, and of which at most `max_pooled`
+    /// wait idle.
+    pub fn new(max_requests: u32, max_age: Duration, max_pooled: usize) -> Client {
+        Client {
+            pool: Pool::new(max_requests, max_age, max_pooled),
+        }
     }
 
     /// Sends `exchange` and reads the reply; a reused connection found closed is replaced once.
@@ -171,19 +156,8 @@ impl Client {
         }
     }
 
-    fn send(&self, exchange: &Exchange, lease: Option<Conn>) -> Result<RawReply, ExchangeFailure> {
-        match &self.agent {
-            Some(agent) => agent::send(agent, &self.pool, exchange, lease),
-            None => self.send_proto(exchange, lease),
-        }
-    }
-
     /// One exchange on ureq-proto; the connection goes back to the pool, or is closed or reset.
-    fn send_proto(
-        &self,
-        exchange: &Exchange,
-        lease: Option<Conn>,
-    ) -> Result<RawReply, ExchangeFailure> {
+    fn send(&self, exchange: &Exchange, lease: Option<Conn>) -> Result<RawReply, ExchangeFailure> {
         let mut conn = match lease {
             Some(conn) => conn,
             None => {
@@ -216,15 +190,6 @@ impl Client {
             }
         }
     }
-}
-
-/// Errors that only `connect()` gives: the request was never sent.
-fn is_connect_failure(e: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
-    )
 }
 
 #[cfg(test)]
@@ -305,20 +270,10 @@ mod test {
         }
     }
 
-    /// Every behaviour below holds on both engines.
     #[test]
-    fn both_engines_reuse_close_and_replace_connections_the_same_way() {
-        for core in [Core::Agent, Core::Proto] {
-            a_connection_carries_max_requests_then_closes_on_the_last(core);
-            one_request_per_connection_says_close_every_time(core);
-            an_old_connection_is_not_reused(core);
-            a_pooled_connection_the_server_closed_is_replaced(core);
-        }
-    }
-
-    fn a_connection_carries_max_requests_then_closes_on_the_last(core: Core) {
+    fn a_connection_carries_max_requests_then_closes_on_the_last() {
         let (addr, server) = counting_server(3);
-        let client = Client::new(core, 3, Duration::from_secs(60), 8);
+        let client = Client::new(3, Duration::from_secs(60), 8);
         for _ in 0..7 {
             assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         }
@@ -330,18 +285,20 @@ mod test {
         );
     }
 
-    fn one_request_per_connection_says_close_every_time(core: Core) {
+    #[test]
+    fn one_request_per_connection_says_close_every_time() {
         let (addr, server) = counting_server(2);
-        let client = Client::new(core, 1, Duration::from_secs(60), 8);
+        let client = Client::new(1, Duration::from_secs(60), 8);
         for _ in 0..2 {
             assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         }
         assert_eq!(server.join().unwrap(), vec![(1, true), (1, true)]);
     }
 
-    fn an_old_connection_is_not_reused(core: Core) {
+    #[test]
+    fn an_old_connection_is_not_reused() {
         let (addr, server) = counting_server(2);
-        let client = Client::new(core, 100, Duration::from_millis(1), 8);
+        let client = Client::new(100, Duration::from_millis(1), 8);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         // Past max_age: pacing of the scenario, not a wait for the server.
         thread::sleep(Duration::from_millis(5));
@@ -350,7 +307,8 @@ mod test {
         assert_eq!(server.join().unwrap(), vec![(1, false), (1, false)]);
     }
 
-    fn a_pooled_connection_the_server_closed_is_replaced(core: Core) {
+    #[test]
+    fn a_pooled_connection_the_server_closed_is_replaced() {
         // The server answers one request per connection and then closes it
         // without saying so, as a server that times idle connections out does.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -366,7 +324,7 @@ mod test {
                 stream.shutdown(Shutdown::Both).unwrap();
             }
         });
-        let client = Client::new(core, 100, Duration::from_secs(60), 8);
+        let client = Client::new(100, Duration::from_secs(60), 8);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         server.join().unwrap();

@@ -37,7 +37,7 @@ pub const SINK_FAILOVER: &str = "X-Sink-Failover";
 /// `&str` parses and lowercases the name each time (a test keeps the two
 /// forms equal).
 pub mod names {
-    use ureq::http::HeaderName;
+    use ureq_proto::http::HeaderName;
 
     /// [`super::RELAY_IP`].
     pub static RELAY_IP: HeaderName = HeaderName::from_static("x-relay-ip");

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{AttemptHook, Core, Payload};
+use crate::client::{AttemptHook, Payload};
 use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::lineage;
@@ -201,13 +201,7 @@ pub fn run(config: RelayConfig) -> Result<(), Error> {
     crate::tier::serve(&config.tier, true, |tier| Relay {
         logger: Arc::clone(&tier.logger),
         metrics: Arc::clone(&tier.metrics),
-        sink: Upstream::new(
-            &config.sink,
-            Core::Proto,
-            tier.max_pooled,
-            &tier.logger,
-            &tier.metrics,
-        ),
+        sink: Upstream::new(&config.sink, tier.max_pooled, &tier.logger, &tier.metrics),
         faults: config.tier.faults,
         hop: Hop::new(),
         tracer: tier.tracer.clone(),
@@ -221,7 +215,7 @@ mod test {
     use crate::metrics::Gauges;
     use crate::role::Role;
     use std::time::Duration;
-    use ureq::http::HeaderMap;
+    use ureq_proto::http::HeaderMap;
 
     /// A relay whose sink is never called: the tests hand it the sink's outcomes.
     fn relay() -> Relay {
@@ -233,7 +227,7 @@ mod test {
         let logger = Arc::new(Logger::new(Role::Relay, None, ip, LogFormat::Text, false).unwrap());
         let metrics = Arc::new(Metrics::new(Role::Relay));
         Relay {
-            sink: Upstream::new(&config.sink, Core::Proto, 4, &logger, &metrics),
+            sink: Upstream::new(&config.sink, 4, &logger, &metrics),
             logger,
             metrics,
             faults: false,

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::client::{AttemptHook, Core, Payload};
+use crate::client::{AttemptHook, Payload};
 use crate::config::{SendConfig, SenderConfig};
 use crate::error::Error;
 use crate::escape::escape_message;
@@ -78,13 +78,7 @@ pub fn run(config: SenderConfig) -> Result<(), Error> {
         .spawn(move || server.run(Serves::Pages(pages), shutdown))
         .map_err(|e| Error::io("starting the server", e))?;
 
-    let relay = Upstream::new(
-        peer,
-        Core::Agent,
-        tier.max_pooled,
-        &tier.logger,
-        &tier.metrics,
-    );
+    let relay = Upstream::new(peer, tier.max_pooled, &tier.logger, &tier.metrics);
     let sending = Sending {
         tier: &tier,
         relay: &relay,

@@ -27,9 +27,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ureq::http::{HeaderMap, HeaderValue, Uri};
+use ureq_proto::http::{HeaderMap, HeaderValue, Uri};
 
-use crate::client::{Client, Core, Exchange, ExchangeFailure, Payload};
+use crate::client::{Client, Exchange, ExchangeFailure, Payload};
 use crate::config::PeerConfig;
 use crate::dns::{Host, Lookups, Unresolved};
 use crate::logger::Logger;
@@ -61,11 +61,10 @@ pub struct Upstream {
 
 impl Upstream {
     /// An upstream for `peer`'s URLs, timeout and reuse bounds, keeping at
-    /// most `max_pooled` idle connections, its exchanges carried by `core`;
-    /// names are looked up from now on, their failures logged and counted.
+    /// most `max_pooled` idle connections; names are looked up from now on,
+    /// their failures logged and counted.
     pub fn new(
         peer: &PeerConfig,
-        core: Core,
         max_pooled: usize,
         logger: &Arc<Logger>,
         metrics: &Arc<Metrics>,
@@ -93,7 +92,7 @@ impl Upstream {
                 .collect(),
             recent: pick::Recent::default(),
             timeout: peer.timeout,
-            client: Client::new(core, peer.max_requests, peer.max_age, max_pooled),
+            client: Client::new(peer.max_requests, peer.max_age, max_pooled),
         }
     }
 
@@ -294,7 +293,7 @@ mod test {
 
     fn upstream(peer: &PeerConfig) -> Upstream {
         let (logger, metrics) = crate::dns::test::watchers();
-        Upstream::new(peer, Core::Proto, 8, &logger, &metrics)
+        Upstream::new(peer, 8, &logger, &metrics)
     }
 
     /// A one-shot HTTP server on loopback that answers `status` and records the request head.

@@ -73,7 +73,7 @@ impl Url {
 
 impl Url {
     /// The URI the client sends, `http://<host header><path>`.
-    pub fn uri(&self) -> Result<ureq::http::Uri, ureq::http::uri::InvalidUri> {
+    pub fn uri(&self) -> Result<ureq_proto::http::Uri, ureq_proto::http::uri::InvalidUri> {
         format!("http://{}{}", self.host_header(), self.path).parse()
     }
 }

@@ -3,7 +3,8 @@
 Usage: python3 scripts/checks/crate_list.py SBOM.json TIER. The SBOM is what
 `trivy image --format cyclonedx` wrote for the tier's scratch image, whose
 only file is the binary: the crates come from the list `cargo auditable`
-embedded in it. Requires ureq, httpdate, gethostname and the patched
+embedded in it. Requires ureq-proto (ureq's protocol core, the client),
+httpdate, gethostname and the patched
 tiny_http under its own version (`+three-tier.` build metadata, not
 upstream's 0.12.0); prints the count and those four.
 """
@@ -16,7 +17,7 @@ if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or 
 import json
 import sys
 
-REQUIRED = ("ureq", "httpdate", "gethostname", "tiny_http")
+REQUIRED = ("ureq-proto", "httpdate", "gethostname", "tiny_http")
 
 
 def crates(path):

@@ -6,7 +6,7 @@
 //! messages while saving most handshakes. A pooled connection is taken only
 //! if one non-blocking peek finds it open and silent. Its socket timeouts
 //! come from the exchange's deadline, kept by the vendored server's
-//! `tiny_http::deadline`; its buffers are 16 KiB, allocated once. A
+//! `tiny_http::deadline`; the thread's buffers are 16 KiB (see [`super::proto`]). A
 //! connection whose exchange was given up at its deadline is reset
 //! (`SO_LINGER` 0): the server takes a reset as "the client has gone" and
 //! does not carry the message out.
@@ -17,10 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tiny_http::deadline::{is_timeout, Direction, Timeouts};
-use ureq::unversioned::transport::LazyBuffers;
 
-/// Size of each connection's input and output buffer.
-pub const BUFFER: usize = 16 * 1024;
 /// How far past its deadline a read or write may block.
 const SLACK: Duration = Duration::from_millis(20);
 
@@ -32,8 +29,6 @@ pub struct Conn {
     pub uses: u32,
     opened: Instant,
     timeouts: Timeouts,
-    /// Allocated (and zero-filled) once per connection.
-    pub buffers: LazyBuffers,
 }
 
 impl Conn {
@@ -52,7 +47,6 @@ impl Conn {
             uses: 0,
             opened: Instant::now(),
             timeouts: Timeouts::unknown(SLACK),
-            buffers: LazyBuffers::new(BUFFER, BUFFER),
         })
     }
 

@@ -1,10 +1,10 @@
-//! The relay's exchange with a sink on ureq's own protocol core, ureq-proto: its call state machine over a pooled connection.
+//! One exchange on ureq's own protocol core, ureq-proto: its call state machine over a connection of ours.
 //!
 //! ureq 3 is built on ureq-proto, a sans-IO HTTP/1.1 client: it writes the
 //! request into a buffer and parses the reply from one, and ureq adds the
 //! agent, its configuration, a run loop and connection layers around it.
-//! The relay forwards every message it takes, so it drives the call
-//! directly: the request head and body are written into one buffer and sent
+//! The tiers (and the span exporter) drive the call directly: the request
+//! head and body are written into one buffer and sent
 //! with one write, the reply head is parsed once (ureq-proto's parser, on
 //! httparse), the body decoded whatever its framing, at most 64 KiB. Only the
 //! pool ([`super::pool`]) and its deadlines are this project's. Buffers are
@@ -13,6 +13,7 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::time::Instant;
 
 use ureq_proto::client::state::{RecvBody, RecvResponse, SendRequest};
 use ureq_proto::client::{Call, RecvBodyResult, RecvResponseResult, SendRequestResult};
@@ -21,7 +22,7 @@ use ureq_proto::http::{HeaderValue, Method, Request, Response};
 use ureq_proto::BodyMode;
 
 use super::names::{AGENT, CLOSE, TEXT_PLAIN, TRACEPARENT, TRACESTATE, VIA, X_FAULT, X_REQUEST_ID};
-use super::pool::{Conn, BUFFER};
+use super::pool::Conn;
 use super::{Exchange, ExchangeFailure, RawReply, MAX_REPLY_BYTES};
 
 /// A reply and whether its connection may carry another request.
@@ -34,21 +35,40 @@ pub struct Done {
 /// `Connection: close`) and reads the reply. A failure leaves `conn` to be
 /// dropped: reset after a timeout (see [`super::pool`]), else closed.
 pub fn send(conn: &mut Conn, exchange: &Exchange, last: bool) -> Result<Done, ExchangeFailure> {
+    let request = request(exchange, last)?;
+    call(
+        conn,
+        request,
+        exchange.payload.body.as_bytes(),
+        exchange.deadline,
+        last,
+    )
+}
+
+/// Sends `request` with `body` on `conn` by `deadline` and reads the reply:
+/// [`send`] for any request (the span exporter's too).
+pub fn call(
+    conn: &mut Conn,
+    request: Request<()>,
+    body: &[u8],
+    deadline: Instant,
+    last: bool,
+) -> Result<Done, ExchangeFailure> {
     BUFFERS.with(|cell| {
         let mut buffers = cell.borrow_mut();
         let Buffers { out, input } = &mut *buffers;
-        let call = Call::new(request(exchange, last)?).map_err(protocol)?;
-        let call = write(conn, call.proceed(), exchange, out)?;
+        let call = Call::new(request).map_err(protocol)?;
+        let call = write(conn, call.proceed(), body, deadline, out)?;
         let mut incoming = Incoming {
             input,
             start: 0,
             end: 0,
         };
-        let (response, after) = read_head(conn, call, exchange, &mut incoming)?;
+        let (response, after) = read_head(conn, call, deadline, &mut incoming)?;
         let status = response.status().as_u16();
-        let (body, reusable) = read_body(conn, after, exchange, &mut incoming)?;
-        // A 503 says the sink did not take the message: behind a Service the
-        // next connection may reach another pod.
+        let (body, reusable) = read_body(conn, after, deadline, &mut incoming)?;
+        // A 503 says the server did not take the request: behind a Service
+        // the next connection may reach another pod.
         let reusable = reusable && incoming.start == incoming.end && status != 503 && !last;
         let reply = RawReply {
             status,
@@ -58,6 +78,9 @@ pub fn send(conn: &mut Conn, exchange: &Exchange, last: bool) -> Result<Done, Ex
         Ok(Done { reply, reusable })
     })
 }
+
+/// Size of each of the thread's buffers.
+const BUFFER: usize = 16 * 1024;
 
 /// The thread's buffers: the request goes out of `out`, the reply comes into `input`.
 struct Buffers {
@@ -111,7 +134,8 @@ fn request(exchange: &Exchange, last: bool) -> Result<Request<()>, ExchangeFailu
 fn write(
     conn: &mut Conn,
     mut call: Call<SendRequest>,
-    exchange: &Exchange,
+    mut body: &[u8],
+    deadline: Instant,
     out: &mut [u8],
 ) -> Result<Call<RecvResponse>, ExchangeFailure> {
     let mut used = call.write(out).map_err(protocol)?;
@@ -119,19 +143,18 @@ fn write(
         Some(SendRequestResult::SendBody(call)) => call,
         _ => return Err(protocol_text("the request has no body to send")),
     };
-    let mut body = exchange.payload.body.as_bytes();
     while !call.can_proceed() {
         let (taken, written) = call.write(body, &mut out[used..]).map_err(protocol)?;
         body = &body[taken..];
         used += written;
         if taken == 0 && written == 0 {
             // The buffer is full.
-            conn.write_all_by(&out[..used], exchange.deadline)
+            conn.write_all_by(&out[..used], deadline)
                 .map_err(io_failure)?;
             used = 0;
         }
     }
-    conn.write_all_by(&out[..used], exchange.deadline)
+    conn.write_all_by(&out[..used], deadline)
         .map_err(io_failure)?;
     call.proceed()
         .ok_or_else(|| protocol_text("the request was not sent whole"))
@@ -150,7 +173,7 @@ impl Incoming<'_> {
     }
 
     /// Reads more by the deadline, after what is left; `false` at the end of the stream.
-    fn more(&mut self, conn: &mut Conn, exchange: &Exchange) -> Result<bool, ExchangeFailure> {
+    fn more(&mut self, conn: &mut Conn, deadline: Instant) -> Result<bool, ExchangeFailure> {
         if self.start > 0 {
             self.input.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -159,7 +182,7 @@ impl Incoming<'_> {
         if self.end == self.input.len() {
             return Err(protocol_text("a reply head or chunk line over 16 KiB"));
         }
-        let read = conn.read_by(&mut self.input[self.end..], exchange.deadline);
+        let read = conn.read_by(&mut self.input[self.end..], deadline);
         let n = read.map_err(io_failure)?;
         self.end += n;
         Ok(n > 0)
@@ -174,13 +197,13 @@ type AfterHead = Result<Call<RecvBody>, bool>;
 fn read_head(
     conn: &mut Conn,
     mut call: Call<RecvResponse>,
-    exchange: &Exchange,
+    deadline: Instant,
     incoming: &mut Incoming,
 ) -> Result<(Response<()>, AfterHead), ExchangeFailure> {
     let response = loop {
-        if !incoming.more(conn, exchange)? {
+        if !incoming.more(conn, deadline)? {
             return Err(ExchangeFailure::Failed(
-                "the sink closed the connection before its reply".into(),
+                "the connection closed before the reply".into(),
             ));
         }
         if let (used, Some(response)) = call
@@ -206,7 +229,7 @@ fn read_head(
 fn read_body(
     conn: &mut Conn,
     after: AfterHead,
-    exchange: &Exchange,
+    deadline: Instant,
     incoming: &mut Incoming,
 ) -> Result<(Vec<u8>, bool), ExchangeFailure> {
     let mut call = match after {
@@ -225,12 +248,12 @@ fn read_body(
         if body.len() as u64 > MAX_REPLY_BYTES {
             return Err(protocol_text("a reply body over 64 KiB"));
         }
-        if used == 0 && decoded == 0 && !call.can_proceed() && !incoming.more(conn, exchange)? {
+        if used == 0 && decoded == 0 && !call.can_proceed() && !incoming.more(conn, deadline)? {
             if call.body_mode() == BodyMode::CloseDelimited {
                 return Ok((body, false));
             }
             return Err(ExchangeFailure::Failed(
-                "the sink closed the connection before its reply's end".into(),
+                "the connection closed before the reply's end".into(),
             ));
         }
     }

@@ -1,4 +1,4 @@
-//! The exporter: one thread that takes queued spans in batches and posts them to the collector with ureq, never in a message's way.
+//! The exporter: one thread that takes queued spans in batches and posts them to the collector with ureq-proto, never in a message's way.
 //!
 //! A span is queued under a short lock, or dropped and counted when the
 //! queue holds `OTEL_BSP_MAX_QUEUE_SIZE`; only a queue that reaches a whole
@@ -16,13 +16,19 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::ToSocketAddrs;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ureq_proto::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, USER_AGENT};
+use ureq_proto::http::{HeaderName, HeaderValue, Method, Request, Uri};
+
 use super::{encode, Span};
+use crate::client::{self, Conn, Done, ExchangeFailure};
 use crate::config::TracingConfig;
 use crate::metrics::Metrics;
+use crate::values;
 
 /// Retries of a failed export, after its first try.
 const RETRIES: u32 = 3;
@@ -53,13 +59,18 @@ struct State {
     sending: usize,
 }
 
-/// Where the batches go and how.
+/// Where the batches go and how: the collector's address, the request's
+/// fixed parts, and one connection kept between exports.
 struct Collector {
-    agent: ureq::Agent,
-    url: String,
-    headers: Vec<(String, String)>,
+    host: String,
+    port: u16,
+    uri: Uri,
+    host_header: HeaderValue,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
     /// The process's resource, encoded once.
     resource: String,
+    conn: Option<Conn>,
 }
 
 impl Exporter {
@@ -70,19 +81,7 @@ impl Exporter {
         resource: Vec<(String, String)>,
         metrics: Arc<Metrics>,
     ) -> io::Result<Arc<Exporter>> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .max_redirects(0)
-            .timeout_global(Some(config.timeout))
-            .build()
-            .into();
-        let collector = Collector {
-            agent,
-            url,
-            headers: config.headers.clone(),
-            resource: encode::resource(&resource),
-        };
+        let mut collector = Collector::new(config, &url, encode::resource(&resource))?;
         let exporter = Arc::new(Exporter {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -96,7 +95,7 @@ impl Exporter {
         thread::Builder::new()
             .name("otlp-export".into())
             .stack_size(256 * 1024)
-            .spawn(move || worker.run(&collector))?;
+            .spawn(move || worker.run(&mut collector))?;
         Ok(exporter)
     }
 
@@ -137,7 +136,7 @@ impl Exporter {
     }
 
     /// The thread: waits for a batch, a flush or the schedule, then sends.
-    fn run(&self, collector: &Collector) {
+    fn run(&self, collector: &mut Collector) {
         loop {
             let (batch, until) = self.next_batch();
             if batch.is_empty() {
@@ -177,7 +176,7 @@ impl Exporter {
     }
 
     /// Posts `batch`, retrying as the module doc says (never past a flush's `until`).
-    fn send(&self, collector: &Collector, batch: &[Span], until: Option<Instant>) {
+    fn send(&self, collector: &mut Collector, batch: &[Span], until: Option<Instant>) {
         let body = encode::request(&collector.resource, batch);
         for attempt in 0..=RETRIES {
             let wait = match collector.post(&body) {
@@ -205,24 +204,109 @@ impl Exporter {
 }
 
 impl Collector {
-    /// One POST of `body`: the status and the `Retry-After` it asked for
-    /// (in seconds); `Err` when no answer came (refused, timed out, broken).
-    fn post(&self, body: &str) -> Result<(u16, Option<Duration>), ()> {
-        let mut request = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", "application/json");
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
+    /// The collector at `url` (an `http://` URL, checked by the settings),
+    /// sent `OTEL_EXPORTER_OTLP_HEADERS` and given `OTEL_EXPORTER_OTLP_TIMEOUT`.
+    fn new(config: &TracingConfig, url: &str, resource: String) -> io::Result<Collector> {
+        let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let parsed = values::url_list(url)
+            .ok()
+            .and_then(|mut urls| urls.pop())
+            .ok_or_else(|| invalid(format!("{url:?} is not an http URL")))?;
+        let uri = Uri::try_from(url).map_err(|e| invalid(format!("{url:?}: {e}")))?;
+        let host_header = HeaderValue::try_from(parsed.host_header())
+            .map_err(|e| invalid(format!("{url:?}: {e}")))?;
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            let header = |e: String| {
+                invalid(format!(
+                    "OTEL_EXPORTER_OTLP_HEADERS: {name}={value:?} is not a header: {e}"
+                ))
+            };
+            let name = HeaderName::try_from(name.as_str()).map_err(|e| header(e.to_string()))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|e| header(e.to_string()))?;
+            headers.push((name, value));
         }
-        let response = request.send(body).map_err(|_| ())?;
-        let retry_after = response
-            .headers()
+        Ok(Collector {
+            host: parsed.host,
+            port: parsed.port,
+            uri,
+            host_header,
+            headers,
+            timeout: config.timeout,
+            resource,
+            conn: None,
+        })
+    }
+
+    /// One POST of `body`, within the export timeout: the status and the
+    /// `Retry-After` it asked for (in seconds); `Err` when no answer came
+    /// (refused, timed out, broken). A kept connection that fails other
+    /// than by the deadline (the collector closed it while idle) is
+    /// replaced once, within the same deadline.
+    fn post(&mut self, body: &str) -> Result<(u16, Option<Duration>), ()> {
+        let deadline = Instant::now() + self.timeout;
+        if let Some(mut conn) = self.conn.take() {
+            match client::call(
+                &mut conn,
+                self.request(body.len()),
+                body.as_bytes(),
+                deadline,
+                false,
+            ) {
+                Ok(done) => return Ok(self.answered(conn, done)),
+                Err(ExchangeFailure::TimedOut) => return Err(()),
+                Err(_) => {}
+            }
+        }
+        let addr = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or(())?;
+        let mut conn = Conn::connect(addr, deadline).map_err(|_| ())?;
+        let done = client::call(
+            &mut conn,
+            self.request(body.len()),
+            body.as_bytes(),
+            deadline,
+            false,
+        )
+        .map_err(|_| ())?;
+        Ok(self.answered(conn, done))
+    }
+
+    /// The request's head for a body of `len` bytes.
+    fn request(&self, len: usize) -> Request<()> {
+        let mut request = Request::new(());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host_header.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("three-tier/", env!("CARGO_PKG_VERSION"))),
+        );
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        request
+    }
+
+    /// An answer came: keeps `conn` if it may carry the next export.
+    fn answered(&mut self, conn: Conn, done: Done) -> (u16, Option<Duration>) {
+        let retry_after = done
+            .reply
+            .headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        Ok((response.status().as_u16(), retry_after))
+        if done.reusable {
+            self.conn = Some(conn);
+        }
+        (done.reply.status, retry_after)
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ureq::http::{HeaderMap, HeaderName};
+use ureq_proto::http::{HeaderMap, HeaderName};
 
 use crate::metrics::FailureReason;
 
