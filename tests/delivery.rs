@@ -12,14 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    get, heavy_load, loss_report, metric_in, post, read_answer, recorded_ids, signal_kill,
+    get, heavy_load, loss_report, metric, metric_in, post, read_answer, recorded_ids, signal_kill,
     signal_stop, temp_dir, Tier, PATIENCE,
 };
-
-fn metric(tier: &Tier, series: &str) -> f64 {
-    let text = get(tier.addr, "/metrics").unwrap().body;
-    metric_in(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-}
 
 /// The first file in `dir` whose name starts with `Sink_`.
 fn sink_file(dir: &Path) -> PathBuf {

@@ -19,9 +19,9 @@ const SINK_URL: &str = "sink-svc/sink.php";
 
 /// Sinks behind `sink-svc` (a ClusterIP, port 80 to the pods' 8080), with `env`.
 fn sinks(world: &World, n: usize, env: &[(&str, String)]) -> Vec<Tier> {
-    let sinks: Vec<Tier> = (1..=n)
-        .map(|i| world.pod("sink", &format!("sink-{i}"), &format!("10.244.3.{i}"), env))
-        .collect();
+    let ips: Vec<String> = (1..=n).map(|i| format!("10.244.3.{i}")).collect();
+    let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let sinks = world.sinks(&ips, env);
     let endpoints: Vec<String> = (1..=n).map(|i| format!("10.244.3.{i}:8080")).collect();
     world.service("sink-svc", "10.96.0.20", 80, &endpoints);
     sinks

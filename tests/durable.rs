@@ -1,7 +1,7 @@
 //! The message record survives a full disk, log rotation and lost replies.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -33,19 +33,6 @@ fn ids_in_file(text: &str) -> Vec<String> {
                 .to_string()
         })
         .collect()
-}
-
-/// Runs `sink --loss-report` on `files`; returns its exit code and report.
-fn loss_report(files: &[&Path]) -> (i32, String) {
-    let out = command("sink")
-        .arg("--loss-report")
-        .args(files)
-        .output()
-        .expect("sink --loss-report");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[test]
@@ -128,7 +115,7 @@ fn a_full_disk_leaves_whole_lines_and_acknowledges_only_what_it_holds() {
     assert_eq!(on_stdout, ok, "stdout agrees with the file");
     let not_logged = sink.matching(|l| l.starts_with("message not logged: "));
     assert_eq!(not_logged.len(), refused.len());
-    let (code, report) = loss_report(&[&file]);
+    let (code, report) = crate::util::loss_report(&[&file]);
     assert!(
         report.contains(&format!("received {}, duplicates 0", ok.len())),
         "{report}"
@@ -160,7 +147,7 @@ fn the_loss_report_names_damaged_lines_and_counts_the_rest() {
     bytes.extend_from_slice(&bad);
     bytes.extend_from_slice(&record(3));
     std::fs::write(&file, &bytes).unwrap();
-    let (code, report) = loss_report(&[&file]);
+    let (code, report) = crate::util::loss_report(&[&file]);
     let name = file.display();
     // Record 2 was written whole after the torn line, on the same line: it counts.
     assert!(
@@ -347,7 +334,7 @@ fn a_reply_lost_to_a_stalled_relay_is_retried_with_the_same_id() {
         "a timed-out message was delivered twice\n{}",
         sink.output()
     );
-    let report = crate::topology::loss_report(&logged);
+    let report = crate::util::loss_report_of_lines(&logged);
     assert!(report.contains("received "), "{report}");
     assert!(report.contains(", gaps 0, damaged lines 0"), "{report}");
 }

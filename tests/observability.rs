@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::topology::loss_report;
+use crate::util::loss_report_of_lines;
 use crate::util::{exchange, request_id_of, temp_dir, text_of, Tier};
 
 #[test]
@@ -169,7 +169,7 @@ fn loss_report_gaps_are_exactly_the_messages_the_sender_gave_up_on() {
         .lines()
         .map(String::from)
         .collect();
-    let report = loss_report(&lines);
+    let report = loss_report_of_lines(&lines);
     let sender_line = report
         .lines()
         .find(|l| l.starts_with("sender 10.0.0.1: "))

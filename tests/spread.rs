@@ -21,12 +21,6 @@ use std::time::{Duration, Instant};
 use crate::util::Tier;
 use crate::world::{self, World};
 
-fn sinks(world: &World, ips: &[&str]) -> Vec<Tier> {
-    ips.iter()
-        .map(|ip| world.pod("sink", &format!("sink {ip}"), ip, &[]))
-        .collect()
-}
-
 fn logged(sink: &Tier) -> u64 {
     sink.matching(|l| l.starts_with("From ")).len() as u64
 }
@@ -88,7 +82,7 @@ fn the_default_reuse_spreads_over_every_sink_and_unbounded_reuse_does_not() {
         "the_default_reuse_spreads_over_every_sink_and_unbounded_reuse_does_not",
         world::V4,
         |world| {
-            let sinks = sinks(world, &["10.244.3.1", "10.244.3.2", "10.244.3.3"]);
+            let sinks = world.sinks(&["10.244.3.1", "10.244.3.2", "10.244.3.3"], &[]);
             let endpoints: Vec<String> = (1..=3).map(|i| format!("10.244.3.{i}:8080")).collect();
             world.service("sink-svc", "10.96.0.20", 80, &endpoints);
             let bounded = spread(world, &sinks, "10.244.2.1", "10.244.1.1", &[]);
@@ -118,7 +112,7 @@ fn a_headless_service_spreads_over_its_pods_and_follows_a_replaced_one() {
         world::V4,
         |world| {
             let refresh = Duration::from_secs(2);
-            let mut sinks = sinks(world, &["10.244.3.1", "10.244.3.2", "10.244.3.3"]);
+            let mut sinks = world.sinks(&["10.244.3.1", "10.244.3.2", "10.244.3.3"], &[]);
             world.records("sink-headless", &["10.244.3.1", "10.244.3.2", "10.244.3.3"]);
             let relay_env = [
                 ("SINK_URL", "sink-headless:8080/sink.php".to_string()),

@@ -100,7 +100,8 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
     );
 
     // Metrics: each scrape passes promtool, and the counters add up across tiers.
-    let sum = |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| metric(t, name)).sum() };
+    let sum =
+        |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| checked_metric(t, name)).sum() };
     let n = (3 * PER_SENDER) as u64;
     assert_eq!(sum(&sinks, "three_tier_messages_logged_total"), n);
     assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), n);
@@ -110,7 +111,7 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
     let relay_requests: u64 = relays
         .iter()
         .map(|r| {
-            metric(
+            checked_metric(
                 r,
                 r#"three_tier_http_requests_total{path="message",code="200"}"#,
             )
@@ -119,12 +120,12 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
     assert_eq!(relay_requests, n);
     let sink_calls: u64 = relays
         .iter()
-        .map(|r| metric(r, "three_tier_sink_request_duration_seconds_count"))
+        .map(|r| checked_metric(r, "three_tier_sink_request_duration_seconds_count"))
         .sum();
     assert_eq!(sink_calls, n);
 
     // The loss report over the sinks' own lines: nothing lost, nothing twice.
-    let report = loss_report(&sink_lines);
+    let report = crate::util::loss_report_of_lines(&sink_lines);
     for i in 1..=3 {
         assert!(
             report.contains(&format!(
@@ -160,7 +161,8 @@ fn counters_add_up_across_the_three_tiers() {
             .wait_line(|l| l.contains(" -> relay "))
             .expect("the first message went through");
     }
-    let sum = |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| metric(t, name)).sum() };
+    let sum =
+        |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| checked_metric(t, name)).sum() };
     let sent = sum(&senders, "three_tier_messages_sent_total");
     assert_eq!(sent, 3);
     assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), sent);
@@ -180,22 +182,28 @@ fn sender_metrics_count_every_message_and_pass_promtool() {
     sender
         .wait_line(|l| l.contains(" -> relay "))
         .expect("one message");
-    assert_eq!(metric(&sender, "three_tier_messages_sent_total"), 1);
+    assert_eq!(checked_metric(&sender, "three_tier_messages_sent_total"), 1);
     assert_eq!(
-        metric(&sender, "three_tier_relay_request_duration_seconds_count"),
+        checked_metric(&sender, "three_tier_relay_request_duration_seconds_count"),
         1
     );
     for reason in ["refused", "timeout", "status", "broken"] {
         let series = format!("three_tier_upstream_failures_total{{reason=\"{reason}\"}}");
-        assert_eq!(metric(&sender, &series), 0);
+        assert_eq!(checked_metric(&sender, &series), 0);
     }
-    assert_eq!(metric(&relay, "three_tier_messages_relayed_total"), 1);
-    assert_eq!(metric(&sink, "three_tier_messages_logged_total"), 1);
-    assert_eq!(metric(&sink, "three_tier_http_requests_in_flight"), 0);
+    assert_eq!(
+        checked_metric(&relay, "three_tier_messages_relayed_total"),
+        1
+    );
+    assert_eq!(checked_metric(&sink, "three_tier_messages_logged_total"), 1);
+    assert_eq!(
+        checked_metric(&sink, "three_tier_http_requests_in_flight"),
+        0
+    );
 }
 
 /// Scrapes `/metrics`, checks it with promtool, and returns the value of `series`.
-fn metric(tier: &Tier, series: &str) -> u64 {
+fn checked_metric(tier: &Tier, series: &str) -> u64 {
     let answer = get(tier.addr, "/metrics").expect("scrape");
     assert_eq!(answer.status, 200);
     assert!(answer
@@ -218,12 +226,6 @@ fn promtool_check(exposition: &str) {
         status.success(),
         "promtool check metrics failed:\n{out}\n{exposition}"
     );
-}
-
-/// Runs `sink --loss-report` over `lines` (on stdin) and returns its output.
-pub fn loss_report(lines: &[String]) -> String {
-    let mut sink = crate::util::command("sink");
-    run_with_stdin(sink.arg("--loss-report"), &(lines.join("\n") + "\n")).1
 }
 
 fn counts(items: &[String]) -> HashMap<&str, usize> {

@@ -283,7 +283,7 @@ pub fn signal_kill(pid: u32) {
 }
 
 /// Runs `sink --loss-report` on `files`; returns its exit code and report.
-pub fn loss_report(files: &[std::path::PathBuf]) -> (i32, String) {
+pub fn loss_report<P: AsRef<std::ffi::OsStr>>(files: &[P]) -> (i32, String) {
     let out = command("sink")
         .arg("--loss-report")
         .args(files)
@@ -292,6 +292,12 @@ pub fn loss_report(files: &[std::path::PathBuf]) -> (i32, String) {
     let report =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), report)
+}
+
+/// Runs `sink --loss-report` over `lines` (on stdin) and returns its output.
+pub fn loss_report_of_lines(lines: &[String]) -> String {
+    let mut sink = command("sink");
+    run_with_stdin(sink.arg("--loss-report"), &(lines.join("\n") + "\n")).1
 }
 
 /// Stops (SIGSTOP) or continues (SIGCONT) `pid` (a tier started by the test).
@@ -578,6 +584,12 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
     )
+}
+
+/// Scrapes `tier`'s `/metrics` and returns the value of `series` (it must be there).
+pub fn metric(tier: &Tier, series: &str) -> f64 {
+    let text = get(tier.addr, "/metrics").unwrap().body;
+    metric_in(&text, series).unwrap_or_else(|| panic!("{} has no {series} in:\n{text}", tier.name))
 }
 
 /// The value of `series` (name and labels, as printed) in a `/metrics` exposition.

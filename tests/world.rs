@@ -274,6 +274,14 @@ impl World {
         env.push(("LISTEN_ADDR", listen));
         Tier::start(bin, name, &env)
     }
+
+    /// Starts a sink pod at each of `ips` (named `sink-1`, `sink-2`, ...), with `env`.
+    pub fn sinks(&self, ips: &[&str], env: &[(&str, String)]) -> Vec<Tier> {
+        ips.iter()
+            .enumerate()
+            .map(|(i, ip)| self.pod("sink", &format!("sink-{}", i + 1), ip, env))
+            .collect()
+    }
 }
 
 /// Adds `ip` to the namespace's loopback, usable at once: an IPv6 address
