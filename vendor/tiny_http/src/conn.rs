@@ -277,22 +277,13 @@ fn read_head(io: &mut Io) -> Next {
         if bytes > parse::MAX_HEADER_BYTES {
             return with_line(parse::reject(431, "header section too large"), &fields);
         }
-        let text = match parse::strip_cr(&io.input.data()[..len - 1]) {
-            Ok(text) => text,
-            Err(r) => return with_line(r, &fields),
-        };
-        if text.is_empty() {
-            io.input.consume(len);
-            break;
-        }
-        if fields.len() >= parse::MAX_HEADERS {
-            return with_line(parse::reject(431, "too many header lines"), &fields);
-        }
-        match parse::header_line(text) {
-            Ok((name, value)) => fields.push(name, value),
-            Err(r) => return with_line(r, &fields),
-        }
+        let more = header_line(&io.input.data()[..len - 1], &mut fields);
         io.input.consume(len);
+        match more {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(r) => return with_line(r, &fields),
+        }
     }
     match parse::head_info(version, &fields) {
         Ok(info) => Next::Request(Head {
@@ -303,6 +294,27 @@ fn read_head(io: &mut Io) -> Next {
         }),
         Err(r) => with_line(r, &fields),
     }
+}
+
+/// Adds one header line (its LF removed) to `fields`; `Ok(false)` for the
+/// empty line that ends the head.
+fn header_line(line: &[u8], fields: &mut Fields) -> Result<bool, Rejection> {
+    if fields.len() < parse::MAX_HEADERS {
+        if let Some((name, value)) = parse::header_line_quick(line) {
+            fields.push(name, value);
+            return Ok(true);
+        }
+    }
+    let text = parse::strip_cr(line)?;
+    if text.is_empty() {
+        return Ok(false);
+    }
+    if fields.len() >= parse::MAX_HEADERS {
+        return Err(parse::reject(431, "too many header lines"));
+    }
+    let (name, value) = parse::header_line(text)?;
+    fields.push(name, value);
+    Ok(true)
 }
 
 /// Reads the request line, skipping a few empty lines before it; its target goes into `fields`.

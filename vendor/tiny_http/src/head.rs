@@ -69,10 +69,18 @@ impl Fields {
         })
     }
 
+    /// Every field as `(name, value)` bytes, in the order received (names
+    /// are tokens, so no check that they are text is needed).
+    pub(crate) fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans
+            .iter()
+            .map(|(name, value)| (&self.buf[name.clone()], &self.buf[value.clone()]))
+    }
+
     /// Every value of the field `name` (any case), in order.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        self.iter_bytes()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
 

@@ -49,6 +49,7 @@ mod parse;
 mod registry;
 mod request;
 mod response;
+mod scan;
 mod socket;
 mod threads;
 

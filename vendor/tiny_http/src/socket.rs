@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::deadline::{is_timeout, Direction, Timeouts};
+use crate::scan;
 
 /// How far past its deadline a read or write may block.
 const SLACK: Duration = Duration::from_millis(50);
@@ -197,7 +198,7 @@ impl Input {
     ) -> Result<usize, LineError> {
         let mut scanned = 0;
         loop {
-            if let Some(i) = self.data()[scanned..].iter().position(|b| *b == b'\n') {
+            if let Some(i) = scan::find(&self.data()[scanned..], b'\n') {
                 // The line's bytes before its LF: at most `max` and a CR.
                 if scanned + i > max + 1 {
                     return Err(LineError::TooLong);
