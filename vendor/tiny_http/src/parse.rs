@@ -112,7 +112,7 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 /// Header value bytes this server writes: visible ASCII, spaces and tabs
 /// (no line break, which would let a value inject headers).
 pub(crate) fn is_field_value(s: &[u8]) -> bool {
-    s.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
+    scan::is_sent_field_value(s)
 }
 
 /// Header value bytes this server reads (RFC 9110 §5.5 field-content):

@@ -192,6 +192,7 @@ fn kind(name: &str, value: &str) -> Result<Kind, InvalidHeader> {
 }
 
 fn push_line(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());

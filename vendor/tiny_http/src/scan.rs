@@ -1,4 +1,4 @@
-//! Byte scans over a request head, eight bytes at a time (three-tier patch).
+//! Byte scans over a request head and the header values of an answer, eight bytes at a time (three-tier patch).
 //!
 //! The head is read line by line and every byte of it is checked, so these
 //! loops are most of what parsing a request costs. Each one reads the input
@@ -69,6 +69,25 @@ pub(crate) fn is_received_field_value(s: &[u8]) -> bool {
     s[whole..].iter().all(|b| is_value_byte(*b))
 }
 
+/// A byte this server writes in a header value: visible ASCII, space, tab.
+fn is_sent_value_byte(b: u8) -> bool {
+    b == b'\t' || (0x20..0x7f).contains(&b)
+}
+
+/// Whether every byte of `s` may stand in a header value this server writes
+/// (no line break, which would let a value inject headers; no obs-text).
+pub(crate) fn is_sent_field_value(s: &[u8]) -> bool {
+    let (chunks, whole) = words(s);
+    for chunk in chunks {
+        let w = word(chunk);
+        let suspect = has_less(w, 0x20) || has_byte(w, 0x7f) || w & HIGHS != 0;
+        if suspect && !chunk.iter().all(|b| is_sent_value_byte(*b)) {
+            return false;
+        }
+    }
+    s[whole..].iter().all(|b| is_sent_value_byte(*b))
+}
+
 #[cfg(test)]
 pub(crate) mod test {
     use super::*;
@@ -112,6 +131,8 @@ pub(crate) mod test {
             }
             let plain = line.iter().all(|b| is_value_byte(*b));
             assert_eq!(is_received_field_value(&line), plain, "{line:?}");
+            let plain = line.iter().all(|b| is_sent_value_byte(*b));
+            assert_eq!(is_sent_field_value(&line), plain, "{line:?}");
         }
     }
 
