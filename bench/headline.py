@@ -12,6 +12,7 @@ import sys  # noqa: E402
 if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
     print(__doc__.strip())
     sys.exit(0)
+import re
 import sys
 
 COLUMNS = ["apache", "nginx", "three-tier-musl-svc", "yardstick"]
@@ -55,9 +56,13 @@ def main(path):
     col = [header.index(c) for c in COLUMNS]
     print("| metric (median of the run) | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
+    conns = re.search(r"\bCONNS=(\d+)", text)
     for row in results[1:]:
         if row[0] in [r.strip() for r in ROWS] or row[0] in ROWS:
-            print(f"| {row[0].strip()} | " + " | ".join(median(row[i]) for i in col) + " |")
+            name = row[0].strip()
+            if conns:  # the run's own number of connections, not the harness's knob
+                name = name.replace("-c CONNS", f"-c{conns[1]}")
+            print(f"| {name} | " + " | ".join(median(row[i]) for i in col) + " |")
     targets = next(t for t in all_tables if t[0][0] == "target" and "three-tier-musl-svc" in t[0])
     i = targets[0].index("three-tier-musl-svc")
     print()
