@@ -49,7 +49,7 @@ mod names {
 }
 
 /// How one exchange with one address ended, if not with a reply: the
-/// client's failure vocabulary. [`crate::upstream`] turns these, over all the
+/// client's failure vocabulary. [`crate::next_hop::upstream`] turns these, over all the
 /// addresses of a hop, into its `PostError`.
 #[derive(Debug)]
 pub enum ExchangeFailure {
@@ -86,9 +86,9 @@ pub struct Payload<'a> {
     pub traceparent: &'a str,
     /// The client's `tracestate`, passed on.
     pub tracestate: Option<&'a str>,
-    /// An `X-Fault` header to send (see [`crate::fault`]).
+    /// An `X-Fault` header to send (see [`crate::observe::fault`]).
     pub fault: Option<&'a str>,
-    /// A `Via` header to send (a relay's, see [`crate::via`]).
+    /// A `Via` header to send (a relay's, see [`crate::observe::via`]).
     pub via: Option<&'a str>,
     /// Told of each attempt the post makes (tracing, see [`crate::otlp`]).
     pub attempts: Option<&'a dyn AttemptHook>,

@@ -6,7 +6,7 @@
 //! nothing grows without bound. The count is an atomic: taking and returning a
 //! slot is one atomic operation each. (A stop waits for connections, which
 //! every message in flight has, not for this count: see
-//! [`crate::server::Server::run`].)
+//! [`crate::http::server::Server::run`].)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

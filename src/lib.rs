@@ -3,58 +3,52 @@
 //! A **sender** posts a short text message to `RELAY_URL` every few seconds, a
 //! **relay** logs it and forwards it to `SINK_URL`, and a **sink** logs it and
 //! answers `Logged message from <peer ip>`. The binaries in `bins/` are thin: each
-//! calls [`cli::main`] with its tier's run function ([`sender::run`],
-//! [`relay::run`] or [`sink::run`]); `cli::main` reads that tier's
-//! configuration (see [`config`]) and runs it. Everything they share (the
-//! server loop, the outbound client, logging, shutdown) lives once in this crate.
+//! calls [`tiers::cli::main`] with its tier's run function
+//! ([`tiers::sender::run`], [`tiers::relay::run`] or [`tiers::sink::run`]);
+//! `cli::main` reads that tier's configuration (see [`config`]) and runs it.
+//! Everything they share (the server loop, the outbound client, logging,
+//! shutdown) lives once in this crate.
 //!
 //! The I/O model is the design card's: blocking sockets, a thread per
 //! connection that also handles its requests, no async runtime.
+//!
+//! The modules, in wings along the path a message takes; a wing imports only
+//! the ones listed after it:
+//!
+//! - [`tiers`]: the sender, relay and sink, their shared start-up, the
+//!   command line and the sender's flow page.
+//! - [`http`]: the way in: listening socket, server, routes, the message's
+//!   intake and frame, connection reports, shutdown.
+//! - `next_hop`: the way on: the next tier's addresses, failover, DNS.
+//! - `otlp`: spans exported over OTLP/HTTP, off the message path.
+//! - [`record`]: the record line, the logger, the `LOG_DIR` files, the loss report.
+//! - [`config`]: every setting, declared once, and each tier's checked configuration.
+//! - `observe`: request ids, trace context, `Via`, lineage, metrics, faults.
+//! - the ground floor, importing nothing of the crate: `client` (one HTTP
+//!   exchange, on ureq-proto), `error`, `escape`, `format`, `identity`,
+//!   `in_flight`, `json`, `random`, `role`, `values`, `version`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod cli;
-mod client;
 pub mod config;
-mod dns;
+pub mod http;
+mod next_hop;
+mod observe;
+mod otlp;
+pub mod record;
+pub mod tiers;
+
+mod client;
 mod error;
 mod escape;
-mod fault;
-mod fds;
-mod flow;
 mod format;
-mod frame;
 mod identity;
 mod in_flight;
-mod intake;
 mod json;
-mod lineage;
-mod listen;
-mod logger;
-pub mod loss_report;
-pub mod message;
-mod metrics;
-mod otlp;
 mod random;
-mod record;
-pub mod relay;
-mod report;
-mod request_id;
 mod role;
-mod routes;
-pub mod sender;
-mod server;
-mod shutdown;
-pub mod sink;
-#[doc(hidden)]
-pub mod test_probes;
-mod tier;
-mod trace;
-mod typos;
-mod upstream;
 mod values;
 mod version;
-mod via;
 
 /// The static musl build's allocator: musl's own serialises every allocation
 /// behind one lock (Cargo.toml has the measurements). The glibc build keeps

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::{Sampler, TracingConfig};
-use crate::metrics::Metrics;
-use crate::trace::TraceParent;
+use crate::observe::metrics::Metrics;
+use crate::observe::trace::TraceParent;
 
 /// A span's kind, as OTLP numbers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

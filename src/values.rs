@@ -2,7 +2,7 @@
 //!
 //! Each returns `Err(expected)`, a phrase naming the accepted form; the caller
 //! adds the variable name and value (see [`crate::config`]). Nothing here does
-//! I/O: a host name in a URL is checked for shape only (`crate::dns` looks it up).
+//! I/O: a host name in a URL is checked for shape only (`crate::next_hop::dns` looks it up).
 
 use std::time::Duration;
 

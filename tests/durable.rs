@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crate::util::{command, exchange, request_id_of, run_with_stdin, temp_dir, Record, Tier, Verb};
-use three_tier::message::push_request_id;
+use three_tier::record::message::push_request_id;
 
 /// Posts `text` with `X-Request-Id: id`; returns the status.
 fn post_with_id(tier: &Tier, id: &str, text: &str) -> u16 {
@@ -127,7 +127,7 @@ fn a_full_disk_leaves_whole_lines_and_acknowledges_only_what_it_holds() {
 fn the_loss_report_names_damaged_lines_and_counts_the_rest() {
     let dir = temp_dir("damaged");
     let file = dir.join("Sink_127.0.2.8.txt");
-    // Lines as a sink writes them (see three_tier::message), then damaged.
+    // Lines as a sink writes them (see three_tier::record::message), then damaged.
     let line = |message: &str, id: &str| {
         let mut line = String::new();
         Record::write(&mut line, Verb::From, Some([127, 0, 0, 1].into()), message);

@@ -275,17 +275,17 @@ fn the_relay_and_sink_paths_fit_the_connection_stack_with_room() {
         .status;
     assert!(status == 200 || status == 502, "{status}");
     for tier in [&relay, &sink] {
-        let deepest = three_tier::test_probes::deepest_connection_stack(tier.pid);
+        let deepest = three_tier::http::test_probes::deepest_connection_stack(tier.pid);
         assert!(
             deepest > 0,
             "{}: no connection thread stack found",
             tier.name
         );
         assert!(
-            deepest < three_tier::test_probes::CONNECTION_STACK / 2,
+            deepest < three_tier::http::test_probes::CONNECTION_STACK / 2,
             "{} used {deepest} of {} bytes of stack",
             tier.name,
-            three_tier::test_probes::CONNECTION_STACK
+            three_tier::http::test_probes::CONNECTION_STACK
         );
     }
 }

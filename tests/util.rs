@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-pub use three_tier::message::{request_id_of, trace_id_of, without_ids, Record, Verb};
+pub use three_tier::record::message::{request_id_of, trace_id_of, without_ids, Record, Verb};
 
 /// How long any wait in these tests may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);

@@ -67,7 +67,7 @@ pub(super) enum Value {
 }
 
 /// `SEND_FAULT`: the `X-Fault` header the sender adds to the first attempt of
-/// a fraction of its messages (see [`crate::fault`]).
+/// a fraction of its messages (see [`crate::observe::fault`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendFault {
     /// The header's value, such as `sink=503`.
@@ -80,7 +80,7 @@ impl SendFault {
     fn parse(text: &str) -> Option<SendFault> {
         let (header, fraction) = text.trim().rsplit_once('@')?;
         let fraction: f64 = fraction.trim().parse().ok()?;
-        let valid = crate::fault::is_header(header) && fraction > 0.0 && fraction <= 1.0;
+        let valid = crate::observe::fault::is_header(header) && fraction > 0.0 && fraction <= 1.0;
         valid.then(|| SendFault {
             header: header.trim().to_string(),
             per_million: (fraction * 1e6).round() as u32,
@@ -105,7 +105,7 @@ impl Form {
             Form::Label => "1 to 32 letters, digits, '.', '_' or '-', such as blue or v2".into(),
             Form::SendFault => format!(
                 "<X-Fault>@<fraction from 0 to 1>, such as sink=503@0.1, where X-Fault is {}",
-                crate::fault::HEADER_FORM
+                crate::observe::fault::HEADER_FORM
             ),
             Form::Url => "one http URL such as http://otel-collector.observability:4318 (plain HTTP: this build has no TLS)".into(),
             Form::Millis => "a whole number of milliseconds such as 10000 (or a duration such as 10s)".into(),

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{Span, SpanEvent, Value};
 use crate::format::push_decimal;
 use crate::json::json_string;
-use crate::trace::push_hex;
+use crate::observe::trace::push_hex;
 
 /// The instrumentation scope every span is recorded by.
 const SCOPE: &str = "three-tier";

@@ -27,7 +27,7 @@ use ureq_proto::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use super::{encode, Span};
 use crate::client::{self, Conn, Done, ExchangeFailure};
 use crate::config::TracingConfig;
-use crate::metrics::Metrics;
+use crate::observe::metrics::Metrics;
 use crate::values;
 
 /// Retries of a failed export, after its first try.

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use super::{span_id, Kind, Span, SpanEvent, Tracer, Value};
 use crate::client::AttemptHook;
-use crate::trace::TraceParent;
+use crate::observe::trace::TraceParent;
 
 /// The request id's attribute.
 const REQUEST_ID: &str = "three_tier.request_id";
