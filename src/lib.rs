@@ -18,7 +18,7 @@
 //! - [`tiers`]: the sender, relay and sink, their shared start-up, the
 //!   command line and the sender's flow page.
 //! - [`http`]: the way in: listening socket, server, routes, the message's
-//!   intake and frame, connection reports, shutdown.
+//!   intake and envelope, connection reports, shutdown.
 //! - `next_hop`: the way on: the next tier's addresses, failover, DNS.
 //! - `otlp`: spans exported over OTLP/HTTP, off the message path.
 //! - [`record`]: the record line, the logger, the `LOG_DIR` files, the loss report.

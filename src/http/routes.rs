@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use tiny_http::Method;
 
-use crate::http::frame::Frame;
+use crate::http::envelope::Envelope;
 use crate::record::message::Pages;
 
 /// What a tier serves besides the probes and `/metrics`.
 pub enum Serves {
-    /// Messages, `POST`ed to any other path, each in the frame of its tier (relay, sink).
-    Messages(Arc<Frame>),
+    /// Messages, `POST`ed to any other path, each in the envelope of its tier (relay, sink).
+    Messages(Arc<Envelope>),
     /// Pages, at the paths they know (sender).
     Pages(Arc<dyn Pages>),
 }
@@ -29,10 +29,10 @@ pub enum Route<'s, 'u> {
     Ready,
     Metrics,
     ReservedWrongMethod,
-    Message(&'s Frame),
+    Message(&'s Envelope),
     MessageWrongMethod,
     /// `/fault` with faults on, and the query.
-    Fault(&'s Frame, &'u str),
+    Fault(&'s Envelope, &'u str),
     /// The pages, and the path without its query.
     Page(&'s dyn Pages, &'u str),
     NotFound,
@@ -43,10 +43,10 @@ pub fn route<'s, 'u>(method: &Method, url: &'u str, serves: &'s Serves) -> Route
     let is_get = matches!(method, Method::Get | Method::Head);
     let fault_method = is_get || matches!(method, Method::Post | Method::Delete);
     match (path, serves) {
-        (crate::observe::fault::PATH, Serves::Messages(frame))
-            if frame.faults().enabled() && fault_method =>
+        (crate::observe::fault::PATH, Serves::Messages(envelope))
+            if envelope.faults().enabled() && fault_method =>
         {
-            Route::Fault(frame, query)
+            Route::Fault(envelope, query)
         }
         ("/healthz", _) if is_get => Route::Health,
         ("/readyz", _) if is_get => Route::Ready,
@@ -78,14 +78,14 @@ mod test {
 
     use crate::config::LogFormat;
     use crate::record::logger::Logger;
-    use crate::record::message::{Framed, Message, MessageHandler, Reply};
+    use crate::record::message::{Message, MessageHandler, Reply, Stamped};
     use crate::role::Role;
 
     #[test]
     fn routes() {
         struct Nothing;
         impl MessageHandler for Nothing {
-            fn handle<'a>(&'a self, _: &Message<'a>, _: &Framed) -> Reply<'a> {
+            fn handle<'a>(&'a self, _: &Message<'a>, _: &Stamped) -> Reply<'a> {
                 Reply::text(200, "")
             }
         }
@@ -115,7 +115,7 @@ mod test {
             LogFormat::Text,
             false,
         );
-        let frame = Frame::new(
+        let envelope = Envelope::new(
             Role::Sink,
             [127, 0, 0, 1].into(),
             Vec::new(),
@@ -129,8 +129,8 @@ mod test {
             )),
             Arc::new(Nothing),
         );
-        let messages = Serves::Messages(Arc::new(frame));
-        let faulty = Serves::Messages(Arc::new(Frame::new(
+        let messages = Serves::Messages(Arc::new(envelope));
+        let faulty = Serves::Messages(Arc::new(Envelope::new(
             Role::Relay,
             [127, 0, 0, 1].into(),
             Vec::new(),

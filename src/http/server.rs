@@ -8,10 +8,10 @@
 //! [`crate::http::routes`]): probes, `/metrics`, 404 and 405 are answered at once; a
 //! message has its body read (at most `MAX_BODY_BYTES`, under the same
 //! deadline) before it takes one of `MAX_IN_FLIGHT` slots, so a slow upload
-//! never holds a slot; then the tier's [`Frame`] runs, a panic in it is
+//! never holds a slot; then the tier's [`Envelope`] runs, a panic in it is
 //! answered 500, and the reply is sent. Only `Service::answer` calls
 //! `respond`. [`Server::run`] waits for the stop, reporting closed
-//! connections once a second (see [`crate::http::report`]), then stops accepting,
+//! connections once a second (see [`crate::http::connection_report`]), then stops accepting,
 //! closes idle connections and waits for every open connection to finish.
 
 use std::net::{SocketAddr, TcpListener};
@@ -23,9 +23,9 @@ use tiny_http::{Method, Rejection, Request};
 
 use crate::config::ServerConfig;
 use crate::error::Error;
-use crate::http::frame::Frame;
+use crate::http::connection_report::ConnectionReport;
+use crate::http::envelope::Envelope;
 use crate::http::intake::{read_body, read_message, with_message_buffer, BodyFailure};
-use crate::http::report::ConnectionReport;
 pub use crate::http::routes::Serves;
 use crate::http::routes::{path_class, route, Route};
 use crate::http::shutdown::{Phase, Shutdown};
@@ -177,7 +177,7 @@ impl tiny_http::Handler for Service {
                 Reply::text(503, "fault: unready (DELETE /fault clears it)")
             }
             Route::Ready => Reply::text(200, "ready"),
-            Route::Fault(frame, query) => self.fault(request.method(), query, frame.faults()),
+            Route::Fault(envelope, query) => self.fault(request.method(), query, envelope.faults()),
             Route::Metrics => {
                 let accept = request
                     .header("Accept")
@@ -196,7 +196,7 @@ impl tiny_http::Handler for Service {
             Route::MessageWrongMethod => {
                 Reply::text(405, "messages are sent with POST").with_header("Allow", "POST")
             }
-            Route::Message(frame) => return self.message(request, frame, ready),
+            Route::Message(envelope) => return self.message(request, envelope, ready),
         };
         self.answer(request, &reply, class, ready);
     }
@@ -243,7 +243,7 @@ impl Service {
     /// The tier's faults, if it takes messages.
     fn faults(&self) -> Option<&Faults> {
         match &self.serves {
-            Serves::Messages(frame) => Some(frame.faults()),
+            Serves::Messages(envelope) => Some(envelope.faults()),
             Serves::Pages(_) => None,
         }
     }
@@ -277,12 +277,12 @@ impl Service {
 
 impl Service {
     /// Reads, admits and handles a message, then answers it.
-    fn message(&self, mut request: Request, frame: &Frame, ready: bool) {
+    fn message(&self, mut request: Request, envelope: &Envelope, ready: bool) {
         with_message_buffer(|buf| {
             let message = match read_message(
                 &mut request,
                 self.max_body_bytes,
-                frame.records_spans(),
+                envelope.records_spans(),
                 buf,
             ) {
                 Ok(message) => message,
@@ -301,7 +301,7 @@ impl Service {
                 return self.answer(request, &reply, "message", ready);
             };
             let gone = || self.client_gone(&request);
-            let handled = catch_unwind(AssertUnwindSafe(|| frame.handle(&message, &gone)));
+            let handled = catch_unwind(AssertUnwindSafe(|| envelope.handle(&message, &gone)));
             match handled {
                 Ok(Some(reply)) => self.answer(request, &reply, "message", ready),
                 // A fault closes the connection unanswered.
@@ -379,13 +379,13 @@ mod test {
     use std::io::{Read, Write};
 
     use crate::config::{SinkConfig, TierSettings};
-    use crate::record::message::{Framed, Message, MessageHandler};
+    use crate::record::message::{Message, MessageHandler, Stamped};
     use crate::role::Role;
 
     struct Panics;
 
     impl MessageHandler for Panics {
-        fn handle<'a>(&'a self, _: &Message<'a>, _: &Framed) -> Reply<'a> {
+        fn handle<'a>(&'a self, _: &Message<'a>, _: &Stamped) -> Reply<'a> {
             // What a panic hook does at worst: capture and symbolise a backtrace.
             let trace = std::backtrace::Backtrace::force_capture().to_string();
             panic!("handler panicked, backtrace of {} bytes", trace.len());
@@ -409,7 +409,7 @@ mod test {
             .unwrap(),
         );
         let metrics = Arc::new(Metrics::new(crate::role::Role::Sink));
-        let frame = Frame::new(
+        let envelope = Envelope::new(
             Role::Sink,
             [127, 0, 0, 1].into(),
             Vec::new(),
@@ -428,7 +428,7 @@ mod test {
         let shutdown = Shutdown::new();
         let stopper = Arc::clone(&shutdown);
         let running =
-            std::thread::spawn(move || server.run(Serves::Messages(Arc::new(frame)), shutdown));
+            std::thread::spawn(move || server.run(Serves::Messages(Arc::new(envelope)), shutdown));
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
             .write_all(

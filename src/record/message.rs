@@ -2,7 +2,7 @@
 //!
 //! A [`Message`] is what a relay or a sink takes in, a [`Reply`] what it
 //! answers, [`MessageHandler`] what each of them does with one (inside the
-//! frame of [`crate::http::frame`]). The record line keeps the seed's texts:
+//! envelope of [`crate::http::envelope`]). The record line keeps the seed's texts:
 //!
 //! ```text
 //! ********  Sending Message sent from 10.0.0.1 on Tue, 24 Nov 2026 23:48:17 GMT<TAB>request_id=10.0.0.1-7
@@ -50,9 +50,9 @@ pub struct Message<'a> {
     pub path: &'a str,
 }
 
-/// What the frame has done for a message before its handler runs.
+/// What the envelope has done for a message before its handler runs.
 #[derive(Debug)]
-pub struct Framed<'f> {
+pub struct Stamped<'f> {
     /// The message's request id (the client's if valid, else a new one).
     pub id: &'f str,
     /// Its trace (the client's if valid, else a new one).
@@ -93,13 +93,13 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// What a relay or a sink does with a message, inside the frame that every
-/// message gets (see [`crate::http::frame`]): the frame has given it its request
-/// id and trace and tried to write its record ([`Framed`]), and adds the
+/// What a relay or a sink does with a message, inside the envelope that every
+/// message gets (see [`crate::http::envelope`]): the envelope has given it its request
+/// id and trace and tried to write its record ([`Stamped`]), and adds the
 /// tier's own lineage headers and `X-Request-Id` to whatever it answers.
 pub trait MessageHandler: Send + Sync + 'static {
-    /// Handles `message` as `framed`, and says what to answer.
-    fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a>;
+    /// Handles `message` as `stamped`, and says what to answer.
+    fn handle<'a>(&'a self, message: &Message<'a>, stamped: &Stamped) -> Reply<'a>;
 
     /// What to answer at once, before the message is recorded or meets a
     /// fault, if it must not be handled at all (a relay's loop, see

@@ -4,7 +4,7 @@
 //! `Relaying from <peer ip> at <date> : <message>` goes to stdout and, with
 //! `LOG_DIR`, to `Relay_<ip>.txt`, tagged with the request id (the client's
 //! `X-Request-Id` if valid, else a new one), which is passed to the sink (the
-//! frame of [`crate::http::frame`] does the id, the line and the relay's own
+//! envelope of [`crate::http::envelope`] does the id, the line and the relay's own
 //! lineage headers). The sink's status and body are passed through as they
 //! are, 5xx included (a sink's 503 tells the sender to retry), with the
 //! sink's lineage headers; a status outside 200-599, or a redirect, is
@@ -32,7 +32,7 @@ use crate::observe::via::Hop;
 use crate::otlp::hops::Attempts;
 use crate::otlp::Tracer;
 use crate::record::logger::{Event, Logger};
-use crate::record::message::{Framed, Message, MessageHandler, Reply};
+use crate::record::message::{Message, MessageHandler, Reply, Stamped};
 
 /// The relay's message handler.
 #[derive(Debug)]
@@ -61,24 +61,24 @@ impl MessageHandler for Relay {
         Some(Reply::text(508, text))
     }
 
-    fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a> {
-        let trace_id = framed.trace_id;
-        if let Err(e) = framed.recorded {
+    fn handle<'a>(&'a self, message: &Message<'a>, stamped: &Stamped) -> Reply<'a> {
+        let trace_id = stamped.trace_id;
+        if let Err(e) = stamped.recorded {
             // The relay's own log is a record, not the delivery: forward anyway.
             let text = format!("relay: {e}");
             let event = Event::new("log_failed", &text).warn();
             self.logger
-                .log(&event.request_id(framed.id).trace_id(trace_id));
+                .log(&event.request_id(stamped.id).trace_id(trace_id));
         }
         // The sink's caller is this relay's span, or, traced, each attempt's own.
-        let traceparent = framed.trace.with_parent(framed.span_id).header();
-        let traced = self.tracer.records(&framed.trace);
+        let traceparent = stamped.trace.with_parent(stamped.span_id).header();
+        let traced = self.tracer.records(&stamped.trace);
         let attempts =
-            traced.then(|| Attempts::new(&self.tracer, framed.trace, framed.span_id, framed.id));
+            traced.then(|| Attempts::new(&self.tracer, stamped.trace, stamped.span_id, stamped.id));
         let via = self.hop.after(message.via);
         let payload = Payload {
             body: message.body,
-            request_id: framed.id,
+            request_id: stamped.id,
             traceparent: &traceparent,
             tracestate: message
                 .tracestate
@@ -90,7 +90,7 @@ impl MessageHandler for Relay {
         let started = Instant::now();
         let outcome = self.sink.post(&payload);
         let call = Call {
-            id: framed.id,
+            id: stamped.id,
             trace_id,
             took: started.elapsed(),
         };

@@ -3,7 +3,7 @@
 //! The seed's `sink.php`: the line `From <peer ip> at <date> : <message>` goes to
 //! stdout and, with `LOG_DIR`, to `Sink_<ip>.txt`, tagged with the message's
 //! request id, and the answer carries the id and the sink's own address and
-//! host name (the frame of [`crate::http::frame`] does both). If the record could
+//! host name (the envelope of [`crate::http::envelope`] does both). If the record could
 //! not be written the sink answers 503 with `Retry-After` instead of claiming
 //! the message was logged, and is not ready until it can be (see
 //! [`crate::record::logger::Logger::ready`]).
@@ -14,7 +14,7 @@ use crate::config::SinkConfig;
 use crate::error::Error;
 use crate::format::with_ip_text;
 use crate::observe::metrics::Metrics;
-use crate::record::message::{Framed, Message, MessageHandler, Reply};
+use crate::record::message::{Message, MessageHandler, Reply, Stamped};
 
 /// The sink's message handler.
 #[derive(Debug)]
@@ -23,8 +23,8 @@ pub struct Sink {
 }
 
 impl MessageHandler for Sink {
-    fn handle<'a>(&'a self, message: &Message<'a>, framed: &Framed) -> Reply<'a> {
-        match framed.recorded {
+    fn handle<'a>(&'a self, message: &Message<'a>, stamped: &Stamped) -> Reply<'a> {
+        match stamped.recorded {
             Ok(()) => {
                 self.metrics.message();
                 let answer = with_ip_text(message.peer, |ip| ["Logged message from ", ip].concat());
@@ -70,8 +70,8 @@ mod test {
         }
     }
 
-    fn framed(recorded: &io::Result<()>) -> Framed<'_> {
-        Framed {
+    fn stamped(recorded: &io::Result<()>) -> Stamped<'_> {
+        Stamped {
             id: "10.0.0.1-1",
             trace: crate::observe::trace::TraceParent::start(),
             span_id: [7; 8],
@@ -83,7 +83,7 @@ mod test {
     #[test]
     fn a_recorded_message_is_answered_with_the_seeds_text_and_counted() {
         let sink = sink();
-        let reply = sink.handle(&message("hi"), &framed(&Ok(())));
+        let reply = sink.handle(&message("hi"), &stamped(&Ok(())));
         assert_eq!(
             (reply.status, reply.body.as_ref()),
             (200, "Logged message from 10.0.1.7")
@@ -98,7 +98,7 @@ mod test {
     fn a_message_not_recorded_is_answered_503_to_be_sent_again() {
         let sink = sink();
         let full = Err(io::Error::other("No space left on device"));
-        let reply = sink.handle(&message("hi"), &framed(&full));
+        let reply = sink.handle(&message("hi"), &stamped(&full));
         assert_eq!(reply.status, 503);
         assert_eq!(
             reply.body,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::config::TierConfig;
 use crate::error::Error;
-use crate::http::frame::Frame;
+use crate::http::envelope::Envelope;
 use crate::http::server::{Server, Serves};
 use crate::http::shutdown::{handle_signals, Shutdown};
 use crate::identity;
@@ -125,7 +125,7 @@ pub fn flush_within(config: &TierConfig) -> std::time::Duration {
 }
 
 /// Runs a message-handling tier (relay, sink) until it is stopped: its
-/// handler in the frame every message gets (see [`crate::http::frame`]).
+/// handler in the envelope every message gets (see [`crate::http::envelope`]).
 pub fn serve<H: MessageHandler>(
     config: &TierConfig,
     forwards: bool,
@@ -138,7 +138,7 @@ pub fn serve<H: MessageHandler>(
     let own_headers =
         crate::observe::lineage::own_headers(config.role, tier.ip, &tier.host, &tier.version);
     let faults = Arc::clone(&tier.faults);
-    let frame = Frame::new(
+    let envelope = Envelope::new(
         config.role,
         tier.ip,
         own_headers,
@@ -149,7 +149,7 @@ pub fn serve<H: MessageHandler>(
     )
     .traced(tier.tracer.clone());
     let served = server.run(
-        Serves::Messages(Arc::new(frame)),
+        Serves::Messages(Arc::new(envelope)),
         Arc::clone(&tier.shutdown),
     );
     tier.tracer.flush(flush_within(config));

@@ -1,4 +1,4 @@
-//! The frame around every message a relay or a sink handles: its request id, its record, its lineage.
+//! The envelope around every message a relay or a sink handles: its request id, its record, its lineage.
 //!
 //! Both message tiers do the same around what differs between them: keep the
 //! client's `X-Request-Id` if it is valid or make one (`<ip>-r<n>` on a relay,
@@ -12,7 +12,7 @@
 //! message's request id, counted, and named in `X-Fault-Met`; a status is
 //! answered at once and a close leaves the message unanswered, unrecorded
 //! either way. A message the handler refuses outright (a relay's loop) is
-//! answered before any of that. The server runs a [`Frame`] for every
+//! answered before any of that. The server runs an [`Envelope`] for every
 //! message it admits.
 
 use std::borrow::Cow;
@@ -27,7 +27,7 @@ use crate::observe::trace::TraceParent;
 use crate::otlp::hops::Handling;
 use crate::otlp::Tracer;
 use crate::record::logger::{Event, Logger};
-use crate::record::message::{Framed, Message, MessageHandler, Reply, Verb};
+use crate::record::message::{Message, MessageHandler, Reply, Stamped, Verb};
 use crate::role::Role;
 
 /// What the faults a message met left to do.
@@ -40,8 +40,8 @@ enum Met {
     Answer(Reply<'static>),
 }
 
-/// A message tier's handler in the frame every message gets.
-pub struct Frame {
+/// A message tier's handler in the envelope every message gets.
+pub struct Envelope {
     handler: Arc<dyn MessageHandler>,
     logger: Arc<Logger>,
     metrics: Arc<Metrics>,
@@ -54,8 +54,8 @@ pub struct Frame {
     tracer: Tracer,
 }
 
-impl Frame {
-    /// The frame of tier `role` (relay or sink) at `ip`, which adds
+impl Envelope {
+    /// The envelope of tier `role` (relay or sink) at `ip`, which adds
     /// `own_headers` ([`crate::observe::lineage::own_headers`]) to its answers, with
     /// `faults`, around `handler`.
     pub fn new(
@@ -66,12 +66,12 @@ impl Frame {
         metrics: Arc<Metrics>,
         faults: Arc<Faults>,
         handler: Arc<dyn MessageHandler>,
-    ) -> Frame {
+    ) -> Envelope {
         let (verb, id_prefix) = match role {
             Role::Relay => (Verb::Relaying, "r"),
             Role::Sink | Role::Sender => (Verb::From, "s"),
         };
-        Frame {
+        Envelope {
             handler,
             logger,
             metrics,
@@ -84,9 +84,9 @@ impl Frame {
         }
     }
 
-    /// The same frame, recording its messages' spans with `tracer`.
-    pub fn traced(self, tracer: Tracer) -> Frame {
-        Frame { tracer, ..self }
+    /// The same envelope, recording its messages' spans with `tracer`.
+    pub fn traced(self, tracer: Tracer) -> Envelope {
+        Envelope { tracer, ..self }
     }
 
     /// Whether it records spans (which are named for the message's path).
@@ -136,7 +136,7 @@ impl Frame {
         reply
     }
 
-    /// [`Frame::handle`] once the message has its id, trace and span.
+    /// [`Envelope::handle`] once the message has its id, trace and span.
     fn handle_traced<'a>(
         &'a self,
         message: &Message<'a>,
@@ -169,14 +169,14 @@ impl Frame {
         if let Some(span) = span {
             span.recorded(recorded.as_ref().map(|_| ()).map_err(ToString::to_string));
         }
-        let framed = Framed {
+        let stamped = Stamped {
             id: &id,
             trace,
             span_id,
             trace_id: crate::observe::trace::as_str(&trace_id),
             recorded: &recorded,
         };
-        let reply = self.handler.handle(message, &framed);
+        let reply = self.handler.handle(message, &stamped);
         Some(self.finish(reply, met, id))
     }
 
