@@ -168,17 +168,31 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
 
 /// `N` bytes from `2 * N` lower-case hex digits (the spec allows no upper case).
 fn hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
-    let value = |d: u8| match d {
-        b'0'..=b'9' => Some(d - b'0'),
-        b'a'..=b'f' => Some(d - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0; N];
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        out[i] = value(pair[0])? << 4 | value(pair[1])?;
+    if digits.len() != 2 * N {
+        return None;
     }
-    (digits.len() == 2 * N).then_some(out)
+    let mut out = [0; N];
+    // A lowercase hex digit's value, or 16 and up for anything else: one
+    // lookup a digit and one test at the end (every message has a trace).
+    let mut bad = 0;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+        bad |= high | low;
+        *byte = high << 4 | (low & 0xf);
+    }
+    (bad < 16).then_some(out)
 }
+
+/// Each byte's value as a lowercase hex digit; 16 for a byte that is not one.
+const NIBBLE: [u8; 256] = {
+    let mut table = [16; 256];
+    let mut d = 0;
+    while d < 16 {
+        table[b"0123456789abcdef"[d] as usize] = d as u8;
+        d += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod test {
@@ -217,6 +231,20 @@ mod test {
         // A later version may carry more after its flags.
         let later = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-more";
         assert!(TraceParent::parse(later).is_some());
+    }
+
+    #[test]
+    fn every_pair_of_bytes_decodes_as_lowercase_hex_or_not_at_all() {
+        let digit = |d: u8| (d as char).to_digit(16).filter(|_| !d.is_ascii_uppercase());
+        for high in 0..=255u8 {
+            for low in 0..=255u8 {
+                let plain = digit(high)
+                    .zip(digit(low))
+                    .map(|(h, l)| [(h * 16 + l) as u8]);
+                assert_eq!(hex::<1>(&[high, low]), plain, "{high:#x} {low:#x}");
+            }
+        }
+        assert_eq!(hex::<1>(b"abc"), None, "a length other than 2 N");
     }
 
     #[test]
