@@ -4,7 +4,9 @@ Usage: python3 bench/headline.py bench/results/<date>.md
 
 The rows that matter to an operator (throughput, latency, CPU and memory per
 tier, cold start) for the seed's Apache, nginx, what ships
-(three-tier-musl-svc) and the yardstick, then the shipped build's targets.
+(three-tier-musl-svc) and the yardstick, then the shipped build's targets,
+then (runs since 2026-12-06) where the CPU goes: user and system time and
+context switches per message (bench/split.py).
 """
 
 import sys  # noqa: E402
@@ -70,6 +72,13 @@ def main(path):
     print("|---|---|")
     for row in targets[1:]:
         print(f"| {row[0]} | {row[i]} |")
+    split = [t for t in all_tables if t[0][0] == "variant" and "relay user µs" in t[0]]
+    if split:  # bench/split.py's table, in runs since 2026-12-06
+        print()
+        print("| per message, medians | " + " | ".join(split[0][0][1:]) + " |")
+        print("|---" * len(split[0][0]) + "|")
+        for row in split[0][1:]:
+            print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

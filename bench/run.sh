@@ -5,7 +5,9 @@
 # (scripts/lib/clusterdns.sh: search path, ndots:5, dnsmasq answering as
 # CoreDNS does, sink-svc -> 127.0.0.1). Measured: req/s and p50/p99 at 16
 # connections and at 1, CPU per message per tier, cold start, idle and peak
-# RSS/PSS, and the delivery check. The harness takes one custom variant per
+# RSS/PSS, and the delivery check; then, for what ships, nginx and the
+# yardstick, user and system CPU and context switches per message
+# (bench/split.py). The harness takes one custom variant per
 # call, so each of ours runs in a call of its own with nginx beside it
 # (rounds interleaved, so each is compared with nginx on the same machine at
 # the same time; nginx's rounds add up across calls; nginx keeps its upstream
@@ -94,6 +96,17 @@ YARDSTICK=$yardstick CUSTOM_SINK_CMD="$yardstick_src/bin/sink" CUSTOM_RELAY_CMD=
   harness yardstick nginx
 variants=(three-tier-musl-svc three-tier-musl three-tier yardstick)
 
+# Where the CPU goes: user and system time and context switches per message,
+# read from /proc while the connections are open (the harness reads only the
+# total), for what ships, nginx and the yardstick.
+echo "== CPU split: what ships, nginx, the yardstick (bench/split.py)"
+ip netns exec "$ns" env YARDSTICK="$yardstick" python3 bench/split.py \
+  --duration "$([ -n "${QUICK:-}" ] && echo 2 || echo 10)" --rounds "${REPEATS:-3}" --out "$work/split.md" \
+  "three-tier-musl-svc=env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 SINK_URL=sink-svc:\$SINK_PORT/ $musl/relay|env LOG_DIR=\"\$DATA_DIR\" DRAIN_DELAY=0 $musl/sink" \
+  nginx \
+  "yardstick=$yardstick_src/bin/relay|$yardstick_src/bin/sink|cat \"\$LOG_DIR/custom-sink.out\" | wc -l" \
+  > "$work/split.log" 2>&1 || { cat "$work/split.log"; exit 1; }
+
 # One table over every call: the harness's own summarizer on the merged rows.
 {
   cat "$work/${variants[0]}/results.tsv"
@@ -119,6 +132,8 @@ python3 bench/chart.py "$work/all.tsv" > "$out/$date.svg"
   cat "$work/summary.md"
   echo
   python3 bench/targets.py "$work/all.tsv"
+  echo
+  cat "$work/split.md"
   echo
   echo "Image sizes (one layer holding one static musl binary; built by scripts/build-musl.sh as in scripts/test-containers.sh):"
   echo
