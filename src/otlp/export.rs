@@ -123,16 +123,10 @@ impl Exporter {
         let mut state = self.lock();
         state.flush_until = Some(until);
         self.wake.notify_one();
-        while !state.spans.is_empty() || state.sending > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = self
-                .emptied
-                .wait_timeout(state, left)
-                .map_or_else(|p| p.into_inner().0, |r| r.0);
-        }
+        let left = until.saturating_duration_since(Instant::now());
+        let _ = self
+            .emptied
+            .wait_timeout_while(state, left, |s| !s.spans.is_empty() || s.sending > 0);
     }
 
     /// The thread: waits for a batch, a flush or the schedule, then sends.
@@ -153,18 +147,12 @@ impl Exporter {
     /// The next batch, once one is full, the schedule comes round or a
     /// flush asks; and the flush's deadline, if one is under way.
     fn next_batch(&self) -> (Vec<Span>, Option<Instant>) {
-        let mut state = self.lock();
-        let wake_at = Instant::now() + self.delay;
-        while state.spans.len() < self.batch && state.flush_until.is_none() {
-            let left = wake_at.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = self
-                .wake
-                .wait_timeout(state, left)
-                .map_or_else(|p| p.into_inner().0, |r| r.0);
-        }
+        let state = self.lock();
+        let waiting = |s: &mut State| s.spans.len() < self.batch && s.flush_until.is_none();
+        let mut state = self
+            .wake
+            .wait_timeout_while(state, self.delay, waiting)
+            .map_or_else(|p| p.into_inner().0, |r| r.0);
         let take = state.spans.len().min(self.batch);
         let batch: Vec<Span> = state.spans.drain(..take).collect();
         state.sending += batch.len();
