@@ -63,10 +63,8 @@ impl Fields {
 
     /// Every field as `(name, value)`, in the order received.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        self.spans.iter().map(|(name, value)| {
-            let name = std::str::from_utf8(&self.buf[name.clone()]).unwrap_or("");
-            (name, &self.buf[value.clone()])
-        })
+        self.iter_bytes()
+            .map(|(name, value)| (std::str::from_utf8(name).unwrap_or(""), value))
     }
 
     /// Every field as `(name, value)` bytes, in the order received (names

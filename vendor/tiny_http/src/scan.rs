@@ -59,14 +59,20 @@ fn is_value_byte(b: u8) -> bool {
 
 /// Whether every byte of `s` may stand in a received header value.
 pub(crate) fn is_received_field_value(s: &[u8]) -> bool {
+    all(s, |w| has_less(w, 0x20) || has_byte(w, 0x7f), is_value_byte)
+}
+
+/// Whether `ok` holds for every byte of `s`, asked byte by byte only of
+/// the words that `suspect` flags (it must flag every word with a byte
+/// that is not `ok`).
+fn all(s: &[u8], suspect: impl Fn(u64) -> bool, ok: fn(u8) -> bool) -> bool {
     let (chunks, whole) = words(s);
     for chunk in chunks {
-        let w = word(chunk);
-        if (has_less(w, 0x20) || has_byte(w, 0x7f)) && !chunk.iter().all(|b| is_value_byte(*b)) {
+        if suspect(word(chunk)) && !chunk.iter().all(|b| ok(*b)) {
             return false;
         }
     }
-    s[whole..].iter().all(|b| is_value_byte(*b))
+    s[whole..].iter().all(|b| ok(*b))
 }
 
 /// A byte this server writes in a header value: visible ASCII, space, tab.
@@ -77,15 +83,8 @@ fn is_sent_value_byte(b: u8) -> bool {
 /// Whether every byte of `s` may stand in a header value this server writes
 /// (no line break, which would let a value inject headers; no obs-text).
 pub(crate) fn is_sent_field_value(s: &[u8]) -> bool {
-    let (chunks, whole) = words(s);
-    for chunk in chunks {
-        let w = word(chunk);
-        let suspect = has_less(w, 0x20) || has_byte(w, 0x7f) || w & HIGHS != 0;
-        if suspect && !chunk.iter().all(|b| is_sent_value_byte(*b)) {
-            return false;
-        }
-    }
-    s[whole..].iter().all(|b| is_sent_value_byte(*b))
+    let suspect = |w| has_less(w, 0x20) || has_byte(w, 0x7f) || w & HIGHS != 0;
+    all(s, suspect, is_sent_value_byte)
 }
 
 #[cfg(test)]
