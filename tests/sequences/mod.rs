@@ -168,6 +168,13 @@ fn fuzz(entry: &Tier, seed: u64, path: &str, dir: &Path, record_prefixes: &[&str
         "the generator makes messages"
     );
     assert_healthy(entry);
+    // Under qemu-user (CI's arm64 pass) memory and threads measure the
+    // emulator (scripts/test.sh skips the other such tests there): a thread
+    // done with its connection comes back late, and more are started. Both
+    // x86-64 passes assert these bounds.
+    if std::env::var_os("THREE_TIER_BIN_RUNNER").is_some() {
+        return;
+    }
     // Bounded: no growth per connection once warm, and no thread left per connection.
     assert!(
         rss_end < rss_half + 16 * 1024,
