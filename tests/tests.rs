@@ -24,6 +24,8 @@ mod faults;
 mod flow_page;
 // One socket for IPv4 and IPv6 by default; the 3/2/3 in an IPv6-only cluster.
 mod ipv6;
+// Clients that gave up: their requests are not carried out, after any stall.
+mod gone_clients;
 // Hostile framing (smuggling, bad lengths, cut-off bodies) on raw sockets.
 mod framing;
 // Connection floods, clients that never read, slow uploads, a thread per message.

@@ -63,6 +63,10 @@ pub(crate) struct Io {
     /// The registry closed this connection while its thread was reading a
     /// request it had not yet seen: that one is answered, then it closes.
     pub evicted: bool,
+    /// When the write of the last answer began, if it went through: the
+    /// client had not reset its connection by then (see
+    /// [`crate::Request::client_closed`]).
+    pub answered_at: Option<Instant>,
 }
 
 impl Io {
@@ -77,7 +81,11 @@ impl Io {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         let filled = fill(&mut out);
+        let began = Instant::now();
         let written = self.socket.write_all(&out);
+        if written.is_ok() {
+            self.answered_at = Some(began);
+        }
         self.out = out;
         (filled, written)
     }
@@ -147,6 +155,7 @@ pub(crate) fn serve(registered: Registered, peer: SocketAddr) {
             spare: Fields::default(),
             out: Vec::new(),
             evicted: false,
+            answered_at: None,
         }),
     });
     loop {

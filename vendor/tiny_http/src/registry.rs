@@ -123,6 +123,26 @@ pub(crate) struct Registry {
 struct Slots {
     by_id: HashMap<u64, Arc<Slot>>,
     next_id: u64,
+    /// Threads waiting on `left`: a leaving connection signals only then
+    /// (a `notify_all` is a syscall even with nobody waiting).
+    waiting: usize,
+}
+
+impl Slots {
+    /// Waits on `left` for at most `timeout`, counted in `waiting` meanwhile.
+    fn wait<'a>(
+        mut slots: MutexGuard<'a, Slots>,
+        left: &Condvar,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Slots> {
+        slots.waiting += 1;
+        let mut slots = left
+            .wait_timeout(slots, timeout)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+        slots.waiting -= 1;
+        slots
+    }
 }
 
 impl Registry {
@@ -137,6 +157,7 @@ impl Registry {
             slots: Mutex::new(Slots {
                 by_id: HashMap::new(),
                 next_id: 0,
+                waiting: 0,
             }),
             left: Condvar::new(),
             max: max.max(1),
@@ -175,11 +196,7 @@ impl Registry {
                 if left.is_zero() {
                     return Admission::Full(stream);
                 }
-                slots = self
-                    .left
-                    .wait_timeout(slots, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                slots = Slots::wait(slots, &self.left, left);
             }
             let kept_alive_before = self
                 .idle_now()
@@ -203,9 +220,15 @@ impl Registry {
 
     /// Forgets a connection whose thread has finished with it.
     pub fn remove(&self, slot: &Slot) {
-        self.lock().by_id.remove(&slot.id);
+        let waiting = {
+            let mut slots = self.lock();
+            slots.by_id.remove(&slot.id);
+            slots.waiting > 0
+        };
         // Both an admission waiting for room and a stop waiting for the end.
-        self.left.notify_all();
+        if waiting {
+            self.left.notify_all();
+        }
     }
 
     /// Closes every idle connection; returns how many.
@@ -232,11 +255,7 @@ impl Registry {
             if slots.by_id.is_empty() || left.is_zero() {
                 return slots.by_id.len();
             }
-            slots = self
-                .left
-                .wait_timeout(slots, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            slots = Slots::wait(slots, &self.left, left);
         }
     }
 }

@@ -16,6 +16,7 @@ use std::fmt;
 use std::io::{self, ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::common::{HTTPVersion, Method};
 use crate::conn::{self, Conn, Head};
@@ -112,12 +113,22 @@ impl Request {
     /// out: nobody would hear how it went. The end of the stream alone (a
     /// FIN) is not gone: a client may half-close after its last request and
     /// still read the answers (RFC 9112 §9.6 makes it no cancellation).
-    pub fn client_closed(&self) -> bool {
+    ///
+    /// A client known to have been there less than `seen_within` ago is
+    /// taken to be there still, without asking the kernel: its previous
+    /// answer on this connection was written (no reset had arrived) that
+    /// recently. The first request on a connection is always asked about:
+    /// the kernel completes a handshake before the server accepts it, so a
+    /// client may have given up on a request that waited in the backlog.
+    pub fn client_closed(&self, seen_within: Duration) -> bool {
         use rustix::net::{recv, RecvFlags};
         let io = self.conn.lock();
         // Pipelined bytes are buffered, or the registry shut down reading
         // itself (this request is then answered and the connection closes).
         if !io.input.is_empty() || io.evicted {
+            return false;
+        }
+        if io.answered_at.is_some_and(|at| at.elapsed() < seen_within) {
             return false;
         }
         let mut byte = [0u8; 1];
