@@ -311,6 +311,8 @@ mod test {
     fn a_pooled_connection_the_server_closed_is_replaced() {
         // The server answers one request per connection and then closes it
         // without saying so, as a server that times idle connections out does.
+        // Reused at once, the connection is not peeked at: the request fails
+        // before any reply and is sent again on a new connection.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = thread::spawn(move || {
@@ -328,5 +330,38 @@ mod test {
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_connection_idle_for_a_while_is_peeked_at_and_a_closed_one_not_written_to() {
+        // The server answers on the first connection, then closes its side
+        // (a FIN) and keeps reading it: a request written there would show.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            let mut buf = [0u8; 4096];
+            let (mut first, _) = listener.accept().unwrap();
+            let _ = first.read(&mut buf).unwrap();
+            first.write_all(answer).unwrap();
+            first.shutdown(Shutdown::Write).unwrap();
+            let (mut second, _) = listener.accept().unwrap();
+            let _ = second.read(&mut buf).unwrap();
+            second.write_all(answer).unwrap();
+            first
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            first.read(&mut buf).unwrap()
+        });
+        let client = Client::new(100, Duration::from_secs(60), 8);
+        assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
+        // Idle past PEEK_AFTER: pacing of the scenario, not a wait for the server.
+        thread::sleep(pool::PEEK_AFTER + Duration::from_millis(50));
+        assert_eq!(client.post(&exchange(addr)).unwrap().status, 200);
+        assert_eq!(
+            server.join().unwrap(),
+            0,
+            "a request went to the closed connection"
+        );
     }
 }

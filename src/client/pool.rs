@@ -3,8 +3,11 @@
 //! A [`Conn`] carries at most `UPSTREAM_MAX_REQUESTS` requests and is not
 //! reused once `UPSTREAM_MAX_AGE` old: behind a Kubernetes Service each new
 //! connection may reach another pod, so bounded reuse keeps spreading
-//! messages while saving most handshakes. A pooled connection is taken only
-//! if one non-blocking peek finds it open and silent. Its socket timeouts
+//! messages while saving most handshakes. A pooled connection idle for
+//! [`PEEK_AFTER`] or longer is taken only if one non-blocking peek finds it
+//! open and silent; one idle less long is taken as it is (a server that
+//! closed it meanwhile fails the request before any reply, and the client
+//! sends it once more on a new connection). Its socket timeouts
 //! come from the exchange's deadline, kept by the vendored server's
 //! `tiny_http::deadline`; the thread's buffers are 16 KiB (see [`super::proto`]). A
 //! connection whose exchange was given up at its deadline is reset
@@ -21,6 +24,12 @@ use tiny_http::deadline::{is_timeout, Direction, Timeouts};
 /// How far past its deadline a read or write may block.
 const SLACK: Duration = Duration::from_millis(20);
 
+/// A connection idle this long is peeked at before it is taken: servers
+/// close idle connections after seconds (or when they stop), so one idle
+/// less long is rarely closed, and the retry covers it when it is. Under
+/// load, where a syscall a message counts, connections are idle for less.
+pub const PEEK_AFTER: Duration = Duration::from_secs(1);
+
 /// A connection to one address of the next tier.
 pub struct Conn {
     pub stream: TcpStream,
@@ -28,6 +37,8 @@ pub struct Conn {
     /// Requests it has carried, the one under way included.
     pub uses: u32,
     opened: Instant,
+    /// When it was last put back in the pool.
+    idle_since: Instant,
     timeouts: Timeouts,
 }
 
@@ -46,6 +57,7 @@ impl Conn {
             addr,
             uses: 0,
             opened: Instant::now(),
+            idle_since: Instant::now(),
             timeouts: Timeouts::unknown(SLACK),
         })
     }
@@ -120,7 +132,8 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The most recently used idle connection to `addr` that is young enough and still open.
+    /// The most recently used idle connection to `addr` that is young enough
+    /// and, if it has been idle for [`PEEK_AFTER`], still open.
     pub fn take(&self, addr: SocketAddr) -> Option<Conn> {
         let now = Instant::now();
         loop {
@@ -130,7 +143,7 @@ impl Pool {
                 let i = pool.iter().rposition(|c| c.addr == addr)?;
                 pool.remove(i)
             };
-            if is_alive(&conn.stream) {
+            if now.duration_since(conn.idle_since) < PEEK_AFTER || is_alive(&conn.stream) {
                 return Some(conn);
             }
         }
@@ -142,13 +155,14 @@ impl Pool {
     }
 
     /// Keeps `conn` for the next request if it may carry one; else closes it.
-    pub fn put(&self, conn: Conn) {
+    pub fn put(&self, mut conn: Conn) {
         if conn.uses >= self.max_requests
             || conn.opened.elapsed() >= self.max_age
             || self.max_pooled == 0
         {
             return conn.close();
         }
+        conn.idle_since = Instant::now();
         let mut pool = self.lock();
         if pool.len() >= self.max_pooled {
             pool.remove(0).close();
