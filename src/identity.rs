@@ -28,11 +28,8 @@ pub fn host_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// Looks the instance IP up on this host.
-pub fn local_ip(pod_ip: Option<IpAddr>) -> IpAddr {
-    if let Some(ip) = pod_ip {
-        return ip;
-    }
+/// Looks the instance IP up on this host (for a tier without `POD_IP`).
+pub fn local_ip() -> IpAddr {
     let host_addrs: Vec<IpAddr> = (host_name().as_str(), 0)
         .to_socket_addrs()
         .map(|addrs| addrs.map(|a| a.ip()).collect())
@@ -98,10 +95,5 @@ mod test {
         );
         assert_eq!(choose_ip(None, &[], Some(ip("0.0.0.0"))), ip("127.0.0.1"));
         assert_eq!(choose_ip(None, &[], None), ip("127.0.0.1"));
-    }
-
-    #[test]
-    fn local_ip_honours_pod_ip() {
-        assert_eq!(local_ip(Some(ip("10.9.8.7"))), ip("10.9.8.7"));
     }
 }

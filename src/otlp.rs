@@ -31,6 +31,7 @@ use std::time::SystemTime;
 use crate::config::{Sampler, TracingConfig};
 use crate::observe::metrics::Metrics;
 use crate::observe::trace::TraceParent;
+use crate::role::Role;
 
 /// A span's kind, as OTLP numbers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,14 +147,26 @@ impl Tracer {
         }
     }
 
-    /// The tracer `config` asks for, its spans described by `resource`
-    /// (`service.name` and the rest), its counts in `metrics`; off without an
-    /// endpoint or with `OTEL_SDK_DISABLED=true`. Its exporter thread starts now.
+    /// The tracer `config` asks for, for the tier `role` at `version`, its
+    /// counts in `metrics`; off without an endpoint or with
+    /// `OTEL_SDK_DISABLED=true`. Its spans name the tier (`OTEL_SERVICE_NAME`,
+    /// or the role), its version, and `OTEL_RESOURCE_ATTRIBUTES`. Its exporter
+    /// thread starts now.
     pub fn start(
         config: &TracingConfig,
-        resource: Vec<(String, String)>,
+        role: Role,
+        version: &str,
         metrics: &Arc<Metrics>,
     ) -> std::io::Result<Tracer> {
+        let service = config
+            .service_name
+            .clone()
+            .unwrap_or_else(|| role.name().to_string());
+        let mut resource = vec![
+            ("service.name".to_string(), service),
+            ("service.version".to_string(), version.to_string()),
+        ];
+        resource.extend(config.resource.iter().cloned());
         let Some(endpoint) = config.endpoint.clone().filter(|_| !config.disabled) else {
             return Ok(Tracer::off());
         };

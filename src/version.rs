@@ -9,19 +9,15 @@ pub const REVISION: &str = match option_env!("GIT_REVISION") {
     None => "unknown",
 };
 
-/// How a hop names its version: `v<crate version>+<revision>` (no
-/// `+<revision>` when it is unknown), then `DEMO_VERSION` after a space when set.
-pub fn label(demo: Option<&str>) -> String {
-    let mut label = format!("v{VERSION}");
-    if REVISION != "unknown" {
-        label.push('+');
-        label.push_str(REVISION);
+/// How a hop names this build: `v<crate version>+<revision>` (no
+/// `+<revision>` when it is unknown); a tier adds `DEMO_VERSION` after a
+/// space (see `crate::tiers::tier::Tier::version`).
+pub fn label() -> String {
+    if REVISION == "unknown" {
+        format!("v{VERSION}")
+    } else {
+        format!("v{VERSION}+{REVISION}")
     }
-    if let Some(demo) = demo {
-        label.push(' ');
-        label.push_str(demo);
-    }
-    label
 }
 
 #[cfg(test)]
@@ -29,9 +25,8 @@ mod test {
     use super::*;
 
     #[test]
-    fn label_is_version_revision_and_demo() {
-        let plain = label(None);
+    fn label_is_version_and_revision() {
+        let plain = label();
         assert!(plain.starts_with(&format!("v{VERSION}")) && !plain.contains(' '));
-        assert_eq!(label(Some("blue")), format!("{plain} blue"));
     }
 }

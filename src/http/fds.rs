@@ -7,12 +7,11 @@
 //! The soft limit is first raised to the hard one (as Go programs do), since
 //! a soft limit of 1024 is a shell default, not a decision. Then the pool
 //! gets at most a quarter of what is left (at most [`MAX_POOLED`]), and
-//! `MAX_CONNECTIONS` is lowered, with a log line, if the rest cannot hold it,
-//! so that a small limit shrinks both sides instead of leaving one connection.
+//! `MAX_CONNECTIONS` is lowered if the rest cannot hold it (with a line for
+//! the tier's log), so that a small limit shrinks both sides instead of
+//! leaving one connection.
 
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-
-use crate::record::logger::{Event, Logger};
 
 /// Descriptors kept for all but connections: the listener, stdio, the log
 /// file, the signal pipe, and room to spare.
@@ -29,25 +28,25 @@ pub struct Budget {
     pub max_pooled: usize,
 }
 
-/// The budget for `configured` connections, in a tier that forwards or not;
-/// says so in the log when `MAX_CONNECTIONS` had to be lowered.
-pub fn budget(configured: usize, forwards: bool, logger: &Logger) -> Budget {
+/// The budget for `configured` connections, in a tier that forwards or not,
+/// and what the log should say when `MAX_CONNECTIONS` had to be lowered.
+pub fn budget(configured: usize, forwards: bool) -> (Budget, Option<String>) {
     let Some(nofile) = raised_limit() else {
         let max_pooled = if forwards { MAX_POOLED } else { 0 };
-        return Budget {
+        let budget = Budget {
             max_connections: configured,
             max_pooled,
         };
+        return (budget, None);
     };
     let budget = split(nofile, configured, forwards);
-    if budget.max_connections < configured {
-        let text = format!(
+    let lowered = (budget.max_connections < configured).then(|| {
+        format!(
             "MAX_CONNECTIONS={configured} lowered to {}: RLIMIT_NOFILE={nofile} allows no more",
             budget.max_connections
-        );
-        logger.log(&Event::new("limit", &text).warn());
-    }
-    budget
+        )
+    });
+    (budget, lowered)
 }
 
 /// The soft `RLIMIT_NOFILE`, raised to the hard one if it can be; `None` if unlimited.

@@ -94,50 +94,61 @@ impl Shutdown {
     }
 }
 
-/// Installs the signal handler: the first SIGTERM or SIGINT drains for
-/// `drain_delay`, then stops; SIGHUP reopens the log file.
+/// Catches SIGTERM, SIGINT and SIGHUP from now on: one that arrives before
+/// [`handle_signals`] runs waits for it, so none is lost while a tier starts.
+pub fn catch_signals() -> Result<Signals, Error> {
+    Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| Error::io("installing the SIGTERM, SIGINT and SIGHUP handler", e))
+}
+
+/// Handles the `signals` caught, on a thread of their own: the first SIGTERM
+/// or SIGINT drains for `drain_delay`, then stops; SIGHUP reopens the log file.
 pub fn handle_signals(
+    mut signals: Signals,
     shutdown: Arc<Shutdown>,
     drain_delay: Duration,
     logger: Arc<Logger>,
 ) -> Result<(), Error> {
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| Error::io("installing the SIGTERM, SIGINT and SIGHUP handler", e))?;
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                if signal == SIGHUP {
+                if !stop_on(signal, &shutdown, drain_delay, &logger) {
                     logger.reopen();
-                    continue;
-                }
-                let name = if signal == SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                };
-                if shutdown.drain() {
-                    logger.event(
-                        "signal",
-                        &format!(
-                            "received {name}: not ready, draining for {}ms, then stopping",
-                            drain_delay.as_millis()
-                        ),
-                    );
-                    let timer = Arc::clone(&shutdown);
-                    thread::spawn(move || {
-                        if !timer.wait_for(Phase::Stopping, drain_delay) {
-                            timer.stop();
-                        }
-                    });
-                } else {
-                    logger.event("signal", &format!("received {name} again: stopping now"));
-                    shutdown.stop();
                 }
             }
         })
         .map_err(|e| Error::io("starting the signal thread", e))?;
     Ok(())
+}
+
+/// Acts on a SIGTERM or SIGINT, and says so: the first drains for
+/// `drain_delay` and then stops, another stops now. `false` for any other
+/// signal (SIGHUP).
+fn stop_on(signal: i32, shutdown: &Arc<Shutdown>, drain_delay: Duration, logger: &Logger) -> bool {
+    let name = match signal {
+        SIGTERM => "SIGTERM",
+        SIGINT => "SIGINT",
+        _ => return false,
+    };
+    let timer = Arc::clone(shutdown);
+    let stop_after_the_delay = move || {
+        if !timer.wait_for(Phase::Stopping, drain_delay) {
+            timer.stop();
+        }
+    };
+    if shutdown.drain() {
+        let text = format!(
+            "received {name}: not ready, draining for {}ms, then stopping",
+            drain_delay.as_millis()
+        );
+        logger.event("signal", &text);
+        thread::spawn(stop_after_the_delay);
+    } else {
+        logger.event("signal", &format!("received {name} again: stopping now"));
+        shutdown.stop();
+    }
+    true
 }
 
 #[cfg(test)]

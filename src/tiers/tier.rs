@@ -1,10 +1,11 @@
 //! Start-up that every tier shares: identity, logger, metrics, signal handler, bound server.
 //!
 //! The order matters for operators and tests alike: the configuration has been
-//! validated before this runs, the log file is opened and the signal handler
-//! installed before the port is bound (so an unwritable `LOG_DIR` fails before
-//! traffic arrives, and a SIGTERM is never lost), and the first line a tier
-//! prints is `listening on <addr>`.
+//! validated before this runs, the log file is opened and the signals caught
+//! before the port is bound (so an unwritable `LOG_DIR` fails before traffic
+//! arrives, and a SIGTERM is never lost), and the first line a tier prints is
+//! `listening on <addr>`; warnings (a lowered `MAX_CONNECTIONS`, a misspelt
+//! setting) follow it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::config::TierConfig;
 use crate::error::Error;
 use crate::http::envelope::Envelope;
 use crate::http::server::{Server, Serves};
-use crate::http::shutdown::{handle_signals, Shutdown};
+use crate::http::shutdown::{catch_signals, handle_signals, Shutdown};
 use crate::identity;
 use crate::observe::fault::Faults;
 use crate::observe::metrics::Metrics;
@@ -44,11 +45,18 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// Opens the log, installs the signal handler and binds `LISTEN_ADDR`;
-    /// a tier that `forwards` to a next tier keeps part of its file
-    /// descriptors for that (see [`crate::http::fds`]).
+    /// Opens the log, catches signals, binds `LISTEN_ADDR`, then handles
+    /// the signals and starts the tracer; a tier that `forwards` to a next
+    /// tier keeps part of its file descriptors for that (see
+    /// [`crate::http::fds`]). Each step gets only the part of `config` it
+    /// needs.
     pub fn start(config: &TierConfig, forwards: bool) -> Result<(Tier, Server), Error> {
-        let ip = identity::local_ip(config.pod_ip);
+        let ip = config.pod_ip.unwrap_or_else(identity::local_ip);
+        let host = identity::host_name();
+        let version = match &config.demo_version {
+            Some(demo) => format!("{} {demo}", crate::version::label()),
+            None => crate::version::label(),
+        };
         let logger = Arc::new(Logger::new(
             config.role,
             config.log.dir.as_deref(),
@@ -57,27 +65,39 @@ impl Tier {
             config.log.fsync,
         )?);
         let metrics = Arc::new(Metrics::new(config.role));
-        // The handler goes in first: a SIGTERM that follows `listening on` is never lost.
-        let shutdown = Shutdown::new();
-        handle_signals(
-            Arc::clone(&shutdown),
-            config.server.drain_delay,
-            Arc::clone(&logger),
-        )?;
-        let budget = crate::http::fds::budget(config.server.max_connections, forwards, &logger);
+        // Caught first: a SIGTERM that follows `listening on` is never lost.
+        let signals = catch_signals()?;
+        let (budget, lowered) = crate::http::fds::budget(config.server.max_connections, forwards);
         let server = Server::bind(
             &config.server,
             budget.max_connections,
             Arc::clone(&logger),
             Arc::clone(&metrics),
         )?;
-        // After `listening on`, the first line: a misspelt setting (see [`crate::tiers::typos`]).
-        for warning in crate::tiers::typos::in_environment() {
-            logger.log(&crate::record::logger::Event::new("config_warning", &warning).warn());
+        let shutdown = Shutdown::new();
+        handle_signals(
+            signals,
+            Arc::clone(&shutdown),
+            config.server.drain_delay,
+            Arc::clone(&logger),
+        )?;
+        // After `listening on`: a lowered MAX_CONNECTIONS, a misspelt setting
+        // (see [`crate::tiers::typos`]).
+        let warnings = lowered.into_iter().map(|text| ("limit", text));
+        let typos = crate::tiers::typos::in_environment()
+            .into_iter()
+            .map(|text| ("config_warning", text));
+        for (event, text) in warnings.chain(typos) {
+            logger.log(&crate::record::logger::Event::new(event, &text).warn());
         }
-        let host = identity::host_name();
-        let version = crate::version::label(config.demo_version.as_deref());
-        let tracer = start_tracer(config, &version, &metrics)?;
+        let tracer = Tracer::start(&config.tracing, config.role, &version, &metrics)
+            .map_err(|e| Error::io("starting the span exporter", e))?;
+        let faults = Faults::new(
+            config.role,
+            config.faults,
+            config.server.max_in_flight,
+            config.server.client_timeout,
+        );
         let tier = Tier {
             ip,
             host,
@@ -86,37 +106,11 @@ impl Tier {
             metrics,
             shutdown,
             max_pooled: budget.max_pooled,
-            faults: Arc::new(Faults::new(
-                config.role,
-                config.faults,
-                config.server.max_in_flight,
-                config.server.client_timeout,
-            )),
+            faults: Arc::new(faults),
             tracer,
         };
         Ok((tier, server))
     }
-}
-
-/// The tracer `config` asks for: its spans name the tier (`OTEL_SERVICE_NAME`
-/// or the role), its `version`, and `OTEL_RESOURCE_ATTRIBUTES`.
-fn start_tracer(
-    config: &TierConfig,
-    version: &str,
-    metrics: &Arc<Metrics>,
-) -> Result<Tracer, Error> {
-    let tracing = &config.tracing;
-    let service = tracing
-        .service_name
-        .clone()
-        .unwrap_or_else(|| config.role.name().to_string());
-    let mut resource = vec![
-        ("service.name".to_string(), service),
-        ("service.version".to_string(), version.to_string()),
-    ];
-    resource.extend(tracing.resource.iter().cloned());
-    Tracer::start(tracing, resource, metrics)
-        .map_err(|e| Error::io("starting the span exporter", e))
 }
 
 /// How long a stopping tier waits for its last spans to be exported.
