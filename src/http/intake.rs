@@ -90,11 +90,9 @@ pub fn read_message<'b>(
     // The headers the message needs, copied after the body when they are UTF-8.
     let body_len = buf.len();
     let mut ranges = [const { None }; CARRIED.len()];
-    for (range, name) in ranges.iter_mut().zip(CARRIED) {
-        if let Some(value) = request
-            .header(name)
-            .filter(|v| std::str::from_utf8(v).is_ok())
-        {
+    let values = request.headers().first_of(&CARRIED);
+    for (range, value) in ranges.iter_mut().zip(values) {
+        if let Some(value) = value.filter(|v| v.is_ascii() || std::str::from_utf8(v).is_ok()) {
             let start = buf.len() - body_len;
             buf.extend_from_slice(value);
             *range = Some(start..buf.len() - body_len);
@@ -114,8 +112,11 @@ pub fn read_message<'b>(
             "message is not valid UTF-8 text",
         )));
     };
-    let [request_id, traceparent, tracestate, fault, via] =
-        ranges.map(|range| range.map(|r| std::str::from_utf8(&headers[r]).unwrap_or_default()));
+    // Each piece is UTF-8, so all of them are, and each range falls on a
+    // character boundary: checked once, sliced by range.
+    let headers = std::str::from_utf8(headers).unwrap_or_default();
+    let piece = |range: std::ops::Range<usize>| headers.get(range).unwrap_or_default();
+    let [request_id, traceparent, tracestate, fault, via] = ranges.map(|r| r.map(piece));
     Ok(Message {
         peer: request
             .remote_addr()
@@ -126,6 +127,6 @@ pub fn read_message<'b>(
         tracestate,
         fault,
         via,
-        path: std::str::from_utf8(&headers[path_range]).unwrap_or_default(),
+        path: piece(path_range),
     })
 }

@@ -91,6 +91,22 @@ impl Fields {
         Some(&self.buf[value.clone()])
     }
 
+    /// The first value of each of `names` (any case), in one pass over the
+    /// fields: for a handler that wants several, cheaper than a [`Fields::get`]
+    /// each (three-tier.5).
+    pub fn first_of<const N: usize>(&self, names: &[&str; N]) -> [Option<&[u8]>; N] {
+        let mut found = [None; N];
+        for (name, value) in self.iter_bytes() {
+            let wanted = names
+                .iter()
+                .position(|w| name.eq_ignore_ascii_case(w.as_bytes()));
+            if let Some(slot) = wanted.and_then(|i| found.get_mut(i)) {
+                slot.get_or_insert(value);
+            }
+        }
+        found
+    }
+
     /// The first value of `name` as text, if it is valid UTF-8.
     pub fn get_str(&self, name: &str) -> Option<&str> {
         self.get(name).and_then(|v| std::str::from_utf8(v).ok())
@@ -118,6 +134,20 @@ impl fmt::Debug for Fields {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn first_of_gives_each_names_first_value_as_get_does() {
+        let mut f = Fields::default();
+        f.push(b"Host", b"relay-svc");
+        f.push(b"x-request-id", b"a-1");
+        f.push(b"X-Request-Id", b"a-2");
+        f.push(b"Via", b"1.1 relay");
+        let names = ["X-Request-Id", "traceparent", "VIA", "Host"];
+        let found = f.first_of(&names);
+        assert_eq!(found, names.map(|n| f.get(n)));
+        assert_eq!(found[0], Some(&b"a-1"[..]));
+        assert_eq!(found[1], None);
+    }
 
     #[test]
     fn fields_keep_order_and_match_names_in_any_case() {
