@@ -41,9 +41,9 @@ echo "== scripts/run-local.sh fails loudly: a port taken, a LOG_DIR it cannot cr
 python3 scripts/checks/run_local.py "$((${BASE_PORT:-19000} + 500))"
 
 echo "== sink --loss-report over the sinks' LOG_DIR files (README's loss-report command)"
-report=$(target/release/sink --loss-report "$logs"/Sink_*.txt) || { echo "$report"; echo "loss report found gaps or duplicates"; exit 1; }
-echo "$report"
-grep -qx "total: 3 sender(s), received 30, duplicates 0, gaps 0, damaged lines 0" <<< "$report" || { echo "unexpected loss report"; exit 1; }
+# Its exit code says no gaps and no damaged lines; delivery.py above read the
+# same files through --json for the counts.
+target/release/sink --loss-report "$logs"/Sink_*.txt || { echo "loss report found gaps or damaged lines"; exit 1; }
 
 echo "== docs/faults.md's scenario 1 on the host topology: SEND_FAULT=sink=503@0.2 and one slow sink lose nothing"
 python3 scripts/checks/faults_walkthrough.py "$((${BASE_PORT:-19000} + 400))"
@@ -51,7 +51,7 @@ python3 scripts/checks/faults_walkthrough.py "$((${BASE_PORT:-19000} + 400))"
 echo "== spans over OTLP/HTTP to a real receiver (rotel), then a receiver down, stalled and refusing: nothing lost (scripts/checks/otlp_rotel.py)"
 python3 scripts/checks/otlp_rotel.py "$((${BASE_PORT:-19000} + 800))"
 
-echo "== README.md's and docs/faults.md's command blocks, run as written (scripts/checks/docs_run.py)"
+echo "== the command blocks of README.md, docs/ and bench/README.md, run as written (scripts/checks/docs_run.py)"
 python3 scripts/checks/docs_run.py
 
 echo "== scripts/test-kustomize.sh (render, lint, validate, checkov, trivy, lab = seed)"

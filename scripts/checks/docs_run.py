@@ -1,6 +1,6 @@
-"""Runs the command blocks of README.md and docs/faults.md exactly as written, read out of the Markdown files.
+"""Runs the command blocks of README.md, docs/*.md and bench/README.md exactly as written, read out of the Markdown files.
 
-Usage: python3 scripts/checks/docs_run.py [FILE.md ...]   (default: README.md docs/faults.md)
+Usage: python3 scripts/checks/docs_run.py [FILE.md ...]   (default: README.md, docs/*.md, bench/README.md)
 
 Every ```sh block is preceded by a directive, an HTML comment a reader of the
 rendered page does not see:
@@ -14,6 +14,11 @@ rendered page does not see:
                           run in turn (each must exit 0); N seconds later the
                           first gets Ctrl-C (SIGINT to its process group, as a
                           terminal sends it) and must exit 0
+  <!-- run: one shell -->  the lines as one bash script, as typed into one
+                          terminal (`cmd &` puts a tier in the background);
+                          it must exit 0, and then each background job it left
+                          gets SIGTERM (by its PID) and must be gone within
+                          STOP_SECONDS
   <!-- not run here: REASON -->
                           needs what this host does not have (a Kubernetes
                           cluster, a registry); the reason is printed
@@ -43,6 +48,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEADLINE = 300
 # How long a launcher may take to have each sender's first message answered.
 READY_SECONDS = 120
+# How long a background job of a one-shell block may take to stop on SIGTERM
+# (a tier drains for DRAIN_DELAY, 5 s by default, first).
+STOP_SECONDS = 30
+# Printed by a one-shell block at its end: the PIDs of the jobs it left.
+JOBS_MARK = "docs_run: background jobs:"
 DIRECTIVE = re.compile(r"<!--\s*(run(?::\s*(.*?))?|output|not run here:\s*(.*?))\s*-->")
 
 
@@ -107,6 +117,55 @@ def terminals(lines, seconds, where):
         os.remove(log_path)
 
 
+def one_shell(lines, where):
+    """The lines as one bash script; then its background jobs are stopped by PID."""
+    script = "\n".join(lines) + f'\ncode=$?\necho "{JOBS_MARK} $(jobs -p | tr "\\n" " ")"\nexit $code\n'
+    log_path = os.path.join("/tmp", f"docs-run-{os.getpid()}.log")
+    try:
+        with open(log_path, "w") as log:
+            # The jobs keep the log open: wait for the shell, not for the end of its output.
+            code = subprocess.Popen(["bash", "-c", script], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).wait(
+                timeout=DEADLINE)
+        marks = [l for l in read(log_path) if l.startswith(JOBS_MARK)]
+        pids = [int(p) for p in marks[-1][len(JOBS_MARK):].split()] if marks else []
+        stopped = stop(pids)
+        printed = "".join(l for l in read(log_path) if not l.startswith(JOBS_MARK))
+    finally:
+        os.remove(log_path)
+    if not stopped:
+        fail(where, f"a background job did not stop within {STOP_SECONDS} s of SIGTERM:\n{printed[-2000:]}")
+    if code != 0:
+        fail(where, f"the block exited {code}:\n{printed[-3000:]}")
+    return printed
+
+
+def stop(pids):
+    """SIGTERM to each of `pids`; whether all were gone within STOP_SECONDS (else SIGKILL)."""
+    def signal_all(sig):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    signal_all(signal.SIGTERM)
+    until = time.monotonic() + STOP_SECONDS
+    while any(alive(pid) for pid in pids):
+        if time.monotonic() > until:
+            signal_all(signal.SIGKILL)
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def alive(pid):
+    """Whether `pid` still runs (a zombie whose parent has gone does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def each_sender_answered(lines):
     """Whether each of the three senders has printed a lineage line (a message answered)."""
     return all(any(l.startswith(f"[sender-{i}] ") and " -> relay " in l for l in lines) for i in (1, 2, 3))
@@ -155,7 +214,7 @@ def run_file(path):
         if info not in ("sh", "bash"):
             continue
         if directive is None:
-            fail(where, "a command block with no directive (<!-- run -->, <!-- run: terminals, ... -->, <!-- not run here: ... -->)")
+            fail(where, "a command block with no directive (<!-- run -->, <!-- run: one shell -->, <!-- run: terminals, ... -->, <!-- not run here: ... -->)")
         if directive.startswith("not run here:"):
             print(f"{where}: not run here: {directive.split(':', 1)[1].strip()}")
             printed = None
@@ -164,6 +223,9 @@ def run_file(path):
         if directive == "run":
             printed = "".join(shell(l, where) for l in lines)
             print(f"{where}: ran {len(lines)} command(s)")
+        elif re.fullmatch(r"run:\s*one shell", directive):
+            printed = one_shell(lines, where)
+            print(f"{where}: ran {len(lines)} command(s) in one shell, its background jobs stopped")
         else:
             terms = re.fullmatch(r"run:\s*terminals,\s*Ctrl-C after (\d+) s", directive)
             if not terms:
@@ -172,8 +234,14 @@ def run_file(path):
             print(f"{where}: ran {len(lines)} command(s) in terminals, stopped by Ctrl-C")
 
 
+def every_doc():
+    """README.md, every page under docs/, and bench/README.md."""
+    docs = sorted(os.path.join("docs", f) for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md"))
+    return ["README.md", *docs, "bench/README.md"]
+
+
 def main():
-    for path in sys.argv[1:] or ["README.md", "docs/faults.md"]:
+    for path in sys.argv[1:] or every_doc():
         run_file(path)
 
 
