@@ -22,6 +22,8 @@ echo "== cargo fmt --check (this crate and the patched tiny_http)"
 cargo fmt --all --check
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo doc --document-private-items (every link resolves; warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --workspace --document-private-items
 
 echo "== scripts/run-local.sh with SEND_COUNT=10 (README's first command, bounded), into a LOG_DIR it creates"
 log=$(mktemp)

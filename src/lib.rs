@@ -29,6 +29,11 @@
 //!   `in_flight`, `json`, `random`, `role`, `values`, `version`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// These docs are for the people who work on the crate, read with
+// `--document-private-items` (scripts/test.sh builds them so, warnings
+// denied): a public module's doc may point at the private one that does the
+// work.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod config;
 pub mod http;

@@ -174,7 +174,7 @@ pub struct SinkConfig {
     pub tier: TierConfig,
 }
 
-/// A tier's configuration, read from the [`SETTINGS`] rows of its role.
+/// A tier's configuration, read from the [`SETTINGS`](super::SETTINGS) rows of its role.
 pub trait TierSettings: Sized {
     /// The tier it configures.
     const ROLE: Role;
