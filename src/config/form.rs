@@ -1,10 +1,8 @@
-//! The forms a setting's value takes, with their bounds: each parses a variable's text and names what it accepts.
+//! The forms a setting's value takes: their bounds, what each accepts in words, the parsers [`super::Set`] uses, and the typed values of two word settings.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::values::{self, Url};
+use crate::values;
 
 /// The form a setting's value takes, with its bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,25 +45,6 @@ pub enum Form {
     Text,
 }
 
-/// A value of some [`Form`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Value {
-    SocketAddr(SocketAddr),
-    Ip(IpAddr),
-    Urls(Vec<Url>),
-    Duration(Duration),
-    Number(u64),
-    Word(&'static str),
-    Dir(PathBuf),
-    Label(String),
-    SendFault(SendFault),
-    Url(Url),
-    KeyValues(Vec<(String, String)>),
-    /// Parts in a million.
-    Ratio(u32),
-    Text(String),
-}
-
 /// `SEND_FAULT`: the `X-Fault` header the sender adds to the first attempt of
 /// a fraction of its messages (see [`crate::observe::fault`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +56,7 @@ pub struct SendFault {
 }
 
 impl SendFault {
-    fn parse(text: &str) -> Option<SendFault> {
+    pub(super) fn parse(text: &str) -> Option<SendFault> {
         let (header, fraction) = text.trim().rsplit_once('@')?;
         let fraction: f64 = fraction.trim().parse().ok()?;
         let valid = crate::observe::fault::is_header(header) && fraction > 0.0 && fraction <= 1.0;
@@ -114,45 +93,10 @@ impl Form {
             Form::Text => "1 to 255 printable characters".into(),
         }
     }
-
-    /// `text` as a value of this form, or `Err` with [`Form::expected`].
-    pub(super) fn parse(self, text: &str) -> Result<Value, String> {
-        let trimmed = text.trim();
-        let value = match self {
-            Form::SocketAddr => trimmed.parse().ok().map(Value::SocketAddr),
-            Form::Ip => trimmed.parse().ok().map(Value::Ip),
-            Form::Urls => values::url_list(text).ok().map(Value::Urls),
-            Form::Duration { positive } => values::duration(text)
-                .ok()
-                .filter(|d| !(positive && d.is_zero()))
-                .map(Value::Duration),
-            Form::Number { min, max } => values::number_in(text, min, max).ok().map(Value::Number),
-            Form::Word(words) => words
-                .iter()
-                .find(|w| **w == trimmed)
-                .map(|w| Value::Word(w)),
-            Form::Dir => (!trimmed.is_empty()).then(|| Value::Dir(PathBuf::from(text))),
-            Form::Label => is_label(trimmed).then(|| Value::Label(trimmed.to_string())),
-            Form::SendFault => SendFault::parse(text).map(Value::SendFault),
-            Form::Url => match values::url_list(trimmed).ok() {
-                Some(mut urls) if urls.len() == 1 => urls.pop().map(Value::Url),
-                _ => None,
-            },
-            Form::Millis => millis(trimmed).map(Value::Duration),
-            Form::KeyValues => key_values(trimmed).map(Value::KeyValues),
-            Form::Ratio => trimmed
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .map(|r| Value::Ratio((r * 1e6).round() as u32)),
-            Form::Text => is_text(trimmed).then(|| Value::Text(trimmed.to_string())),
-        };
-        value.ok_or_else(|| self.expected())
-    }
 }
 
 /// [`Form::Millis`]: a whole number of milliseconds, or a duration.
-fn millis(text: &str) -> Option<Duration> {
+pub(super) fn millis(text: &str) -> Option<Duration> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().ok().map(Duration::from_millis);
     }
@@ -161,7 +105,7 @@ fn millis(text: &str) -> Option<Duration> {
 
 /// [`Form::KeyValues`]: `k=v,k2=v2`, keys not empty, values percent-decoded
 /// to printable text; an empty list is none.
-fn key_values(text: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn key_values(text: &str) -> Option<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=')?;
@@ -192,14 +136,56 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// Whether `text` is a [`Form::Text`]: 1 to 255 characters, none a control character.
-fn is_text(text: &str) -> bool {
+pub(super) fn is_text(text: &str) -> bool {
     (1..=255).contains(&text.chars().count()) && !text.chars().any(char::is_control)
 }
 
 /// Whether `text` is a [`Form::Label`]: safe in a header, a log line and a page.
-fn is_label(text: &str) -> bool {
+pub(super) fn is_label(text: &str) -> bool {
     (1..=32).contains(&text.len())
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// How stdout lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// The seed's lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which traces a tier records (`OTEL_TRACES_SAMPLER`, see [`crate::otlp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sampler {
+    /// `parentbased_always_on`: as the caller's sampled flag says; a trace started here: yes.
+    #[default]
+    ParentBasedAlwaysOn,
+    /// `parentbased_always_off`: as the caller says; a trace started here: no.
+    ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`: as the caller says; a trace started here: by its id.
+    ParentBasedTraceIdRatio,
+    /// `always_on`.
+    AlwaysOn,
+    /// `always_off`.
+    AlwaysOff,
+    /// `traceidratio`: by the trace id, whatever the caller says.
+    TraceIdRatio,
+}
+
+impl Sampler {
+    /// The sampler `OTEL_TRACES_SAMPLER` names (its form admits no other word).
+    pub(super) fn named(word: &str) -> Sampler {
+        match word {
+            "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio,
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio,
+            _ => Sampler::ParentBasedAlwaysOn,
+        }
+    }
 }

@@ -1,23 +1,16 @@
-//! Each tier's checked configuration, read from the rows of its role: what a tier's run function gets.
+//! Each tier's checked configuration, put together from the rows as read ([`super::raw::Raw`]): what a tier's run function gets.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::form::{SendFault, Value};
-use super::{Vars, REMOVED};
+use super::form::SendFault;
+pub use super::form::{LogFormat, Sampler};
+use super::raw::Raw;
+use super::{settings_for, REMOVED};
 use crate::error::Error;
 use crate::role::Role;
 use crate::values::Url;
-
-/// How stdout lines are written (`LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// The seed's lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Settings of the HTTP server every tier runs.
 #[derive(Debug, Clone)]
@@ -49,23 +42,6 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// `LOG_FSYNC`: flush each record to disk.
     pub fsync: bool,
-}
-
-/// Which traces a tier records (`OTEL_TRACES_SAMPLER`, see [`crate::otlp`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sampler {
-    /// `parentbased_always_on`: as the caller's sampled flag says; a trace started here: yes.
-    ParentBasedAlwaysOn,
-    /// `parentbased_always_off`: as the caller says; a trace started here: no.
-    ParentBasedAlwaysOff,
-    /// `parentbased_traceidratio`: as the caller says; a trace started here: by its id.
-    ParentBasedTraceIdRatio,
-    /// `always_on`.
-    AlwaysOn,
-    /// `always_off`.
-    AlwaysOff,
-    /// `traceidratio`: by the trace id, whatever the caller says.
-    TraceIdRatio,
 }
 
 /// Tracing's settings, named as OpenTelemetry's SDKs name them (see [`crate::otlp`]).
@@ -179,18 +155,17 @@ pub trait TierSettings: Sized {
     /// The tier it configures.
     const ROLE: Role;
 
-    /// Reads it through `vars`.
-    fn read(vars: &Vars) -> Result<Self, Error>;
+    /// Puts it together from the rows as read (`lookup` for the rules that
+    /// need to know what was set rather than defaulted).
+    fn assemble(raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error>;
 
     /// Reads it through `lookup` (a variable name to its value).
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         if let Some((name, replacement)) = REMOVED.iter().find(|(name, _)| lookup(name).is_some()) {
             return Err(Error::Removed { name, replacement });
         }
-        Self::read(&Vars {
-            role: Self::ROLE,
-            lookup: &lookup,
-        })
+        let raw = read_rows(Self::ROLE, &lookup)?;
+        Self::assemble(raw, &lookup)
     }
 
     /// Reads it from the process environment.
@@ -199,32 +174,64 @@ pub trait TierSettings: Sized {
     }
 }
 
+/// Each row `role` reads, in table order: its value, or its default, parsed
+/// and stored by the row; the first that does not parse is the error.
+fn read_rows(role: Role, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Raw, Error> {
+    let mut raw = Raw::default();
+    for setting in settings_for(role) {
+        let text = lookup(setting.name)
+            .or_else(|| (!setting.default.is_empty()).then(|| setting.default.to_string()));
+        if let Some(text) = text {
+            setting
+                .set
+                .apply(&mut raw, &text)
+                .map_err(|expected| Error::config(setting.name, &text, expected))?;
+        }
+    }
+    Ok(raw)
+}
+
+/// `name` was not set and has no default, but a tier needs it.
+fn missing(name: &'static str) -> Error {
+    let expected = super::SETTINGS
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.form().expected())
+        .unwrap_or_default();
+    Error::Config {
+        name,
+        value: None,
+        expected,
+    }
+}
+
 impl TierSettings for SenderConfig {
     const ROLE: Role = Role::Sender;
 
-    fn read(vars: &Vars) -> Result<Self, Error> {
-        let tier = TierConfig::read(vars)?;
-        let fault = match vars.value("SEND_FAULT")? {
-            None => None,
-            Some(Value::SendFault(_)) if !tier.faults => {
-                let text = (vars.lookup)("SEND_FAULT").unwrap_or_default();
-                let expected =
-                    "SEND_FAULT to be unset while FAULTS is off (set FAULTS=on to inject faults)";
-                return Err(Error::config("SEND_FAULT", &text, expected));
-            }
-            Some(Value::SendFault(fault)) => Some(fault),
-            other => vars.mismatch("SEND_FAULT", other),
+    fn assemble(raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        if raw.send_fault.is_some() && !raw.faults {
+            let text = lookup("SEND_FAULT").unwrap_or_default();
+            let expected =
+                "SEND_FAULT to be unset while FAULTS is off (set FAULTS=on to inject faults)";
+            return Err(Error::config("SEND_FAULT", &text, expected));
+        }
+        let relay = PeerConfig {
+            variable: "RELAY_URL",
+            urls: raw.relay_urls.clone().ok_or_else(|| missing("RELAY_URL"))?,
+            timeout: raw.relay_timeout,
+            ..PeerConfig::next_hop(&raw)
+        };
+        let send = SendConfig {
+            interval: raw.send_interval,
+            count: raw.send_count,
+            retries: raw.send_retries as u32,
+            fault: raw.send_fault.clone(),
+            fail_fast: raw.send_fail_fast,
         };
         Ok(SenderConfig {
-            tier,
-            relay: PeerConfig::read(vars, "RELAY_URL", "RELAY_TIMEOUT")?,
-            send: SendConfig {
-                interval: vars.duration("SEND_INTERVAL")?,
-                count: vars.number_opt("SEND_COUNT")?,
-                retries: vars.number("SEND_RETRIES")? as u32,
-                fault,
-                fail_fast: vars.word("SEND_FAIL_FAST")? == "on",
-            },
+            tier: TierConfig::assemble(Self::ROLE, raw, lookup)?,
+            relay,
+            send,
         })
     }
 }
@@ -232,10 +239,16 @@ impl TierSettings for SenderConfig {
 impl TierSettings for RelayConfig {
     const ROLE: Role = Role::Relay;
 
-    fn read(vars: &Vars) -> Result<Self, Error> {
+    fn assemble(raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let sink = PeerConfig {
+            variable: "SINK_URL",
+            urls: raw.sink_urls.clone().ok_or_else(|| missing("SINK_URL"))?,
+            timeout: raw.sink_timeout,
+            ..PeerConfig::next_hop(&raw)
+        };
         Ok(RelayConfig {
-            tier: TierConfig::read(vars)?,
-            sink: PeerConfig::read(vars, "SINK_URL", "SINK_TIMEOUT")?,
+            tier: TierConfig::assemble(Self::ROLE, raw, lookup)?,
+            sink,
         })
     }
 }
@@ -243,126 +256,74 @@ impl TierSettings for RelayConfig {
 impl TierSettings for SinkConfig {
     const ROLE: Role = Role::Sink;
 
-    fn read(vars: &Vars) -> Result<Self, Error> {
+    fn assemble(raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
         Ok(SinkConfig {
-            tier: TierConfig::read(vars)?,
+            tier: TierConfig::assemble(Self::ROLE, raw, lookup)?,
         })
     }
 }
 
 impl TierConfig {
-    fn read(vars: &Vars) -> Result<TierConfig, Error> {
+    fn assemble(
+        role: Role,
+        raw: Raw,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<TierConfig, Error> {
         let server = ServerConfig {
-            listen_addr: match vars.value("LISTEN_ADDR")? {
-                Some(Value::SocketAddr(addr)) => addr,
-                other => vars.mismatch("LISTEN_ADDR", other),
-            },
-            listen_fallback: (vars.lookup)("LISTEN_ADDR").is_none(),
-            max_connections: vars.number("MAX_CONNECTIONS")? as usize,
-            max_in_flight: vars.number("MAX_IN_FLIGHT")? as usize,
-            max_body_bytes: vars.number("MAX_BODY_BYTES")? as usize,
-            client_timeout: vars.duration("CLIENT_TIMEOUT")?,
-            drain_delay: vars.duration("DRAIN_DELAY")?,
-            shutdown_timeout: vars.duration("SHUTDOWN_TIMEOUT")?,
+            listen_addr: raw.listen_addr.ok_or_else(|| missing("LISTEN_ADDR"))?,
+            listen_fallback: lookup("LISTEN_ADDR").is_none(),
+            max_connections: raw.max_connections as usize,
+            max_in_flight: raw.max_in_flight as usize,
+            max_body_bytes: raw.max_body_bytes as usize,
+            client_timeout: raw.client_timeout,
+            drain_delay: raw.drain_delay,
+            shutdown_timeout: raw.shutdown_timeout,
         };
-        let pod_ip = match vars.value("POD_IP")? {
-            None => None,
-            Some(Value::Ip(ip)) => Some(ip),
-            other => vars.mismatch("POD_IP", other),
-        };
-        let demo_version = match vars.value("DEMO_VERSION")? {
-            None => None,
-            Some(Value::Label(label)) => Some(label),
-            other => vars.mismatch("DEMO_VERSION", other),
-        };
-        let dir = match vars
-            .reads("LOG_DIR")
-            .then(|| vars.value("LOG_DIR"))
-            .transpose()?
-        {
-            None | Some(None) => None,
-            Some(Some(Value::Dir(dir))) => Some(dir),
-            Some(other) => vars.mismatch("LOG_DIR", other),
-        };
-        let fsync = vars.reads("LOG_FSYNC") && vars.word("LOG_FSYNC")? == "on";
-        let format = match vars.word("LOG_FORMAT")? {
-            "json" => LogFormat::Json,
-            _ => LogFormat::Text,
+        let tracing = TracingConfig {
+            endpoint: raw
+                .otlp_traces_endpoint
+                .map(|url| url.to_string())
+                .or_else(|| {
+                    raw.otlp_endpoint
+                        .map(|base| format!("{}/v1/traces", base.to_string().trim_end_matches('/')))
+                }),
+            headers: raw.otlp_headers,
+            timeout: raw.otlp_timeout,
+            service_name: raw.service_name,
+            resource: raw.resource,
+            sampler: raw.sampler,
+            ratio: f64::from(raw.sampler_ratio) / 1e6,
+            disabled: raw.sdk_disabled,
+            queue: raw.bsp_queue as usize,
+            delay: raw.bsp_delay,
+            batch: raw.bsp_batch as usize,
         };
         Ok(TierConfig {
-            role: vars.role,
+            role,
             server,
-            pod_ip,
-            demo_version,
-            faults: vars.word("FAULTS")? == "on",
-            log: LogConfig { dir, format, fsync },
-            tracing: TracingConfig::read(vars)?,
-        })
-    }
-}
-
-impl TracingConfig {
-    fn read(vars: &Vars) -> Result<TracingConfig, Error> {
-        let url = |name: &'static str| match vars.value(name)? {
-            None => Ok(None),
-            Some(Value::Url(url)) => Ok(Some(url.to_string())),
-            other => vars.mismatch(name, other),
-        };
-        let traces = url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?;
-        let base = url("OTEL_EXPORTER_OTLP_ENDPOINT")?
-            .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')));
-        let pairs = |name: &'static str| match vars.value(name)? {
-            None => Ok(Vec::new()),
-            Some(Value::KeyValues(pairs)) => Ok(pairs),
-            other => vars.mismatch(name, other),
-        };
-        let sampler = match vars.word("OTEL_TRACES_SAMPLER")? {
-            "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
-            "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio,
-            "always_on" => Sampler::AlwaysOn,
-            "always_off" => Sampler::AlwaysOff,
-            "traceidratio" => Sampler::TraceIdRatio,
-            _ => Sampler::ParentBasedAlwaysOn,
-        };
-        let ratio = match vars.required("OTEL_TRACES_SAMPLER_ARG")? {
-            Value::Ratio(per_million) => f64::from(per_million) / 1e6,
-            other => vars.mismatch("OTEL_TRACES_SAMPLER_ARG", Some(other)),
-        };
-        let service_name = match vars.value("OTEL_SERVICE_NAME")? {
-            None => None,
-            Some(Value::Text(name)) => Some(name),
-            other => vars.mismatch("OTEL_SERVICE_NAME", other),
-        };
-        // Checked by its form: http/json is the one value it takes.
-        vars.word("OTEL_EXPORTER_OTLP_PROTOCOL")?;
-        Ok(TracingConfig {
-            endpoint: traces.or(base),
-            headers: pairs("OTEL_EXPORTER_OTLP_HEADERS")?,
-            timeout: vars.duration("OTEL_EXPORTER_OTLP_TIMEOUT")?,
-            service_name,
-            resource: pairs("OTEL_RESOURCE_ATTRIBUTES")?,
-            sampler,
-            ratio,
-            disabled: vars.word("OTEL_SDK_DISABLED")? == "true",
-            queue: vars.number("OTEL_BSP_MAX_QUEUE_SIZE")? as usize,
-            delay: vars.duration("OTEL_BSP_SCHEDULE_DELAY")?,
-            batch: vars.number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? as usize,
+            pod_ip: raw.pod_ip,
+            demo_version: raw.demo_version,
+            faults: raw.faults,
+            log: LogConfig {
+                dir: raw.log_dir,
+                format: raw.log_format,
+                fsync: raw.log_fsync,
+            },
+            tracing,
         })
     }
 }
 
 impl PeerConfig {
-    fn read(vars: &Vars, urls: &'static str, timeout: &'static str) -> Result<PeerConfig, Error> {
-        Ok(PeerConfig {
-            variable: urls,
-            urls: match vars.required(urls)? {
-                Value::Urls(urls) => urls,
-                other => vars.mismatch(urls, Some(other)),
-            },
-            timeout: vars.duration(timeout)?,
-            max_requests: vars.number("UPSTREAM_MAX_REQUESTS")? as u32,
-            max_age: vars.duration("UPSTREAM_MAX_AGE")?,
-            dns_refresh: vars.duration("DNS_REFRESH")?,
-        })
+    /// What a next hop shares, whichever it is: connection reuse and DNS.
+    fn next_hop(raw: &Raw) -> PeerConfig {
+        PeerConfig {
+            variable: "",
+            urls: Vec::new(),
+            timeout: Duration::ZERO,
+            max_requests: raw.upstream_max_requests as u32,
+            max_age: raw.upstream_max_age,
+            dns_refresh: raw.dns_refresh,
+        }
     }
 }
