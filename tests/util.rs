@@ -300,7 +300,10 @@ pub fn loss_report_of_lines(lines: &[String]) -> String {
     run_with_stdin(sink.arg("--loss-report"), &(lines.join("\n") + "\n")).1
 }
 
-/// Stops (SIGSTOP) or continues (SIGCONT) `pid` (a tier started by the test).
+/// Stops (SIGSTOP) or continues (SIGCONT) `pid` (a tier started by the
+/// test). A stop returns once every thread of it has stopped: the signal is
+/// delivered asynchronously, and a thread still running could take a request
+/// the test means to arrive while it is stopped.
 pub fn signal_stop(pid: u32, stop: bool) {
     let sig = if stop {
         rustix::process::Signal::STOP
@@ -308,6 +311,28 @@ pub fn signal_stop(pid: u32, stop: bool) {
         rustix::process::Signal::CONT
     };
     signal(pid, sig);
+    let until = Instant::now() + PATIENCE;
+    while stop && !every_thread_stopped(pid) {
+        assert!(
+            Instant::now() < until,
+            "{pid} did not stop within {PATIENCE:?}"
+        );
+        // Polling the kernel's view of the threads, a bounded wait.
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether every thread of `pid` is stopped (`T` in `/proc/<pid>/task/*/stat`).
+fn every_thread_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true; // gone: nothing of it runs
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+            state.is_some_and(|rest| rest.starts_with(['T', 't', 'Z', 'X']))
+        })
+    })
 }
 
 fn signal(pid: u32, sig: rustix::process::Signal) {
