@@ -52,12 +52,13 @@ impl Conn {
         }
         let stream = TcpStream::connect_timeout(&addr, left)?;
         stream.set_nodelay(true)?;
+        let now = Instant::now();
         Ok(Conn {
             stream,
             addr,
             uses: 0,
-            opened: Instant::now(),
-            idle_since: Instant::now(),
+            opened: now,
+            idle_since: now,
             timeouts: Timeouts::unknown(SLACK),
         })
     }

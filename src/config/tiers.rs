@@ -208,24 +208,20 @@ fn missing(name: &'static str) -> Error {
 impl TierSettings for SenderConfig {
     const ROLE: Role = Role::Sender;
 
-    fn assemble(raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+    fn assemble(mut raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
         if raw.send_fault.is_some() && !raw.faults {
             let text = lookup("SEND_FAULT").unwrap_or_default();
             let expected =
                 "SEND_FAULT to be unset while FAULTS is off (set FAULTS=on to inject faults)";
             return Err(Error::config("SEND_FAULT", &text, expected));
         }
-        let relay = PeerConfig {
-            variable: "RELAY_URL",
-            urls: raw.relay_urls.clone().ok_or_else(|| missing("RELAY_URL"))?,
-            timeout: raw.relay_timeout,
-            ..PeerConfig::next_hop(&raw)
-        };
+        let urls = raw.relay_urls.take();
+        let relay = PeerConfig::assemble("RELAY_URL", urls, raw.relay_timeout, &raw)?;
         let send = SendConfig {
             interval: raw.send_interval,
             count: raw.send_count,
             retries: raw.send_retries as u32,
-            fault: raw.send_fault.clone(),
+            fault: raw.send_fault.take(),
             fail_fast: raw.send_fail_fast,
         };
         Ok(SenderConfig {
@@ -239,13 +235,9 @@ impl TierSettings for SenderConfig {
 impl TierSettings for RelayConfig {
     const ROLE: Role = Role::Relay;
 
-    fn assemble(raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let sink = PeerConfig {
-            variable: "SINK_URL",
-            urls: raw.sink_urls.clone().ok_or_else(|| missing("SINK_URL"))?,
-            timeout: raw.sink_timeout,
-            ..PeerConfig::next_hop(&raw)
-        };
+    fn assemble(mut raw: Raw, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let urls = raw.sink_urls.take();
+        let sink = PeerConfig::assemble("SINK_URL", urls, raw.sink_timeout, &raw)?;
         Ok(RelayConfig {
             tier: TierConfig::assemble(Self::ROLE, raw, lookup)?,
             sink,
@@ -315,15 +307,21 @@ impl TierConfig {
 }
 
 impl PeerConfig {
-    /// What a next hop shares, whichever it is: connection reuse and DNS.
-    fn next_hop(raw: &Raw) -> PeerConfig {
-        PeerConfig {
-            variable: "",
-            urls: Vec::new(),
-            timeout: Duration::ZERO,
+    /// The next hop `variable` names, at `urls` (required) with `timeout`;
+    /// connection reuse and DNS as every next hop has them.
+    fn assemble(
+        variable: &'static str,
+        urls: Option<Vec<Url>>,
+        timeout: Duration,
+        raw: &Raw,
+    ) -> Result<PeerConfig, Error> {
+        Ok(PeerConfig {
+            variable,
+            urls: urls.ok_or_else(|| missing(variable))?,
+            timeout,
             max_requests: raw.upstream_max_requests as u32,
             max_age: raw.upstream_max_age,
             dns_refresh: raw.dns_refresh,
-        }
+        })
     }
 }
