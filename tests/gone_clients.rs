@@ -10,15 +10,13 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use crate::util::{heavy_load, metric, read_answer, recorded_ids, signal_stop, temp_dir, Tier};
+use crate::util::{
+    heavy_load, metric, post_request, read_answer, recorded_ids, signal_stop, temp_dir, Tier,
+};
 
 /// A kept-alive POST of `body` to the sink.
 fn message(body: &str) -> Vec<u8> {
-    format!(
-        "POST /sink.php HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    post_request("/sink.php", body, "")
 }
 
 /// Closes `stream` with a reset, as a client whose deadline passed does.

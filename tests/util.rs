@@ -593,14 +593,17 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 
 /// POSTs `body` to `path` and reads the answer.
 pub fn post(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<Answer> {
-    exchange(
-        addr,
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
+    exchange(addr, &post_request(path, body, "Connection: close\r\n"))
+}
+
+/// The bytes of a text POST of `body` to `path`, with `more` header lines
+/// (each ending in CRLF; empty: the connection stays open).
+pub fn post_request(path: &str, body: &str, more: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{more}\r\n{body}",
+        body.len()
     )
+    .into_bytes()
 }
 
 /// GETs `path` and reads the answer.
