@@ -7,7 +7,8 @@
 #   2. each final stage builds, is one layer holding one file (the binary),
 #      is configured to run as 65532:65532, and is under 1,000,000 bytes, as
 #      an image (podman's Size) and as a binary;
-#   3. 3 sinks (alias sink-svc), 2 relays (alias relay-svc) and 3 senders run
+#   3. 3 sinks (alias sink-svc), 2 relays (alias relay-svc) and 3 senders,
+#      started by scripts/topology.py (the one launcher), run
 #      on a podman network made here, read-only, with no capabilities, and
 #      every message sent is logged by a sink exactly once, through more than
 #      one relay and more than one sink (scripts/checks/delivery.py);
@@ -90,18 +91,9 @@ done
 
 echo "== 3/2/3 on podman network $network"
 podman network create "$network" > /dev/null
-common=(--network "$network" --read-only --cap-drop=ALL --security-opt=no-new-privileges --user 65532:65532 -e DRAIN_DELAY=0)
-start() { # name tier [args...]
-  local name="$run_id-$1" tier=$2
-  shift 2
-  podman run -d --name "$name" "${common[@]}" "$@" "localhost/three-tier/$tier:$run_id" > /dev/null
-  containers+=("$name")
-}
-for i in 1 2 3; do start "sink-$i" sink --network-alias sink-svc; done
-for i in 1 2; do start "relay-$i" relay --network-alias relay-svc -e SINK_URL=sink-svc:8080/sink.php; done
-for i in 1 2 3; do
-  start "sender-$i" sender -e RELAY_URL=relay-svc:8080/relay.php -e SEND_INTERVAL=100ms -e SEND_COUNT=10
-done
+for name in sink-{1..3} relay-{1..2} sender-{1..3}; do containers+=("$run_id-$name"); done
+python3 scripts/topology.py podman "$network" "localhost/three-tier/{tier}:$run_id" "$run_id" \
+  -e DRAIN_DELAY=0 -e SEND_INTERVAL=100ms -e SEND_COUNT=10 || fail "the 3/2/3 did not start"
 for i in 1 2 3; do
   code=$(timeout 120 podman wait "$run_id-sender-$i") || fail "sender-$i did not finish"
   [ "$code" = 0 ] || { podman logs "$run_id-sender-$i" >&2; fail "sender-$i exited $code"; }
@@ -150,13 +142,9 @@ stop_measured "$run_id-relay-1" "$run_id-relay-2"
 
 echo "== podman kube play of the dev overlay"
 python3 scripts/checks/split_deployments.py "$work/dev.yaml" "$work" > /dev/null
-if curl -s -o /dev/null --max-time 1 http://127.0.0.1:8080/; then fail "host port 8080 is taken; podman 4.3 kube play needs it"; fi
-for deployment in sinks relays senders; do
-  file="$work/kube-$deployment.yaml"
-  played+=("$file")
-  # podman logs an error per healthcheck it cannot schedule without systemd; keep that out of sight.
-  podman kube play "$file" > /dev/null 2>> "$work/podman.log" || { cat "$work/podman.log" >&2; fail "kube play $deployment"; }
-  container="$deployment-pod-0-${deployment%s}"
+# What each Deployment's pod must do while it runs alone on host port 8080.
+check_played() { # deployment
+  local deployment=$1 container="$1-pod-0-${1%s}" user readonly_root caps body sent running
   user=$(podman inspect --format '{{.Config.User}}' "$container")
   readonly_root=$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$container")
   caps=$(podman inspect --format '{{.EffectiveCaps}}' "$container")
@@ -186,7 +174,7 @@ for deployment in sinks relays senders; do
   running=$(podman inspect --format '{{.State.Running}} {{.RestartCount}}' "$container")
   [ "$running" = "true 0" ] || fail "$container did not stay up: $running"
   curl -sf --max-time 5 http://127.0.0.1:8080/healthz > /dev/null || fail "$container stopped serving"
-  podman kube down "$file" > /dev/null 2>> "$work/podman.log"
   echo "$container: user 65532:65532, read-only root, no capabilities, served and stayed up"
-done
+}
+kube_play_each "$work" check_played
 echo "test-containers: all checks passed"

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""The 3/2/3 of the case study on this host: 3 sinks, 2 relays and 3 senders as processes on loopback.
+"""Starts the tiers: one launcher for every place that runs sinks, relays and senders.
 
-Usage: python3 scripts/topology.py [--help]   (scripts/run-local.sh runs it)
+Usage:
+  python3 scripts/topology.py [--help]      the 3/2/3 on loopback (scripts/run-local.sh runs it)
+  python3 scripts/topology.py podman NETWORK IMAGE PREFIX [-e NAME=VALUE ...]
+                                            the 3/2/3 as podman containers, left running
+  python3 scripts/topology.py around [--bin DIR] TIER... -- COMMAND...
+                                            COMMAND against one sink, relay or sender each (the benchmarks)
 
-Each process gets its own POD_IP and listens on it, as pods do (senders
-127.0.0.1-3, relays 127.0.1.1-2, sinks 127.0.2.1-3, on BASE_PORT + 1-3,
-+ 101-102, + 201-203; BASE_PORT defaults to 18000), and the tiers are wired
-with comma-separated URL lists, which they use as kube-proxy uses a
+On loopback, each process gets its own POD_IP and listens on it, as pods do
+(senders 127.0.0.1-3, relays 127.0.1.1-2, sinks 127.0.2.1-3, on BASE_PORT +
+1-3, + 101-102, + 201-203; BASE_PORT defaults to 18000), and the tiers are
+wired with comma-separated URL lists, which they use as kube-proxy uses a
 Service's pods: a random one per message. Every tier variable in the
 environment (SEND_INTERVAL, SEND_COUNT, LOG_DIR, LOG_FORMAT, FAULTS, ...)
 is passed through. Output is interleaved, each line prefixed `[sink-1] `.
@@ -21,11 +26,35 @@ done and exits 0 only if every message was answered 2xx; without, it runs
 until Ctrl-C, SIGTERM or SIGHUP (closing its terminal), which stop every
 tier cleanly (exit 0). PIDS_FILE, when set, gets a line `<name> <pid>
 <address>` per process, for tools that watch or stop one.
+
+With `podman`, the same 3/2/3 runs as containers named PREFIX-sink-1 ...
+PREFIX-sender-3 on the podman network NETWORK, from IMAGE (`{tier}` in it
+is replaced by sink, relay or sender), read-only, without capabilities, as
+65532:65532, with the `-e` settings; the sinks answer as sink-svc and the
+relays as relay-svc, as the Services name them. It exits 0 once every
+container says it listens (they keep running; the caller stops and removes
+them), or 1 naming the one that did not, after removing them all.
+
+With `around`, the tiers named (sink, relay, sender, in the order a
+message meets them backwards: `sink relay` puts a relay in front of a sink)
+start one each on 127.0.0.1 on ports the kernel picks, from DIR (default
+target/release, built already), with DRAIN_DELAY=0 unless it is set and
+every other tier variable passed through; COMMAND runs once all listen,
+with SINK_ADDR, SINK_PID, RELAY_ADDR, RELAY_PID, SENDER_ADDR, SENDER_PID
+set for those started. Then they are stopped (SIGTERM). The exit code is
+COMMAND's, or 1 if a tier exited while it ran or did not stop cleanly.
+
+As a module (`sys.path` holding scripts/), it is how the rollout rehearsal,
+the checks and the benchmarks start tiers: `TierProcess` is one process (started,
+its output read, told apart listening or not, stopped with SIGTERM and a
+grace period), `Topology` starts layers of them and fails loudly.
 """
 
 import os
 import queue
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -41,78 +70,153 @@ STOP_SECONDS = 60
 SIGNAL_SECONDS = 1
 # One tier's line at a time.
 OUTPUT = threading.Lock()
+# What the launcher's own lines start with (run-local's checks look for it).
+SAYS = "run-local"
 
 
 def say(text):
     with OUTPUT:
-        print(f"run-local: {text}", flush=True)
+        print(f"{SAYS}: {text}", flush=True)
 
 
-class Tier:
-    """One process, its output forwarded with its name, its last line kept."""
+class TierProcess:
+    """One tier process, started at once.
 
-    def __init__(self, name, binary, ip, port, env, events):
-        self.name, self.addr = name, f"{ip}:{port}"
-        self.last_line = "(no output)"
+    `command` runs with `env` (the whole environment it gets). Its output
+    (stdout and stderr) goes to `output`: "forward" prints each line prefixed
+    with the name, a path writes it to that file (read by nobody here, so the
+    listening line is not watched), None reads and drops it. `keep` keeps every
+    line in `lines`; the last is always in `last_line`. `events`, a queue,
+    gets `(tier, exit code)` when it exits."""
+
+    def __init__(self, name, command, env, addr="", output=None, keep=False, events=None):
+        self.name, self.addr, self.output = name, addr, output
+        self.last_line, self.lines, self.keep = "(no output)", [], keep
         # Set once it says `listening on`, or once its output ends (it exited).
         self.settled, self.listens = threading.Event(), False
         # Set once it says it received a signal (a terminal's Ctrl-C reaches every tier).
         self.signaled = threading.Event()
-        env = dict(env, POD_IP=ip, LISTEN_ADDR=self.addr)
-        self.process = subprocess.Popen([os.path.join(BIN, binary)], env=env, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.reader = threading.Thread(target=self.forward, daemon=True)
-        self.reader.start()
-        threading.Thread(target=lambda: events.put((self, self.process.wait())), daemon=True).start()
+        to_file = output not in (None, "forward")
+        stdout = open(output, "w") if to_file else subprocess.PIPE
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                        stderr=subprocess.STDOUT)
+        self.reader = None
+        if not to_file:
+            self.reader = threading.Thread(target=self.read, daemon=True)
+            self.reader.start()
+        if events is not None:
+            threading.Thread(target=lambda: events.put((self, self.process.wait())), daemon=True).start()
 
-    def forward(self):
+    def read(self):
         for raw in self.process.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.last_line = line
+            if self.keep:
+                self.lines.append(line)
             if line.startswith("listening on ") or '"event":"listening"' in line:
+                # Where it listens (a port 0 in LISTEN_ADDR is the kernel's pick).
+                self.addr = re.search(r'listening on ([^\s"]+)', line)[1]
                 self.listens = True
                 self.settled.set()
             if line.startswith("received SIG") or '"event":"signal"' in line:
                 self.signaled.set()
-            with OUTPUT:
-                sys.stdout.write(f"[{self.name}] {line}\n")
-                sys.stdout.flush()
+            if self.output == "forward":
+                with OUTPUT:
+                    sys.stdout.write(f"[{self.name}] {line}\n")
+                    sys.stdout.flush()
         self.settled.set()
 
     def running(self):
         return self.process.poll() is None
 
+    def wait_listening(self, seconds=START_SECONDS):
+        """Whether it said `listening on` within `seconds` (False at once if it exited)."""
+        self.settled.wait(seconds)
+        return self.listens
+
+    def wait_connectable(self, host, port, seconds=START_SECONDS):
+        """Whether `host:port` took a connection within `seconds` while it ran: for binaries that say nothing."""
+        until = time.monotonic() + seconds
+        while time.monotonic() < until and self.running():
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.01)
+        return False
+
+    def served_pid(self):
+        """The tier's own pid: under strace, its traced child (strace would detach on the signal)."""
+        try:
+            children = open(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read().split()
+        except OSError:
+            children = []
+        if os.path.basename(self.process.args[0]) == "strace" and children:
+            return int(children[0])
+        return self.process.pid
+
+    def send(self, signum=signal.SIGTERM):
+        if self.running():
+            os.kill(self.served_pid(), signum)
+
+    def stop(self, grace=STOP_SECONDS, signum=signal.SIGTERM):
+        """What a kubelet does: `signum` (unless it exited), SIGKILL after `grace` s; returns the exit code."""
+        self.send(signum)
+        return self.wait(grace)
+
+    def wait(self, grace=STOP_SECONDS):
+        """Its exit code, SIGKILLed (and said) if it runs `grace` s more."""
+        try:
+            code = self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            say(f"{self.name} did not stop within {grace} s: killed")
+            self.process.kill()
+            code = self.process.wait()
+        if self.reader:
+            self.reader.join(timeout=5)
+        return code
+
+    def status(self):
+        """How it ended, or that it did not listen in time."""
+        code = self.process.poll()
+        if code is None:
+            return f"did not listen within {START_SECONDS} s"
+        if code < 0:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        return f"exited with status {code}"
+
+
+def on_host(binary, ip, port, env):
+    """How a tier runs on this host: `(command, environment)` of `binary` listening on `ip:port` as POD_IP."""
+    return [binary], dict(env, POD_IP=ip, LISTEN_ADDR=f"{ip}:{port}")
+
 
 class Topology:
-    def __init__(self, env):
+    """Layers of tiers started in turn; one that fails stops them all, named."""
+
+    def __init__(self, env, on_stop=None):
         self.env, self.tiers, self.events = env, [], queue.Queue()
         self.stopping = False
+        # How a tier is stopped (a container is stopped by podman, a process by a signal).
+        self.on_stop = on_stop
 
     def start_layer(self, specs):
-        """Starts `(name, binary, ip, port, extra env)` tiers; returns once each listens."""
-        layer = [Tier(name, binary, ip, port, dict(self.env, **extra), self.events)
-                 for name, binary, ip, port, extra in specs]
+        """Starts `(name, command, env, addr)` tiers with output forwarded; returns once each listens."""
+        layer = [TierProcess(name, command, env, addr, output="forward", events=self.events)
+                 for name, command, env, addr in specs]
         self.tiers += layer
         pids = self.env.get("PIDS_FILE")
         if pids:
             with open(pids, "a") as f:
                 f.writelines(f"{t.name} {t.process.pid} {t.addr}\n" for t in layer)
         for tier in layer:
-            tier.settled.wait(START_SECONDS)
-            if not tier.listens:
+            if not tier.wait_listening():
                 if tier.settled.is_set():
                     tier.process.wait(timeout=START_SECONDS)
                 self.fail(tier, "could not start")
 
     def fail(self, tier, what):
-        code = tier.process.poll()
-        if code is None:
-            status = f"did not listen within {START_SECONDS} s"
-        elif code < 0:
-            status = f"killed by signal {-code} ({signal.Signals(-code).name})"
-        else:
-            status = f"exited with status {code}"
-        say(f"{tier.name} {what}: {status}; its last line: {tier.last_line}")
+        say(f"{tier.name} {what}: {tier.status()}; its last line: {tier.last_line}")
         self.stop()
         say("stopped the other tiers")
         sys.exit(1)
@@ -123,24 +227,17 @@ class Topology:
         A terminal's Ctrl-C (`ctrl_c`) reaches every tier at once: each is
         given a moment to say so, and drains as it does on SIGINT."""
         self.stopping = True
+        if self.on_stop:
+            return self.on_stop(self.tiers)
         if ctrl_c:
             until = time.monotonic() + SIGNAL_SECONDS
             for tier in self.tiers:
                 if tier.running():
                     tier.signaled.wait(max(0, until - time.monotonic()))
         for tier in self.tiers:
-            if tier.running() and not tier.signaled.is_set():
-                tier.process.send_signal(signal.SIGTERM)
-        clean = True
-        for tier in self.tiers:
-            try:
-                clean &= tier.process.wait(timeout=STOP_SECONDS) == 0
-            except subprocess.TimeoutExpired:
-                say(f"{tier.name} did not stop within {STOP_SECONDS} s: killed")
-                tier.process.kill()
-                clean = False
-            tier.reader.join(timeout=5)
-        return clean
+            if not tier.signaled.is_set():
+                tier.send()
+        return all([tier.wait() == 0 for tier in self.tiers])
 
     def run(self, bounded):
         """Watches the tiers until the senders are done (`bounded`) or a signal; returns the exit code."""
@@ -163,6 +260,64 @@ class Topology:
             self.fail(tier, "exited while the topology ran")
 
 
+def three_two_three(topology, place):
+    """Starts the case study's 3 sinks, 2 relays and 3 senders in layers.
+
+    `place(name, tier, index, env)` says how one runs: `(command, env,
+    addr, the host:port the next layer reaches it at)`; the next layer's URL
+    lists each of those once (behind a Service, all have one)."""
+    def layer(tier, count, env, path):
+        names = [f"{tier}-{i}" for i in range(1, count + 1)]
+        specs = [(name, *place(name, tier, i, env)) for i, name in enumerate(names, 1)]
+        topology.start_layer([spec[:4] for spec in specs])
+        return ",".join(dict.fromkeys(f"{spec[4]}/{path}" for spec in specs))
+
+    sink_url = layer("sink", 3, {}, "sink.php")
+    relay_url = layer("relay", 2, {"SINK_URL": sink_url}, "relay.php")
+    layer("sender", 3, {"RELAY_URL": relay_url}, "")
+
+
+def on_loopback(env, base):
+    """run-local's addressing: senders 127.0.0.N, relays 127.0.1.N, sinks 127.0.2.N."""
+    octet = {"sender": (0, 0), "relay": (1, 100), "sink": (2, 200)}
+
+    def place(name, tier, i, extra):
+        ip, port = f"127.0.{octet[tier][0]}.{i}", base + octet[tier][1] + i
+        command, tier_env = on_host(os.path.join(BIN, tier), ip, port, dict(env, **extra))
+        return command, tier_env, f"{ip}:{port}", f"{ip}:{port}"
+    return place
+
+
+def in_podman(network, image, prefix, settings):
+    """Podman's addressing: containers on `network`, the sinks as sink-svc, the relays as relay-svc, port 8080.
+
+    The "process" of each is `podman logs -f`, which ends when the container does."""
+    alias = {"sink": "sink-svc", "relay": "relay-svc"}
+
+    def place(name, tier, i, extra):
+        container = f"{prefix}-{name}"
+        flags = ["--network", network, "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges",
+                 "--user", "65532:65532"]
+        if tier in alias:
+            flags += ["--network-alias", alias[tier]]
+        for setting in settings + [f"{k}={v}" for k, v in extra.items()]:
+            flags += ["-e", setting]
+        run = subprocess.run(["podman", "run", "-d", "--name", container, *flags, image.replace("{tier}", tier)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            say(f"{name}: podman run failed: {run.stderr.strip()}")
+        return ["podman", "logs", "-f", container], dict(os.environ), container, f"{alias.get(tier)}:8080"
+    return place
+
+
+def podman_stop(prefix, tiers):
+    """Removes the containers of `tiers` (the launcher failed)."""
+    for tier in tiers:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", f"{prefix}-{tier.name}"], capture_output=True)
+        tier.wait()
+    return False
+
+
 def build():
     say("building the release binaries (cargo build --release; the first build takes a few minutes)")
     if subprocess.run(["cargo", "build", "--release", "--bins", "--quiet"], cwd=ROOT).returncode != 0:
@@ -181,10 +336,85 @@ def log_dir(env):
         say(f"created LOG_DIR={path}")
 
 
+def podman(args):
+    """`podman NETWORK IMAGE PREFIX [-e NAME=VALUE ...]`: the 3/2/3 as containers, left running."""
+    global SAYS
+    SAYS = "topology"
+    if len(args) < 3 or len(args[3:]) % 2 or any(flag != "-e" for flag in args[3::2]):
+        sys.exit(f"topology: podman takes NETWORK IMAGE PREFIX [-e NAME=VALUE ...], not {args}")
+    network, image, prefix = args[:3]
+    topology = Topology(dict(os.environ), on_stop=lambda tiers: podman_stop(prefix, tiers))
+    three_two_three(topology, in_podman(network, image, prefix, args[4::2]))
+    for tier in topology.tiers:
+        tier.process.terminate()
+    say(f"the 3/2/3 runs on {network}: " + " ".join(f"{prefix}-{t.name}" for t in topology.tiers))
+    return 0
+
+
+# What a tier started after another is told about it.
+WIRED_TO = {"sink": "SINK_URL", "relay": "RELAY_URL"}
+
+
+def chain(names, bin_dir, env):
+    """Starts the tiers `names` (sink, relay, sender) in that order on 127.0.0.1, on ports the kernel picks.
+
+    Each is wired to the one started just before it (SINK_URL or RELAY_URL;
+    the first gets what `env` says). Their output is read and dropped, the
+    last line kept. Returns them once each listens; exits 1 naming the one
+    that did not, after stopping the others."""
+    started = []
+    for name in names:
+        extra = {}
+        if started:
+            before = started[-1]
+            extra[WIRED_TO[before.name]] = f"{before.addr}/{before.name}.php"
+        command, tier_env = on_host(os.path.join(bin_dir, name), "127.0.0.1", 0, dict(env, **extra))
+        tier = TierProcess(name, command, tier_env)
+        started.append(tier)
+        if not tier.wait_listening():
+            say(f"{name} could not start: {tier.status()}; its last line: {tier.last_line}")
+            for other in started:
+                other.stop()
+            sys.exit(1)
+    return started
+
+
+def around(args):
+    """`around [--bin DIR] TIER... -- COMMAND...`: COMMAND run against a chain of tiers, stopped after."""
+    global SAYS
+    SAYS = "topology"
+    bin_dir = BIN
+    if args[:1] == ["--bin"] and len(args) > 1:
+        bin_dir, args = args[1], args[2:]
+    split = args.index("--") if "--" in args else len(args)
+    names, command = args[:split], args[split + 1:]
+    order = ["sink", "relay", "sender"]
+    first = order.index(names[0]) if names and names[0] in order else 0
+    if not command or not names or names != order[first:first + len(names)]:
+        sys.exit(f"topology: around takes [--bin DIR] TIER... -- COMMAND, the tiers in the order they are wired "
+                 f"(sink relay sender, or a part of it), not {args}")
+    env = dict(os.environ)
+    env.setdefault("DRAIN_DELAY", "0")
+    tiers = chain(names, bin_dir, env)
+    told = dict(os.environ)
+    for tier in tiers:
+        told[f"{tier.name.upper()}_ADDR"], told[f"{tier.name.upper()}_PID"] = tier.addr, str(tier.process.pid)
+    code = subprocess.run(command, env=told).returncode
+    gone = [tier for tier in tiers if not tier.running()]
+    for tier in gone:
+        say(f"{tier.name} exited while {command[0]} ran: {tier.status()}; its last line: {tier.last_line}")
+    clean = all([tier.stop() == 0 for tier in reversed(tiers)])
+    return code or (1 if gone or not clean else 0)
+
+
 def main():
     if sys.argv[1:2] in (["-h"], ["--help"]):
         print(__doc__.strip())
         return 0
+    if sys.argv[1:2] == ["podman"]:
+        return podman(sys.argv[2:])
+    if sys.argv[1:2] == ["around"]:
+        return around(sys.argv[2:])
     if len(sys.argv) > 1:
         sys.exit(f"run-local: unexpected argument {sys.argv[1]!r}: it is configured by environment variables (see --help)")
     env = dict(os.environ)
@@ -193,19 +423,14 @@ def main():
     log_dir(env)
     build()
     topology = Topology(env)
+
     def stop(signum, frame):
         # The tiers take SIGHUP to reopen their files: they are stopped instead.
         os._exit(0 if topology.stop(ctrl_c=signum == signal.SIGINT) else 1)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
-    sinks = [(f"sink-{i}", "sink", f"127.0.2.{i}", base + 200 + i, {}) for i in (1, 2, 3)]
-    topology.start_layer(sinks)
-    sink_url = ",".join(f"{ip}:{port}/sink.php" for _, _, ip, port, _ in sinks)
-    relays = [(f"relay-{i}", "relay", f"127.0.1.{i}", base + 100 + i, {"SINK_URL": sink_url}) for i in (1, 2)]
-    topology.start_layer(relays)
-    relay_url = ",".join(f"{ip}:{port}/relay.php" for _, _, ip, port, _ in relays)
-    topology.start_layer([(f"sender-{i}", "sender", f"127.0.0.{i}", base + i, {"RELAY_URL": relay_url}) for i in (1, 2, 3)])
+    three_two_three(topology, on_loopback(env, base))
     return topology.run(bounded=bool(env.get("SEND_COUNT")))
 
 
