@@ -198,12 +198,9 @@ for image in "${images[@]}"; do podman manifest rm "$image" > /dev/null; done
 applog="$work/applog"
 mkdir -p "$applog" && chmod 1777 "$applog"
 python3 scripts/checks/lab_for_kube_play.py "$work/lab.yaml" "$applog" "$work"
-if curl -s -o /dev/null --max-time 1 http://127.0.0.1:8080/; then fail "host port 8080 is taken; podman 4.3 kube play needs it"; fi
-for deployment in sinks relays senders; do
-  file="$work/kube-$deployment.yaml"
-  played+=("$file")
-  podman kube play --authfile "$auth" --tls-verify=false "$file" > /dev/null 2>> "$work/podman.log" \
-    || { cat "$work/podman.log" >&2; fail "kube play $deployment"; }
+# What each Deployment's pod must do while it runs alone on host port 8080.
+check_pulled() { # deployment
+  local deployment=$1 code body
   code=$(curl -s -o /dev/null -w '%{http_code}' --retry 20 --retry-delay 1 --retry-connrefused --max-time 30 http://127.0.0.1:8080/readyz || true)
   [ "$code" = 200 ] || fail "$deployment: /readyz answered $code"
   if [ "$deployment" = sinks ]; then
@@ -211,8 +208,8 @@ for deployment in sinks relays senders; do
     [[ $body == "Logged message from "* ]] || fail "the sink answered '$body'"
     ls "$applog"/Sink_*.txt > /dev/null 2>&1 || fail "no Sink_<ip>.txt in the hostPath folder"
   fi
-  podman kube down "$file" > /dev/null 2>> "$work/podman.log"
   echo "$deployment: pulled from $host with the login, served /readyz"
-done
+}
+kube_play_each "$work" check_pulled --authfile "$auth" --tls-verify=false
 echo "hostPath: $(basename "$(ls "$applog"/Sink_*.txt)") written by the sink"
 echo "test-registry: all checks passed"
