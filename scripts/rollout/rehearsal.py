@@ -39,11 +39,15 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
 import time
+
+# The launcher every place shares (scripts/topology.py) and the delivery count (scripts/checks/delivery.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import topology  # noqa: E402
+from checks.delivery import report as loss_report  # noqa: E402
 
 SERVICES = {"relays": ("relay-svc", "10.96.0.30"), "sinks": ("sink-svc", "10.96.0.20")}
 # The cluster DNS (kube-dns's usual ClusterIP) and the namespace the pods' resolv.conf searches.
@@ -64,14 +68,15 @@ START = time.monotonic()
 
 
 class Pod:
-    """One replica: a tier process with an address of its own."""
+    """One replica: a tier process (scripts/topology.py's `TierProcess`) with an address of its own."""
 
     def __init__(self, deployment, name, ip, binary, env, logdir):
         self.deployment, self.name, self.ip = deployment, name, ip
         self.log_path = os.path.join(logdir, f"{name}.log")
         subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=True)
-        env = dict(env, POD_IP=ip, LISTEN_ADDR=f"{ip}:8080", LOG_FORMAT="json")
-        self.proc = subprocess.Popen([binary], env=env, stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
+        command, env = topology.on_host(binary, ip, 8080, dict(env, LOG_FORMAT="json"))
+        self.tier = topology.TierProcess(name, command, env, f"{ip}:8080", output=self.log_path)
+        self.proc = self.tier.process
         self.ready = False
         self.ready_since = None
         self.failures = 0
@@ -92,14 +97,8 @@ class Pod:
     def delete(self, grace):
         """What the kubelet does: SIGTERM now, SIGKILL after the grace period."""
         self.deleted_at = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            log(f"{self.name}: still running after {grace}s: SIGKILL")
-            self.proc.kill()
-            self.proc.wait()
-        log(f"{self.name}: exited {self.proc.returncode}, {time.monotonic() - self.deleted_at:.1f}s after SIGTERM")
+        code = self.tier.stop(grace)
+        log(f"{self.name}: exited {code}, {time.monotonic() - self.deleted_at:.1f}s after SIGTERM")
 
 
 def clusterdns(function, *args):
@@ -316,13 +315,22 @@ def longest_gap(times, start, end):
     return max(b - a for a, b in zip(points, points[1:]))
 
 
+def delivered(cluster, sink):
+    """Per request id the sinks logged: how many times, from `sink --loss-report --json` of their logs."""
+    data = loss_report(sink, [pod.log_path for pod in cluster.pods["sinks"]])
+    logged = {}
+    for ip, tally in data["senders"].items():
+        missing = {n for first, last in tally["missing"] for n in range(first, last + 1)}
+        twice = set(tally["duplicates"])
+        for n in range(1, tally["highest"] + 1):
+            if n not in missing:
+                logged[f"{ip}-{n}"] = 2 if n in twice else 1
+    return logged
+
+
 def outcome(cluster, client, window):
     """Joins what the senders sent with what the sinks logged."""
-    logged = {}
-    for pod in cluster.pods["sinks"]:
-        for e in read_json_lines(pod.log_path):
-            if e.get("event") == "logged" and e.get("request_id"):
-                logged[e["request_id"]] = logged.get(e["request_id"], 0) + 1
+    logged = delivered(cluster, os.path.join(cluster.args.bin, "sink"))
     rows = []
     for pod in cluster.pods["senders"]:
         sent, retried, failed, ok_times = set(), 0, 0, []
