@@ -30,18 +30,17 @@ import http.client
 import http.server
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 BODY = "Message sent from 10.0.0.1 on Tue, 24 Nov 2026 23:48:17 GMT\n"  # the harness's 61 bytes
 CONNECTIONS = 4
 FIRST = 40  # messages before the first reading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import topology  # noqa: E402  (the one launcher of tiers)
 GLIBC = os.path.join(ROOT, "target/release")
 MUSL = os.path.join(ROOT, "target/musl/x86_64-unknown-linux-musl/release")
 YARDSTICK_GLIBC = os.path.join(ROOT, "target/yardstick/release/yardstick")
@@ -135,22 +134,6 @@ def reading(tool, out, stderr):
     return calls
 
 
-def wait_listening(port, proc, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"cost: a tier exited with {proc.returncode} before listening")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/healthz")
-            c.getresponse().read()
-            c.close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"cost: nothing listened on {port} within {seconds}s")
-
-
 def post(port, count):
     """Posts `count` messages through the relay on CONNECTIONS kept-alive connections."""
     errors = []
@@ -181,37 +164,21 @@ def one_run(impl, tier, tool, messages, work):
     sink_port, relay_port = free_port(), free_port()
     out = os.path.join(work, f"{impl}-{tier}-{tool}-{messages}.out")
     logs = tempfile.mkdtemp(dir=work)
-    procs = {}
+    tiers = {}
     for name, port in (("sink", sink_port), ("relay", relay_port)):
         args, env = command(impl, name, build if name == tier else "musl", port, sink_port)
         if name == tier:
             args = tool_prefix(tool, out) + args
         env = dict(env, PATH=os.environ.get("PATH", ""), LOG_DIR=logs)
-        procs[name] = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        wait_listening(port, procs[name])
+        # The measured tier's output is kept: the tool's totals are in it.
+        tiers[name] = started = topology.TierProcess(name, args, env, keep=name == tier)
+        # The yardstick says nothing when it listens: a connection taken is the sign, for every variant.
+        if not started.wait_connectable("127.0.0.1", port, 60):
+            sys.exit(f"cost: {impl}'s {name} did not listen on {port}: {started.status()}; {started.last_line}")
     post(relay_port, messages)
-    stderr = ""
     for name in ("relay", "sink"):
-        os.kill(served_pid(procs[name]), signal.SIGTERM)
-        try:
-            _, err = procs[name].communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            procs[name].kill()
-            _, err = procs[name].communicate()
-        if name == tier:
-            stderr = err
-    return reading(tool, out, stderr)
-
-
-def served_pid(proc):
-    """The tier's own pid: strace's traced child (strace would detach on the signal), else the process."""
-    try:
-        children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
-    except OSError:
-        children = []
-    if os.path.basename(proc.args[0]) == "strace" and children:
-        return int(children[0])
-    return proc.pid
+        tiers[name].stop(120)
+    return reading(tool, out, "\n".join(tiers[tier].lines))
 
 
 def per_message(impl, tier, tool, messages, work):

@@ -23,17 +23,23 @@ a new process (a kept thread would make the next burst cheaper).
 import argparse
 import http.client
 import os
+import re
 import resource
 import socket
-import subprocess
 import sys
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import topology  # noqa: E402  (the one launcher of tiers)
 
 CONNECTIONS = 5000
 BURST = 1000
 BURST_ROUNDS = 7
 MAX_CONNECTIONS = 1024
-EVICTING_SLACK = 4
+# Read from where it is defined, not copied.
+REGISTRY = os.path.join(ROOT, "vendor", "tiny_http", "src", "registry.rs")
+EVICTING_SLACK = int(re.search(r"const EVICTING_SLACK: usize = (\d+);", open(REGISTRY).read())[1])
 RSS_LIMIT_KB = 48 * 1024
 
 
@@ -67,22 +73,20 @@ def healthz(port):
 
 
 def start(binary, tier, port):
+    """The tier on `port`, once it says it listens."""
     env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "DRAIN_DELAY": "0", "POD_IP": "127.0.0.1"}
     if tier == "relay":
         env["SINK_URL"] = "127.0.0.1:9/sink.php"
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(500):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.01)
-    proc.kill()
-    sys.exit(f"flood: {tier} did not start")
+    started = topology.TierProcess(tier, [binary], env)
+    if not started.wait_listening():
+        started.stop(5)
+        sys.exit(f"flood: {tier} did not start: {started.status()}; {started.last_line}")
+    return started
 
 
 def flood(binary, tier, port):
-    proc = start(binary, tier, port)
+    started = start(binary, tier, port)
+    pid = started.process.pid
     held, most_threads, most_conn, slowest, failures = [], 0, 0, 0.0, []
     try:
         for i in range(CONNECTIONS):
@@ -92,14 +96,13 @@ def flood(binary, tier, port):
                 slowest = max(slowest, took)
                 if code != 200:
                     failures.append(f"/healthz answered {code} after {i} connections")
-                most_threads = max(most_threads, status(proc.pid, "Threads"))
-                most_conn = max(most_conn, connection_threads(proc.pid))
-        peak = status(proc.pid, "VmHWM")
+                most_threads = max(most_threads, status(pid, "Threads"))
+                most_conn = max(most_conn, connection_threads(pid))
+        peak = status(pid, "VmHWM")
     finally:
         for s in held:
             s.close()
-        proc.terminate()
-        proc.wait(timeout=30)
+        started.stop(30)
     if peak >= RSS_LIMIT_KB:
         failures.append(f"peak RSS {peak} kB >= {RSS_LIMIT_KB} kB")
     if most_conn > MAX_CONNECTIONS + EVICTING_SLACK:
@@ -114,7 +117,7 @@ def flood(binary, tier, port):
 def burst(binary, tier, port):
     took = []
     for _ in range(BURST_ROUNDS):
-        proc = start(binary, tier, port)
+        started = start(binary, tier, port)
         held = []
         try:
             held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(BURST)]
@@ -125,8 +128,7 @@ def burst(binary, tier, port):
         finally:
             for s in held:
                 s.close()
-            proc.terminate()
-            proc.wait(timeout=30)
+            started.stop(30)
     took.sort()
     print(f"| {tier} | {BURST} | {took[len(took) // 2] * 1000:.1f} | {took[-1] * 1000:.1f} |")
     return [f"/healthz took {took[-1]:.3f} s after a burst"] if took[-1] >= 1.0 else []

@@ -16,16 +16,20 @@ if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or 
 import http.client
 import os
 import re
-import subprocess
 import sys
 from collections import Counter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import topology  # noqa: E402  (the one launcher of tiers)
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 tier = args[0] if args else "sink"
 env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", DRAIN_DELAY="0", SINK_URL="127.0.0.1:9/",
            RELAY_URL="127.0.0.1:9/", SEND_INTERVAL="1m", SEND_RETRIES="0")
-proc = subprocess.Popen([f"target/release/{tier}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-addr = proc.stdout.readline().decode().split("listening on ")[1].strip()
+started = topology.TierProcess(tier, [f"target/release/{tier}"], env, keep=True)
+if not started.wait_listening():
+    sys.exit(f"{tier} did not say it listens: {started.status()}; {started.last_line}")
+addr = next(line for line in started.lines if line.startswith("listening on ")).split("listening on ")[1].strip()
 if "--after-message" in sys.argv:
     # As the benchmark harness does before its idle reading: one message first.
     host, port = addr.rsplit(":", 1)
@@ -35,7 +39,7 @@ if "--after-message" in sys.argv:
     conn.close()
 pss = Counter()
 name = None
-with open(f"/proc/{proc.pid}/smaps") as smaps:
+with open(f"/proc/{started.process.pid}/smaps") as smaps:
     for line in smaps:
         header = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
         if header:
@@ -43,9 +47,8 @@ with open(f"/proc/{proc.pid}/smaps") as smaps:
             name = os.path.basename(path) if path.startswith("/") else (path or "[anonymous: heap arenas, thread stacks]")
         elif line.startswith("Pss:"):
             pss[name] += int(line.split()[1])
-threads = len(os.listdir(f"/proc/{proc.pid}/task"))
-proc.terminate()
-proc.wait()
+threads = len(os.listdir(f"/proc/{started.process.pid}/task"))
+started.stop()
 print(f"{tier}: {sum(pss.values())} kB PSS in all, {threads} threads")
 print("| mapping | PSS kB |")
 print("|---|---|")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Medians of the `row:` lines of bench/resources.sh, per setting.
+"""Medians of the `row:` lines of bench/resources.py, per setting.
 
 Usage: medians.py rows.txt
 

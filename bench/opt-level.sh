@@ -9,7 +9,6 @@ source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${DURATION:-5s}
-port=${PORT:-18600}
 # The harness's POST of a ~60-byte text/plain message (../shared/baseline/wrk/post.lua).
 lua=$(cd "${BASELINE:-../shared/baseline}" && pwd)/wrk/post.lua
 echo "| opt-level | sender bytes | relay bytes | sink bytes | sink req/s | sink p50 |"
@@ -18,13 +17,10 @@ for opt in 3 s z; do
   dir="target/opt-level-$opt"
   CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt MUSL_TARGET_DIR="$PWD/$dir" bash scripts/build-musl.sh > /dev/null
   bin="$dir/x86_64-unknown-linux-musl/release"
-  DRAIN_DELAY=0 LISTEN_ADDR="127.0.0.1:$port" "$bin/sink" > /dev/null &
-  pid=$!
-  curl -sf --retry 50 --retry-delay 0 --retry-connrefused --max-time 10 "http://127.0.0.1:$port/healthz" > /dev/null \
-    || { echo "opt-level: the sink did not start" >&2; exit 1; }
-  out=$(wrk -t2 -c16 -d"$duration" --latency -s "$lua" "http://127.0.0.1:$port/sink.php")
-  kill -TERM "$pid"
-  wait "$pid" || true
+  # The sink started, loaded and stopped by the launcher (scripts/topology.py).
+  out=$(python3 scripts/topology.py around --bin "$bin" sink -- \
+    bash -c 'wrk -t2 -c16 -d"$1" --latency -s "$2" "http://$SINK_ADDR/sink.php"' _ "$duration" "$lua") \
+    || { echo "opt-level: the sink's run failed" >&2; exit 1; }
   rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
   p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
   echo "| $opt | $(stat -c %s "$bin/sender") | $(stat -c %s "$bin/relay") | $(stat -c %s "$bin/sink") | $rps | $p50 |"

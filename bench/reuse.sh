@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What connection reuse costs and saves: bench/resources.sh (wrk, 16
+# What connection reuse costs and saves: bench/resources.py (wrk, 16
 # connections, through one relay to one sink) at several UPSTREAM_MAX_REQUESTS
 # values, ROUNDS times each in turn; prints a Markdown table of medians. The
 # spread each value gives behind a Service is worked out in tests/spread.rs.
@@ -9,6 +9,7 @@
 source "$(dirname "$0")/../scripts/lib/usage.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo build --quiet --release --bins
 values=${VALUES:-1 10 20 100}
 rounds=${ROUNDS:-3}
 export DURATION=${DURATION:-5s}
@@ -16,7 +17,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for round in $(seq "$rounds"); do
   for n in $values; do
-    echo "$n $(UPSTREAM_MAX_REQUESTS=$n bash bench/resources.sh | awk '/^row:/ {print $2, $3, $4}')" >> "$out"
+    echo "$n $(UPSTREAM_MAX_REQUESTS=$n python3 bench/resources.py | awk '/^row:/ {print $2, $3, $4}')" >> "$out"
   done
 done
 echo "| UPSTREAM_MAX_REQUESTS | new connections per message | req/s | relay µs/message | sink µs/message |"

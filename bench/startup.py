@@ -14,9 +14,11 @@ if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or 
     sys.exit(0)
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import topology  # noqa: E402  (the one launcher of tiers)
 
 runs = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", DRAIN_DELAY="0", SINK_URL="127.0.0.1:9/", RELAY_URL="127.0.0.1:9/",
@@ -27,11 +29,10 @@ for tier in ("sink", "relay", "sender"):
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.Popen([f"target/release/{tier}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = proc.stdout.readline()
+        process = topology.TierProcess(tier, [f"target/release/{tier}"], env)
+        listens = process.wait_listening()
         times.append((time.perf_counter() - started) * 1000)
-        proc.terminate()
-        proc.wait()
-        if not line.startswith(b"listening on "):
-            sys.exit(f"{tier} printed {line!r} first")
+        process.stop()
+        if not listens:
+            sys.exit(f"{tier} did not say it listens: {process.status()}; {process.last_line}")
     print(f"| {tier} | {statistics.median(times):.2f} | {min(times):.2f} |")
