@@ -23,6 +23,15 @@ def report(sink, files):
     return json.loads(run.stdout)
 
 
+def tally(data):
+    """The report's totals over every sender: (received, duplicates, missing, damaged lines), and as one line."""
+    senders = data["senders"].values()
+    counts = (sum(t["received"] for t in senders), sum(len(t["duplicates"]) for t in senders),
+              sum(t["gaps"] for t in senders), len(data["damaged"]))
+    line = "{} sender(s), received {}, duplicates {}, missing {}, damaged lines {}".format(len(senders), *counts)
+    return counts, line
+
+
 def problems(data, senders, each, min_sinks, min_relays):
     found = []
     tallies = data["senders"]
