@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 
-use crate::util::{assert_healthy, exchange, get, post, read_answer, text_of, Tier, PATIENCE};
+use crate::util::{
+    assert_healthy, exchange, get, post, read_answer, text_of, TierProcess, PATIENCE,
+};
 
 #[test]
 fn sink_answers_a_message_with_the_seed_text_and_logs_it() {
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let answer = post(sink.addr, "/sink.php", "hello\nworld").unwrap();
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -27,7 +29,7 @@ fn sink_answers_a_message_with_the_seed_text_and_logs_it() {
 fn oversized_body_gets_413_before_it_is_sent() {
     // tiny_http itself reads bodies of up to 1 KiB before routing, so the limit
     // here is above that (the default, 16 KiB, is too).
-    let sink = Tier::start("sink", "sink", &[("MAX_BODY_BYTES", "2000".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("MAX_BODY_BYTES", "2000".into())]);
     // Only the head is sent: an answer proves the body was not waited for.
     for length in ["2001", "100000000000000"] {
         let head =
@@ -52,7 +54,7 @@ fn oversized_body_gets_413_before_it_is_sent() {
 
 #[test]
 fn empty_and_non_utf8_bodies_get_400() {
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let empty = post(sink.addr, "/sink.php", "").unwrap();
     assert_eq!(empty.status, 400);
     assert!(empty.body.contains("empty message"), "{}", empty.body);
@@ -70,7 +72,7 @@ fn empty_and_non_utf8_bodies_get_400() {
 
 #[test]
 fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", "127.0.0.1:9/".into())]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", "127.0.0.1:9/".into())]);
     let answer = get(relay.addr, "/relay.php").unwrap();
     assert_eq!(answer.status, 405);
     assert_eq!(answer.header("Allow").as_deref(), Some("POST"));
@@ -80,7 +82,7 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     assert_healthy(&relay);
     assert_eq!(get(relay.addr, "/readyz").unwrap().status, 200);
 
-    let sender = Tier::start(
+    let sender = TierProcess::start(
         "sender",
         "sender",
         &[
@@ -100,7 +102,7 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
 fn requests_beyond_max_in_flight_get_503_at_once() {
     // A sink that accepts and never answers holds the relay's only slot.
     let silent_sink = TcpListener::bind("127.0.0.1:0").unwrap();
-    let relay = Tier::start(
+    let relay = TierProcess::start(
         "relay",
         "relay",
         &[
@@ -133,7 +135,7 @@ fn requests_beyond_max_in_flight_get_503_at_once() {
 #[test]
 fn a_huge_header_line_is_answered_431_and_nothing_else() {
     // CLIENT_TIMEOUT is longer than this test waits, so only the line limit can answer.
-    let sink = Tier::start("sink", "sink", &[("CLIENT_TIMEOUT", "1m".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("CLIENT_TIMEOUT", "1m".into())]);
     let mut stream = TcpStream::connect(sink.addr).unwrap();
     let long = format!(
         "POST /sink.php HTTP/1.1\r\nX-Long: {}\r\n",

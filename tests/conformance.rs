@@ -6,13 +6,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::util::{exchange, Tier, PATIENCE};
+use crate::util::{exchange, TierProcess, PATIENCE};
 
 /// A sink, and a relay in front of another sink.
-fn tiers() -> (Tier, Tier, Tier) {
-    let sink = Tier::start("sink", "sink", &[]);
-    let behind = Tier::start("sink", "sink behind the relay", &[]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", behind.url("/sink.php"))]);
+fn tiers() -> (TierProcess, TierProcess, TierProcess) {
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let behind = TierProcess::start("sink", "sink behind the relay", &[]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", behind.url("/sink.php"))]);
     (sink, relay, behind)
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     get, heavy_load, loss_report, metric, metric_in, post, read_answer, recorded_ids, signal_kill,
-    signal_stop, temp_dir, Tier, PATIENCE,
+    signal_stop, temp_dir, TierProcess, PATIENCE,
 };
 
 /// The first file in `dir` whose name starts with `Sink_`.
@@ -34,7 +34,7 @@ fn sink_file(dir: &Path) -> PathBuf {
 #[test]
 fn a_removed_log_dir_is_not_acknowledged_and_the_file_comes_back_with_it() {
     let dir = temp_dir("delivery-removed");
-    let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+    let sink = TierProcess::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     assert_eq!(post(sink.addr, "/sink.php", "before").unwrap().status, 200);
     let file = sink_file(&dir);
     // A volume unmounted or an `rm -rf`: the open file has no name any more.
@@ -78,19 +78,19 @@ fn a_removed_log_dir_is_not_acknowledged_and_the_file_comes_back_with_it() {
 #[test]
 fn a_sink_that_cannot_record_answers_503_and_the_relay_tries_the_next() {
     let (broken_dir, good_dir) = (temp_dir("delivery-broken"), temp_dir("delivery-good"));
-    let broken = Tier::start(
+    let broken = TierProcess::start(
         "sink",
         "broken sink",
         &[("LOG_DIR", broken_dir.display().to_string())],
     );
-    let good = Tier::start(
+    let good = TierProcess::start(
         "sink",
         "good sink",
         &[("LOG_DIR", good_dir.display().to_string())],
     );
     let sinks = [broken, good];
-    let urls = Tier::url_list(&sinks, "/sink.php");
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", urls)]);
+    let urls = TierProcess::url_list(&sinks, "/sink.php");
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", urls)]);
     std::fs::remove_dir_all(&broken_dir).unwrap();
     for i in 0..10 {
         let answer = post(relay.addr, "/relay.php", &format!("message {i}")).unwrap();
@@ -209,7 +209,7 @@ fn a_stdout_nobody_reads_never_holds_a_message() {
 fn the_senders_retries_outlast_a_relay_restart() {
     let _heavy = heavy_load();
     let dir = temp_dir("delivery-restart");
-    let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+    let sink = TierProcess::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     let addr = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -218,19 +218,19 @@ fn the_senders_retries_outlast_a_relay_restart() {
         ("SINK_URL", sink.url("/sink.php")),
         ("LISTEN_ADDR", addr.to_string()),
     ];
-    let relay = Tier::start("relay", "relay", &relay_env);
+    let relay = TierProcess::start("relay", "relay", &relay_env);
     let env = [
         ("RELAY_URL", relay.url("/relay.php")),
         ("SEND_INTERVAL", "100ms".into()),
         ("SEND_COUNT", "40".into()),
     ];
-    let mut sender = Tier::start("sender", "sender", &env);
+    let mut sender = TierProcess::start("sender", "sender", &env);
     sender
         .wait_lines(10, |l| l.contains(" -> relay "))
         .expect("messages before the kill");
     signal_kill(relay.pid);
     thread::sleep(Duration::from_secs(1)); // the pod is down for a second
-    let _again = Tier::start("relay", "relay again", &relay_env);
+    let _again = TierProcess::start("relay", "relay again", &relay_env);
     assert_eq!(sender.exit_code(), 0, "{}", sender.output());
     // Every one of the 40 arrived (a message answered before the kill may
     // have been sent again: delivery is at least once).
@@ -244,8 +244,8 @@ fn the_senders_retries_outlast_a_relay_restart() {
 #[test]
 fn the_relay_carries_what_max_connections_admitted() {
     let _heavy = heavy_load();
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     // The sink stalls: 300 messages wait in the relay at once, more than the old MAX_IN_FLIGHT.
     signal_stop(sink.pid, true);
     let clients: Vec<_> = (0..300)
@@ -278,7 +278,7 @@ fn a_connection_whose_request_has_arrived_is_not_evicted_as_idle() {
     let _heavy = heavy_load();
     // 120 clients, and room for this test's own /metrics requests (a closed
     // one may still be leaving when the next one comes).
-    let sink = Tier::start("sink", "sink", &[("MAX_CONNECTIONS", "128".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("MAX_CONNECTIONS", "128".into())]);
     let mut first: Vec<TcpStream> = (0..120)
         .map(|_| TcpStream::connect(sink.addr).unwrap())
         .collect();
@@ -318,8 +318,8 @@ fn a_connection_whose_request_has_arrived_is_not_evicted_as_idle() {
 #[test]
 fn a_small_rlimit_nofile_leaves_a_relay_room_for_connections() {
     let _heavy = heavy_load();
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start_wrapped(
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start_wrapped(
         &["prlimit", "--nofile=96:96", "--"],
         "relay",
         "relay",
@@ -354,7 +354,7 @@ fn a_small_rlimit_nofile_leaves_a_relay_room_for_connections() {
 
 #[test]
 fn sigterm_reads_and_answers_an_upload_still_arriving() {
-    let mut sink = Tier::start(
+    let mut sink = TierProcess::start(
         "sink",
         "sink",
         &[
@@ -399,7 +399,7 @@ fn fail_fast_stops_at_the_first_failed_message() {
             ("SEND_RETRIES", "0".into()),
             ("SEND_FAIL_FAST", fail_fast.into()),
         ];
-        let mut sender = Tier::start("sender", "sender", &env);
+        let mut sender = TierProcess::start("sender", "sender", &env);
         assert_eq!(sender.exit_code(), 1, "{}", sender.output());
         let sending = sender.matching(|l| l.starts_with("********  Sending "));
         assert_eq!(
@@ -422,7 +422,7 @@ fn a_relay_whose_sink_url_leads_back_to_it_answers_508_once() {
         ("SINK_URL", format!("http://{addr}/relay.php")),
         ("LOG_DIR", dir.display().to_string()),
     ];
-    let relay = Tier::start("relay", "relay", &env);
+    let relay = TierProcess::start("relay", "relay", &env);
     let answer = post(relay.addr, "/relay.php", "round and round").unwrap();
     assert_eq!(answer.status, 508, "{}\n{}", answer.body, relay.output());
     assert!(

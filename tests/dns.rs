@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::Tier;
+use crate::util::TierProcess;
 use crate::world::{self, DnsFault, World};
 
 /// The rendered base's URLs: Service names, port 80, the seed's paths.
@@ -18,7 +18,7 @@ const RELAY_URL: &str = "relay-svc/relay.php";
 const SINK_URL: &str = "sink-svc/sink.php";
 
 /// Sinks behind `sink-svc` (a ClusterIP, port 80 to the pods' 8080), with `env`.
-fn sinks(world: &World, n: usize, env: &[(&str, String)]) -> Vec<Tier> {
+fn sinks(world: &World, n: usize, env: &[(&str, String)]) -> Vec<TierProcess> {
     let ips: Vec<String> = (1..=n).map(|i| format!("10.244.3.{i}")).collect();
     let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
     let sinks = world.sinks(&ips, env);
@@ -28,10 +28,10 @@ fn sinks(world: &World, n: usize, env: &[(&str, String)]) -> Vec<Tier> {
 }
 
 /// Relays behind `relay-svc`, forwarding to `sink-svc/sink.php`, with `env`.
-fn relays(world: &World, n: usize, env: &[(&str, String)]) -> Vec<Tier> {
+fn relays(world: &World, n: usize, env: &[(&str, String)]) -> Vec<TierProcess> {
     let mut env = env.to_vec();
     env.push(("SINK_URL", SINK_URL.to_string()));
-    let relays: Vec<Tier> = (1..=n)
+    let relays: Vec<TierProcess> = (1..=n)
         .map(|i| {
             world.pod(
                 "relay",
@@ -59,7 +59,7 @@ fn send(world: &World, count: u32, interval: &str) {
 
 /// The names of `tier`'s threads, sampled every millisecond while `during`
 /// runs: every name seen, and the most threads seen at once.
-fn threads_during<T>(tier: &Tier, during: impl FnOnce() -> T) -> (T, Vec<String>, usize) {
+fn threads_during<T>(tier: &TierProcess, during: impl FnOnce() -> T) -> (T, Vec<String>, usize) {
     let seen = Arc::new(Mutex::new((Vec::<String>::new(), 0usize)));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -192,7 +192,7 @@ fn under_a_dns_fault(world: &World, outage: Outage) {
     let refresh = ("DNS_REFRESH", "1s".to_string());
     let _sinks = sinks(world, 3, &[("LOG_DIR", logs.display().to_string())]);
     let relays = relays(world, 2, std::slice::from_ref(&refresh));
-    let mut senders: Vec<Tier> = (1..=3)
+    let mut senders: Vec<TierProcess> = (1..=3)
         .map(|i| {
             let env = [
                 ("RELAY_URL", RELAY_URL.to_string()),

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::util::{command, exchange, request_id_of, run_with_stdin, temp_dir, Record, Tier, Verb};
+use crate::util::{
+    command, exchange, request_id_of, run_with_stdin, temp_dir, Record, TierProcess, Verb,
+};
 use three_tier::record::message::push_request_id;
 
 /// Posts `text` with `X-Request-Id: id`; returns the status.
-fn post_with_id(tier: &Tier, id: &str, text: &str) -> u16 {
+fn post_with_id(tier: &TierProcess, id: &str, text: &str) -> u16 {
     let raw = format!(
         "POST /sink.php HTTP/1.1\r\nHost: t\r\nX-Request-Id: {id}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
@@ -41,7 +43,7 @@ fn a_full_disk_leaves_whole_lines_and_acknowledges_only_what_it_holds() {
     // so a failing test leaves no mount behind; it is read through /proc/<pid>/root.
     let dir = temp_dir("disk-full");
     let mount = "mount -t tmpfs -o size=64k three-tier-test \"$0\" && exec \"$@\"";
-    let sink = Tier::start_wrapped(
+    let sink = TierProcess::start_wrapped(
         &[
             "unshare",
             "-m",
@@ -181,7 +183,7 @@ fn the_loss_report_names_damaged_lines_and_counts_the_rest() {
 
 /// Posts numbered messages until stopped; returns the ids answered 200.
 fn steady_traffic(
-    sink: &Tier,
+    sink: &TierProcess,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<String>>>,
 ) -> thread::JoinHandle<()> {
@@ -205,7 +207,7 @@ fn steady_traffic(
 /// the renamed file, and checks every acknowledged message is in one of the two.
 fn rotate(signal: bool) {
     let dir = temp_dir(if signal { "rotate-hup" } else { "rotate-mv" });
-    let sink = Tier::start(
+    let sink = TierProcess::start(
         "sink",
         "sink",
         &[
@@ -269,9 +271,9 @@ fn a_renamed_log_without_sighup_loses_nothing() {
 
 #[test]
 fn a_reply_lost_to_a_stalled_relay_is_retried_with_the_same_id() {
-    let sink = Tier::start("sink", "sink", &[]);
-    let good = Tier::start("relay", "relay-1", &[("SINK_URL", sink.url("/sink.php"))]);
-    let stalled = Tier::start("relay", "relay-2", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let good = TierProcess::start("relay", "relay-1", &[("SINK_URL", sink.url("/sink.php"))]);
+    let stalled = TierProcess::start("relay", "relay-2", &[("SINK_URL", sink.url("/sink.php"))]);
     // The stalled relay's kernel still accepts connections and takes requests;
     // the process answers nothing until it is continued.
     crate::util::signal_stop(stalled.pid, true);
@@ -286,7 +288,7 @@ fn a_reply_lost_to_a_stalled_relay_is_retried_with_the_same_id() {
         ("SEND_RETRIES", "3".into()),
         ("POD_IP", "10.0.0.7".into()),
     ];
-    let mut sender = Tier::start("sender", "sender", &env);
+    let mut sender = TierProcess::start("sender", "sender", &env);
     assert_eq!(
         sender.exit_code(),
         0,

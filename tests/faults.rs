@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    exchange, get, loss_report, metric_in, post, sinks_and_relays_with, temp_dir, Answer, Tier,
-    PATIENCE,
+    exchange, get, loss_report, metric_in, post, sinks_and_relays_with, temp_dir, Answer,
+    TierProcess, PATIENCE,
 };
 
 /// POSTs a message to `path` with extra header lines (`Name: value\r\n` each).
@@ -31,25 +31,25 @@ fn faults_on() -> Vec<(&'static str, String)> {
     vec![("FAULTS", "on".into()), ("DRAIN_DELAY", "0s".into())]
 }
 
-fn relay_to(sink: &Tier, faults: &str) -> Tier {
+fn relay_to(sink: &TierProcess, faults: &str) -> TierProcess {
     let env = [
         ("FAULTS", faults.to_string()),
         ("SINK_URL", sink.url("/sink.php")),
         ("SINK_TIMEOUT", "1s".into()),
         ("DRAIN_DELAY", "0s".into()),
     ];
-    Tier::start("relay", "relay", &env)
+    TierProcess::start("relay", "relay", &env)
 }
 
 /// The sink's `From` records for request id `id`.
-fn records_of(sink: &Tier, id: &str) -> usize {
+fn records_of(sink: &TierProcess, id: &str) -> usize {
     sink.matching(|l| l.contains("From ") && l.ends_with(&format!("request_id={id}")))
         .len()
 }
 
 #[test]
 fn each_message_fault_is_applied_by_the_tier_it_names_and_not_recorded() {
-    let sink = Tier::start("sink", "sink", &faults_on());
+    let sink = TierProcess::start("sink", "sink", &faults_on());
     let relay = relay_to(&sink, "on");
 
     let refused = post_with(
@@ -170,7 +170,7 @@ fn each_message_fault_is_applied_by_the_tier_it_names_and_not_recorded() {
 
 #[test]
 fn a_standing_fault_holds_until_cleared_or_over_and_spares_the_probes() {
-    let sink = Tier::start("sink", "sink", &faults_on());
+    let sink = TierProcess::start("sink", "sink", &faults_on());
     let set = call(sink.addr, "POST", "/fault?status=503&for=60s");
     assert_eq!(
         (set.status, set.body.as_str()),
@@ -243,7 +243,7 @@ fn a_standing_fault_holds_until_cleared_or_over_and_spares_the_probes() {
 
 #[test]
 fn with_faults_off_the_header_and_the_endpoint_change_nothing() {
-    let sink = Tier::start("sink", "sink", &[("DRAIN_DELAY", "0s".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("DRAIN_DELAY", "0s".into())]);
     let answer = post_with(sink.addr, "/sink.php", "X-Fault: sink=503\r\n", "hello").unwrap();
     assert_eq!(answer.status, 200);
     assert!(answer.body.starts_with("Logged message from "));
@@ -261,7 +261,7 @@ fn with_faults_off_the_header_and_the_endpoint_change_nothing() {
     assert!(injected.is_empty(), "{injected:?}");
 
     // A relay with faults off does not pass X-Fault on, even to a sink that has them on.
-    let faulty_sink = Tier::start("sink", "faulty-sink", &faults_on());
+    let faulty_sink = TierProcess::start("sink", "faulty-sink", &faults_on());
     let relay = relay_to(&faulty_sink, "off");
     let through = post_with(
         relay.addr,
@@ -295,7 +295,7 @@ fn send_fault_and_a_slow_sink_lose_nothing_and_show_on_flow_and_metrics() {
         ],
     ]
     .concat();
-    let sender = Tier::pod("sender", "sender", "127.0.0.31", &env);
+    let sender = TierProcess::pod("sender", "sender", "127.0.0.31", &env);
     let lineage = sender
         .wait_lines(30, |l| l.contains(" -> relay "))
         .unwrap_or_else(|| panic!("30 messages were not answered:\n{}", sender.output()));
@@ -368,7 +368,7 @@ fn a_fault_drill_cannot_take_the_ordinary_traffics_place() {
         ],
     ]
     .concat();
-    let sink = Tier::start("sink", "sink", &env);
+    let sink = TierProcess::start("sink", "sink", &env);
     let addr = sink.addr;
     let delayed: Vec<_> = (0..2)
         .map(|i| {
@@ -416,7 +416,7 @@ fn a_fault_drill_cannot_take_the_ordinary_traffics_place() {
 #[test]
 fn the_delays_a_message_meets_add_up_to_at_most_client_timeout() {
     let env = [faults_on(), vec![("CLIENT_TIMEOUT", "1s".into())]].concat();
-    let sink = Tier::start("sink", "sink", &env);
+    let sink = TierProcess::start("sink", "sink", &env);
     assert_eq!(call(sink.addr, "POST", "/fault?delay=3s").status, 200);
     let started = Instant::now();
     let answer = post_with(sink.addr, "/sink.php", "X-Fault: sink-delay=3s\r\n", "late").unwrap();
@@ -451,7 +451,7 @@ fn a_message_fault_meets_one_sink_and_the_failover_answers_it() {
         ],
     ]
     .concat();
-    let sender = Tier::pod("sender", "sender", "127.0.0.41", &env);
+    let sender = TierProcess::pod("sender", "sender", "127.0.0.41", &env);
     sender
         .wait_lines(10, |l| l.contains(" -> relay "))
         .unwrap_or_else(|| panic!("{}", sender.output()));
@@ -481,7 +481,7 @@ fn a_message_fault_meets_one_sink_and_the_failover_answers_it() {
             "{m}"
         );
         // Logged once, by the sink that answered, never by the one that refused.
-        let logs = |tier: &Tier| {
+        let logs = |tier: &TierProcess| {
             let tail = format!("request_id={id}");
             tier.matching(|l| l.starts_with("From ") && l.ends_with(&tail))
                 .len()

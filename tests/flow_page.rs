@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use crate::util::{get, signal_stop, sinks_and_relays, Tier};
+use crate::util::{get, signal_stop, sinks_and_relays, TierProcess};
 
 /// Runs tests/browser/flow.mjs with `args`; returns its JSON.
 fn browser(args: &[&str]) -> serde_json::Value {
@@ -53,7 +53,7 @@ fn the_flow_page_shows_where_messages_went_and_a_failing_sink() {
         ("FAULTS", "on".into()),
         ("SEND_FAULT", "relay=503@0.2".into()),
     ];
-    let sender = Tier::pod("sender", "sender", "127.0.0.21", &env);
+    let sender = TierProcess::pod("sender", "sender", "127.0.0.21", &env);
     let page = sender.url("/");
 
     let shot = std::env::temp_dir().join(format!("three-tier-flow-{}.png", std::process::id()));

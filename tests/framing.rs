@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use crate::util::{closed_by_server, get, post, read_answer, Tier, PATIENCE};
+use crate::util::{closed_by_server, get, post, read_answer, TierProcess, PATIENCE};
 
 /// A whole, valid request sent after each case: if it is ever served, the
 /// case's framing was read the way a smuggler hoped.
@@ -217,7 +217,7 @@ fn cases() -> Vec<(&'static str, String, u16)> {
 
 /// Sends every case to `tier` on a connection of its own; each must get its
 /// status and then see its connection closed.
-fn every_case_gets_its_status_and_a_close(tier: &Tier) {
+fn every_case_gets_its_status_and_a_close(tier: &TierProcess) {
     for (name, raw, status) in cases() {
         let mut stream = TcpStream::connect(tier.addr).unwrap();
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -241,7 +241,7 @@ fn every_case_gets_its_status_and_a_close(tier: &Tier) {
 
 /// After a sentinel message is logged (all earlier connections are closed, so
 /// anything they smuggled would be logged before it), no log holds `SMUGGLED`.
-fn nothing_smuggled_was_served(entry: &Tier, logs: &[&Tier], sink: &Tier) {
+fn nothing_smuggled_was_served(entry: &TierProcess, logs: &[&TierProcess], sink: &TierProcess) {
     assert_eq!(
         post(entry.addr, "/sink.php", "sentinel").unwrap().status,
         200
@@ -259,7 +259,7 @@ fn nothing_smuggled_was_served(entry: &Tier, logs: &[&Tier], sink: &Tier) {
 
 #[test]
 fn sink_refuses_every_framing_case_and_serves_nothing_behind_it() {
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     every_case_gets_its_status_and_a_close(&sink);
     nothing_smuggled_was_served(&sink, &[&sink], &sink);
     assert_eq!(
@@ -272,8 +272,8 @@ fn sink_refuses_every_framing_case_and_serves_nothing_behind_it() {
 
 #[test]
 fn relay_refuses_every_framing_case_and_sends_the_sink_nothing() {
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     every_case_gets_its_status_and_a_close(&relay);
     nothing_smuggled_was_served(&relay, &[&relay, &sink], &sink);
     // One message reached the relay (the sentinel), and the sink got exactly it.
@@ -288,7 +288,7 @@ fn relay_refuses_every_framing_case_and_sends_the_sink_nothing() {
 
 #[test]
 fn a_cut_off_body_is_never_a_message() {
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let cut = [
         format!(
             "POST /sink.php HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n{}",
@@ -319,7 +319,7 @@ fn a_cut_off_body_is_never_a_message() {
 #[test]
 fn a_ten_megabyte_chunk_size_line_is_refused_in_bounded_memory() {
     let _alone = crate::util::heavy_load();
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let mut stream = TcpStream::connect(sink.addr).unwrap();
     stream
         .write_all(b"POST /sink.php HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -351,7 +351,7 @@ fn a_ten_megabyte_chunk_size_line_is_refused_in_bounded_memory() {
 
 #[test]
 fn an_upgrade_is_not_granted_and_the_body_is_framed_as_usual() {
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let raw = "POST /sink.php HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello\
                POST /sink.php HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nworld";
     let mut stream = TcpStream::connect(sink.addr).unwrap();
@@ -369,7 +369,7 @@ fn an_upgrade_is_not_granted_and_the_body_is_framed_as_usual() {
 
 #[test]
 fn expect_100_continue_is_answered_before_the_body() {
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let mut stream = TcpStream::connect(sink.addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream
@@ -394,7 +394,7 @@ fn a_sink_status_the_relay_cannot_pass_on_is_answered_502() {
     ] {
         let fake = TcpListener::bind("127.0.0.1:0").unwrap();
         let sink_url = format!("http://{}/sink.php", fake.local_addr().unwrap());
-        let relay = Tier::start("relay", "relay", &[("SINK_URL", sink_url)]);
+        let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink_url)]);
         let server = thread::spawn(move || {
             let (mut s, _) = fake.accept().unwrap();
             let mut buf = [0u8; 4096];
@@ -416,7 +416,7 @@ fn a_sink_status_the_relay_cannot_pass_on_is_answered_502() {
 fn a_long_request_line_gets_its_414_while_the_client_is_still_sending() {
     // The status must reach a client that keeps sending: the server reads and
     // discards for a while before it closes, instead of resetting the connection.
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let mut stream = TcpStream::connect(sink.addr).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let sending = thread::spawn(move || {

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::util::{
-    heavy_load, metric, post_request, read_answer, recorded_ids, signal_stop, temp_dir, Tier,
+    heavy_load, metric, post_request, read_answer, recorded_ids, signal_stop, temp_dir, TierProcess,
 };
 
 /// A kept-alive POST of `body` to the sink.
@@ -28,7 +28,7 @@ fn reset(stream: TcpStream) {
 #[test]
 fn a_request_whose_client_reset_while_the_sink_was_stopped_is_not_recorded() {
     let dir = temp_dir("gone-stopped-sink");
-    let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+    let sink = TierProcess::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     let mut kept = TcpStream::connect(sink.addr).unwrap();
     kept.write_all(&message("kept-1")).unwrap();
     assert_eq!(read_answer(&mut kept).unwrap().status, 200);
@@ -72,15 +72,15 @@ fn a_request_whose_client_reset_while_the_sink_was_stopped_is_not_recorded() {
 fn after_a_stalled_relay_the_attempts_whose_clients_gave_up_are_not_forwarded() {
     let _heavy = heavy_load();
     let dir = temp_dir("gone-stalled-relay");
-    let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sink = TierProcess::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     let env = [
         ("RELAY_URL", relay.url("/relay.php")),
         ("RELAY_TIMEOUT", "1s".into()),
         ("SEND_INTERVAL", "100ms".into()),
         ("SEND_COUNT", "30".into()),
     ];
-    let mut sender = Tier::start("sender", "sender", &env);
+    let mut sender = TierProcess::start("sender", "sender", &env);
     sender
         .wait_lines(5, |l| l.contains(" -> relay "))
         .expect("messages before the stall");

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::process::Command;
 
-use crate::util::{self, Tier};
+use crate::util::{self, TierProcess};
 use crate::world::{self, World};
 
 /// curl's answer to `url` over `family` (`-4` or `-6`).
@@ -28,8 +28,11 @@ fn a_tier_started_without_listen_addr_answers_over_ipv6_and_ipv4() {
         "a_tier_started_without_listen_addr_answers_over_ipv6_and_ipv4",
         world::V4,
         |_| {
-            let sink =
-                Tier::start_on_default_address("sink", "sink", &[("POD_IP", "10.244.3.1".into())]);
+            let sink = TierProcess::start_on_default_address(
+                "sink",
+                "sink",
+                &[("POD_IP", "10.244.3.1".into())],
+            );
             assert_eq!(sink.addr.to_string(), "[::]:8080", "{}", sink.output());
             assert_eq!(curl("-6", "http://[::1]:8080/healthz"), "ok");
             assert_eq!(curl("-4", "http://127.0.0.1:8080/healthz"), "ok");
@@ -46,7 +49,13 @@ fn pod_ip(subnet: u8, i: usize) -> String {
     format!("fd00:10:244:{subnet}::{i}")
 }
 
-fn pods(world: &World, bin: &str, subnet: u8, n: usize, env: &[(&str, String)]) -> Vec<Tier> {
+fn pods(
+    world: &World,
+    bin: &str,
+    subnet: u8,
+    n: usize,
+    env: &[(&str, String)],
+) -> Vec<TierProcess> {
     (1..=n)
         .map(|i| world.pod(bin, &format!("{bin}-{i}"), &pod_ip(subnet, i), env))
         .collect()

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{get, heavy_load, post, raise_open_file_limit, Tier};
+use crate::util::{get, heavy_load, post, raise_open_file_limit, TierProcess};
 
 /// Asks `/healthz` on a fresh connection and requires 200 within `within`.
-fn healthz_within(tier: &Tier, within: Duration) {
+fn healthz_within(tier: &TierProcess, within: Duration) {
     let asked = Instant::now();
     let answer = get(tier.addr, "/healthz")
         .unwrap_or_else(|e| panic!("/healthz not answered ({e})\n{}", tier.output()));
@@ -39,7 +39,7 @@ fn an_idle_flood_at_the_descriptor_limit_is_closed_on_time_and_healthz_answers()
     let _alone = heavy_load();
     raise_open_file_limit(4096);
     let timeout = Duration::from_secs(2);
-    let sink = Tier::start_wrapped(
+    let sink = TierProcess::start_wrapped(
         &["prlimit", "--nofile=256:256", "--"],
         "sink",
         "sink",
@@ -81,7 +81,7 @@ fn an_idle_flood_at_the_descriptor_limit_is_closed_on_time_and_healthz_answers()
 fn five_thousand_connection_attempts_keep_memory_and_threads_bounded() {
     let _alone = heavy_load();
     raise_open_file_limit(12_000);
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let max_connections = 1024;
     let connection_threads = || {
         let names = sink.thread_names();
@@ -116,7 +116,7 @@ fn five_thousand_connection_attempts_keep_memory_and_threads_bounded() {
 fn a_client_that_pipelines_and_never_reads_is_closed_by_the_write_deadline() {
     let _alone = heavy_load();
     let timeout = Duration::from_secs(3);
-    let sink = Tier::start("sink", "sink", &[("CLIENT_TIMEOUT", "3s".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("CLIENT_TIMEOUT", "3s".into())]);
     let mut stream = TcpStream::connect(sink.addr).unwrap();
     stream
         .set_write_timeout(Some(Duration::from_millis(100)))
@@ -160,7 +160,7 @@ fn slow_uploads_do_not_take_message_slots() {
     // 300 uploaders against MAX_IN_FLIGHT=256: before a message's body was
     // read outside the slot, they held every slot and messages got 503.
     // (Bodies over 1 KiB: upstream tiny_http read smaller ones before routing.)
-    let sink = Tier::start("sink", "sink", &[("CLIENT_TIMEOUT", "30s".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("CLIENT_TIMEOUT", "30s".into())]);
     let mut uploaders: Vec<TcpStream> = (0..300)
         .map(|_| {
             let mut s = TcpStream::connect(sink.addr).unwrap();
@@ -183,7 +183,7 @@ fn slow_uploads_do_not_take_message_slots() {
 }
 
 /// Keeps `n` connections busy posting to `tier` until `stop`; returns how many were answered 200.
-fn keep_busy(tier: &Tier, n: usize, stop: &Arc<AtomicBool>) -> Vec<thread::JoinHandle<u64>> {
+fn keep_busy(tier: &TierProcess, n: usize, stop: &Arc<AtomicBool>) -> Vec<thread::JoinHandle<u64>> {
     (0..n)
         .map(|_| {
             let (addr, stop) = (tier.addr, Arc::clone(stop));
@@ -210,8 +210,8 @@ fn keep_busy(tier: &Tier, n: usize, stop: &Arc<AtomicBool>) -> Vec<thread::JoinH
 #[test]
 fn a_message_is_handled_on_its_connection_thread() {
     let _alone = heavy_load();
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = keep_busy(&relay, 16, &stop);
     relay
@@ -251,14 +251,14 @@ fn a_message_is_handled_on_its_connection_thread() {
 #[test]
 fn the_relay_and_sink_paths_fit_the_connection_stack_with_room() {
     // Debug builds, as the tests run them, have the largest frames.
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let urls = format!(
         "{},http://{}/sink.php",
         sink.url("/sink.php"),
         silent.local_addr().unwrap()
     );
-    let relay = Tier::start(
+    let relay = TierProcess::start(
         "relay",
         "relay",
         &[("SINK_URL", urls), ("SINK_TIMEOUT", "300ms".into())],

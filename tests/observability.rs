@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 
 use crate::util::loss_report_of_lines;
-use crate::util::{exchange, request_id_of, temp_dir, text_of, Tier};
+use crate::util::{exchange, request_id_of, temp_dir, text_of, TierProcess};
 
 #[test]
 fn a_client_request_id_reaches_the_sink_log_and_comes_back() {
-    let sink = Tier::start("sink", "sink", &[("POD_IP", "127.0.2.9".into())]);
-    let relay = Tier::start(
+    let sink = TierProcess::start("sink", "sink", &[("POD_IP", "127.0.2.9".into())]);
+    let relay = TierProcess::start(
         "relay",
         "relay",
         &[
@@ -47,8 +47,8 @@ fn a_client_request_id_reaches_the_sink_log_and_comes_back() {
 #[test]
 fn json_logs_parse_line_by_line_whatever_the_message() {
     let env = [("LOG_FORMAT", "json".to_string())];
-    let sink = Tier::start("sink", "sink", &env);
-    let relay = Tier::start(
+    let sink = TierProcess::start("sink", "sink", &env);
+    let relay = TierProcess::start(
         "relay",
         "relay",
         &[env[0].clone(), ("SINK_URL", sink.url("/sink.php"))],
@@ -128,16 +128,16 @@ fn loss_report_gaps_are_exactly_the_messages_the_sender_gave_up_on() {
             ("LISTEN_ADDR", addr),
         ]
     };
-    let mut sink = Tier::start("sink", "sink", &sink_env("127.0.0.1:0".into()));
+    let mut sink = TierProcess::start("sink", "sink", &sink_env("127.0.0.1:0".into()));
     let sink_addr = sink.addr;
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     let env = [
         ("RELAY_URL", relay.url("/relay.php")),
         ("SEND_INTERVAL", "50ms".into()),
         ("SEND_RETRIES", "0".into()),
         ("POD_IP", "10.0.0.1".into()),
     ];
-    let mut sender = Tier::start("sender", "sender", &env);
+    let mut sender = TierProcess::start("sender", "sender", &env);
     let delivered = |l: &str| text_of(l) == "Logged message from 127.0.0.1";
     sender
         .wait_lines(3, delivered)
@@ -150,7 +150,7 @@ fn loss_report_gaps_are_exactly_the_messages_the_sender_gave_up_on() {
         .wait_lines(3, |l| l.starts_with("message failed after 1 attempt(s): "))
         .expect("failures during the outage");
     let before = sender.matching(delivered).len();
-    let _sink = Tier::start("sink", "sink-again", &sink_env(sink_addr.to_string()));
+    let _sink = TierProcess::start("sink", "sink-again", &sink_env(sink_addr.to_string()));
     sender
         .wait_lines(before + 3, delivered)
         .expect("deliveries after the outage");
@@ -223,7 +223,7 @@ fn loss_report_memory(files: &[std::path::PathBuf]) -> (u64, String) {
 fn the_loss_report_takes_memory_for_lines_not_for_the_values_of_ids() {
     // Any client can post these ids, and the tiers record them.
     let dir = temp_dir("loss-report-ids");
-    let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+    let sink = TierProcess::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
     let post = |id: &str| {
         let raw = format!("POST /sink.php HTTP/1.1\r\nHost: t\r\nX-Request-Id: {id}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
         assert_eq!(
@@ -276,7 +276,7 @@ fn a_misspelt_setting_is_named_once_and_a_kubernetes_service_variable_is_not() {
         ("RELAY_SVC_PORT", "tcp://10.96.0.7:80".to_string()),
         ("SINK_SVC_SERVICE_HOST", "10.96.0.8".to_string()),
     ];
-    let sink = Tier::start("sink", "sink", &env);
+    let sink = TierProcess::start("sink", "sink", &env);
     let warning = "SEND_INTERVALL is not a setting; did you mean SEND_INTERVAL? (see --help)";
     // It still runs; a refusal's line comes after every start-up line.
     assert_eq!(

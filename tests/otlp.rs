@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::util::{get, metric_in, post, Tier};
+use crate::util::{get, metric_in, post, TierProcess};
 
 /// Export bodies a receiver took.
 type Bodies = Arc<Mutex<Vec<String>>>;
@@ -96,7 +96,7 @@ fn span_request_ids(bodies: &[String]) -> Vec<String> {
     ids
 }
 
-fn post_with_id(sink: &Tier, id: &str) -> u16 {
+fn post_with_id(sink: &TierProcess, id: &str) -> u16 {
     let raw = format!(
         "POST /sink.php HTTP/1.1\r\nHost: t\r\nX-Request-Id: {id}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
     );
@@ -109,7 +109,7 @@ fn post_with_id(sink: &Tier, id: &str) -> u16 {
 fn spans_still_queued_are_sent_on_sigterm_before_the_tier_exits() {
     let (receiver, bodies) = answering_receiver();
     // Exports wait for a full batch or ten minutes: none happens before SIGTERM.
-    let mut sink = Tier::start(
+    let mut sink = TierProcess::start(
         "sink",
         "sink",
         &[
@@ -137,7 +137,7 @@ fn a_receiver_that_never_answers_delays_no_message_and_its_spans_are_dropped_and
     // Accepts (the kernel's backlog) and never reads or answers.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind the silent receiver");
     let addr = silent.local_addr().expect("its address");
-    let mut sink = Tier::start(
+    let mut sink = TierProcess::start(
         "sink",
         "sink",
         &[

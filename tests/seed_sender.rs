@@ -2,12 +2,12 @@
 
 use std::process::{Command, Stdio};
 
-use crate::util::{is_record_from, record, Tier, Verb};
+use crate::util::{is_record_from, record, TierProcess, Verb};
 
 #[test]
 fn the_seeds_bash_and_curl_sender_works_unchanged() {
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start(
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start(
         "relay",
         "relay",
         &[("SINK_URL", format!("{}/sink.php", sink.addr))],
@@ -22,7 +22,7 @@ fn the_seeds_bash_and_curl_sender_works_unchanged() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("bash runs");
-    let seed = Tier::collect("seed-sender", child);
+    let seed = TierProcess::collect("seed-sender", child);
     seed.wait_line(|l| l == "Logged message from 127.0.0.1")
         .unwrap_or_else(|| {
             panic!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{get, heavy_load, message_of, post, text_of, Tier};
+use crate::util::{get, heavy_load, message_of, post, text_of, TierProcess};
 
 const DRAIN: Duration = Duration::from_millis(500);
 const SHUTDOWN: Duration = Duration::from_secs(5);
@@ -58,10 +58,10 @@ fn env() -> Vec<(&'static str, String)> {
 #[test]
 fn relay_drains_then_exits_0_and_every_2xx_reached_the_sink() {
     let _alone = heavy_load();
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let mut relay_env = env();
     relay_env.push(("SINK_URL", sink.url("/sink.php")));
-    let mut relay = Tier::start("relay", "relay", &relay_env);
+    let mut relay = TierProcess::start("relay", "relay", &relay_env);
 
     let answered = Arc::new(AtomicUsize::new(0));
     let traffic = load(relay.addr, 4, 5_000, Arc::clone(&answered));
@@ -130,7 +130,7 @@ fn relay_drains_then_exits_0_and_every_2xx_reached_the_sink() {
 #[test]
 fn sink_stops_cleanly_under_load() {
     let _alone = heavy_load();
-    let mut sink = Tier::start("sink", "sink", &env());
+    let mut sink = TierProcess::start("sink", "sink", &env());
     let answered = Arc::new(AtomicUsize::new(0));
     let traffic = load(sink.addr, 4, 5_000, Arc::clone(&answered));
     sink.wait_lines(20, |l| l.starts_with("From "))
@@ -154,8 +154,8 @@ fn sink_stops_cleanly_under_load() {
 
 #[test]
 fn sender_finishes_the_send_in_flight_and_exits_0() {
-    let sink = Tier::start("sink", "sink", &[]);
-    let mut sender = Tier::start(
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let mut sender = TierProcess::start(
         "sender",
         "sender",
         &[
@@ -177,7 +177,7 @@ fn sender_finishes_the_send_in_flight_and_exits_0() {
 
 #[test]
 fn invalid_configuration_exits_2_naming_the_variable() {
-    let mut sink = Tier::spawn("sink", "sink", &[("CLIENT_TIMEOUT", "soon".into())]);
+    let mut sink = TierProcess::spawn("sink", "sink", &[("CLIENT_TIMEOUT", "soon".into())]);
     assert_eq!(sink.exit_code(), 2);
     let line = sink
         .wait_line(|l| l.starts_with("stderr: "))
@@ -186,7 +186,7 @@ fn invalid_configuration_exits_2_naming_the_variable() {
         line,
         r#"stderr: sink: error: config: CLIENT_TIMEOUT="soon" is invalid: expected a duration such as 250ms, 5s or 1m, or a whole number of seconds greater than zero"#
     );
-    let mut relay = Tier::spawn("relay", "relay", &[]);
+    let mut relay = TierProcess::spawn("relay", "relay", &[]);
     assert_eq!(relay.exit_code(), 2);
     relay
         .wait_line(|l| l.starts_with("stderr: relay: error: config: SINK_URL is not set: expected"))

@@ -1,14 +1,14 @@
 //! The relay's only sink goes away mid-run and comes back.
 
-use crate::util::{post, text_of, Tier};
+use crate::util::{post, text_of, TierProcess};
 
 #[test]
 fn relay_answers_502_sender_retries_and_recovers_when_the_sink_returns() {
-    let mut sink = Tier::start("sink", "sink", &[("DRAIN_DELAY", "0".into())]);
+    let mut sink = TierProcess::start("sink", "sink", &[("DRAIN_DELAY", "0".into())]);
     let sink_addr = sink.addr;
     let sink_url = sink.url("/sink.php");
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink_url.clone())]);
-    let mut sender = Tier::start(
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink_url.clone())]);
+    let mut sender = TierProcess::start(
         "sender",
         "sender",
         &[
@@ -50,7 +50,7 @@ fn relay_answers_502_sender_retries_and_recovers_when_the_sink_returns() {
         .expect("a failure after the last retry");
 
     let delivered_before = sender.matching(ok).len();
-    let _sink = Tier::start(
+    let _sink = TierProcess::start(
         "sink",
         "sink-again",
         &[("LISTEN_ADDR", sink_addr.to_string())],

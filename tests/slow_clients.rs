@@ -4,7 +4,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::util::{get, heavy_load, metric_in, post, raise_open_file_limit, Tier};
+use crate::util::{get, heavy_load, metric_in, post, raise_open_file_limit, TierProcess};
 
 const CLIENTS: usize = 1000;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -17,7 +17,7 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
     let _alone = heavy_load();
     // Our 1000 sockets plus the sink's 1000 (the child inherits the limit).
     raise_open_file_limit(4096);
-    let sink = Tier::start("sink", "sink", &[("CLIENT_TIMEOUT", "2s".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("CLIENT_TIMEOUT", "2s".into())]);
     let request = b"POST /sink.php HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
 
     let mut clients: Vec<(TcpStream, Instant, Option<Instant>)> = Vec::with_capacity(CLIENTS);
@@ -99,7 +99,7 @@ fn slow_clients_neither_starve_healthz_nor_outlive_client_timeout() {
 }
 
 /// Waits (at most 10 s) until the tier reports at least `n` connections open.
-fn wait_until_open(tier: &Tier, n: usize) {
+fn wait_until_open(tier: &TierProcess, n: usize) {
     let series = "three_tier_connections_open";
     let give_up = Instant::now() + Duration::from_secs(10);
     loop {
@@ -122,7 +122,7 @@ fn kept_alive_connections_opened_together_are_all_served() {
     // Each connection's thread in tiny_http lives as long as the connection.
     // Opened together and kept open, every one must still be served at once,
     // not when another one closes.
-    let sink = Tier::start("sink", "sink", &[]);
+    let sink = TierProcess::start("sink", "sink", &[]);
     let request = b"POST /sink.php HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
     let mut clients: Vec<TcpStream> = (0..64)
         .map(|_| TcpStream::connect(sink.addr).expect("connect"))

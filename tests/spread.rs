@@ -18,10 +18,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::Tier;
+use crate::util::TierProcess;
 use crate::world::{self, World};
 
-fn logged(sink: &Tier) -> u64 {
+fn logged(sink: &TierProcess) -> u64 {
     sink.matching(|l| l.starts_with("From ")).len() as u64
 }
 
@@ -30,7 +30,7 @@ fn logged(sink: &Tier) -> u64 {
 /// sender at concurrency 1 and a steady rate.
 fn spread(
     world: &World,
-    sinks: &[Tier],
+    sinks: &[TierProcess],
     relay_ip: &str,
     sender_ip: &str,
     relay_env: &[(&str, String)],

@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 
 use crate::util::{
-    get, is_record_from, metric_in, record, run_with_stdin, sinks_and_relays, Record, Tier, Verb,
+    get, is_record_from, metric_in, record, run_with_stdin, sinks_and_relays, Record, TierProcess,
+    Verb,
 };
 
 const PER_SENDER: usize = 20;
@@ -13,7 +14,7 @@ const PER_SENDER: usize = 20;
 fn three_two_three_delivers_every_message_once_through_every_instance() {
     // Distinct identities (POD_IP), so lineage and ids tell the instances apart.
     let (sinks, relays, relay_url) = sinks_and_relays(&[]);
-    let mut senders: Vec<Tier> = (1..=3)
+    let mut senders: Vec<TierProcess> = (1..=3)
         .map(|i| {
             let env = [
                 ("RELAY_URL", relay_url.clone()),
@@ -21,7 +22,7 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
                 ("SEND_COUNT", PER_SENDER.to_string()),
                 ("POD_IP", format!("10.0.0.{i}")),
             ];
-            Tier::start("sender", &format!("sender-{i}"), &env)
+            TierProcess::start("sender", &format!("sender-{i}"), &env)
         })
         .collect();
     for sender in &mut senders {
@@ -100,8 +101,9 @@ fn three_two_three_delivers_every_message_once_through_every_instance() {
     );
 
     // Metrics: each scrape passes promtool, and the counters add up across tiers.
-    let sum =
-        |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| checked_metric(t, name)).sum() };
+    let sum = |tiers: &[TierProcess], name: &str| -> u64 {
+        tiers.iter().map(|t| checked_metric(t, name)).sum()
+    };
     let n = (3 * PER_SENDER) as u64;
     assert_eq!(sum(&sinks, "three_tier_messages_logged_total"), n);
     assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), n);
@@ -146,14 +148,14 @@ fn counters_add_up_across_the_three_tiers() {
     // 3/2/3 again, with senders that stay up: one message each, the next a
     // minute later, so every tier can be scraped once the messages arrived.
     let (sinks, relays, relay_url) = sinks_and_relays(&[]);
-    let senders: Vec<Tier> = (1..=3)
+    let senders: Vec<TierProcess> = (1..=3)
         .map(|i| {
             let env = [
                 ("RELAY_URL", relay_url.clone()),
                 ("SEND_INTERVAL", "1m".into()),
                 ("POD_IP", format!("10.0.0.{i}")),
             ];
-            Tier::start("sender", &format!("sender-{i}"), &env)
+            TierProcess::start("sender", &format!("sender-{i}"), &env)
         })
         .collect();
     for sender in &senders {
@@ -161,8 +163,9 @@ fn counters_add_up_across_the_three_tiers() {
             .wait_line(|l| l.contains(" -> relay "))
             .expect("the first message went through");
     }
-    let sum =
-        |tiers: &[Tier], name: &str| -> u64 { tiers.iter().map(|t| checked_metric(t, name)).sum() };
+    let sum = |tiers: &[TierProcess], name: &str| -> u64 {
+        tiers.iter().map(|t| checked_metric(t, name)).sum()
+    };
     let sent = sum(&senders, "three_tier_messages_sent_total");
     assert_eq!(sent, 3);
     assert_eq!(sum(&relays, "three_tier_messages_relayed_total"), sent);
@@ -171,14 +174,14 @@ fn counters_add_up_across_the_three_tiers() {
 
 #[test]
 fn sender_metrics_count_every_message_and_pass_promtool() {
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
     // One message now, the next a minute later: the counters are exact meanwhile.
     let env = [
         ("RELAY_URL", relay.url("/relay.php")),
         ("SEND_INTERVAL", "1m".into()),
     ];
-    let sender = Tier::start("sender", "sender", &env);
+    let sender = TierProcess::start("sender", "sender", &env);
     sender
         .wait_line(|l| l.contains(" -> relay "))
         .expect("one message");
@@ -203,7 +206,7 @@ fn sender_metrics_count_every_message_and_pass_promtool() {
 }
 
 /// Scrapes `/metrics`, checks it with promtool, and returns the value of `series`.
-fn checked_metric(tier: &Tier, series: &str) -> u64 {
+fn checked_metric(tier: &TierProcess, series: &str) -> u64 {
     let answer = get(tier.addr, "/metrics").expect("scrape");
     assert_eq!(answer.status, 200);
     assert!(answer
@@ -245,7 +248,7 @@ fn every_sender_reaches_every_relay_and_sink_as_kube_proxy_would_spread_them() {
     // a sink over twice its share (120 of 180) far less.
     const EACH: usize = 60;
     let (_sinks, _relays, relay_url) = sinks_and_relays(&[]);
-    let mut senders: Vec<Tier> = (1..=3)
+    let mut senders: Vec<TierProcess> = (1..=3)
         .map(|i| {
             let env = [
                 ("RELAY_URL", relay_url.clone()),
@@ -253,7 +256,7 @@ fn every_sender_reaches_every_relay_and_sink_as_kube_proxy_would_spread_them() {
                 ("SEND_COUNT", EACH.to_string()),
                 ("POD_IP", format!("10.0.0.{i}")),
             ];
-            Tier::start("sender", &format!("sender-{i}"), &env)
+            TierProcess::start("sender", &format!("sender-{i}"), &env)
         })
         .collect();
     let mut per_sink: HashMap<String, usize> = HashMap::new();

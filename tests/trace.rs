@@ -5,13 +5,15 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
-use crate::util::{exchange, get, metric_in, record, request_id_of, trace_id_of, Tier, Verb};
+use crate::util::{
+    exchange, get, metric_in, record, request_id_of, trace_id_of, TierProcess, Verb,
+};
 
 #[test]
 fn a_messages_trace_id_is_the_same_in_every_tiers_lines_and_in_flow() {
-    let sink = Tier::start("sink", "sink", &[]);
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
-    let sender = Tier::start(
+    let sink = TierProcess::start("sink", "sink", &[]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", sink.url("/sink.php"))]);
+    let sender = TierProcess::start(
         "sender",
         "sender",
         &[
@@ -90,7 +92,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 #[test]
 fn the_relay_keeps_a_valid_trace_with_a_parent_of_its_own_and_passes_tracestate() {
     let (url, sink) = capturing_sink();
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", url)]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", url)]);
     let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let raw = format!(
         "POST /relay.php HTTP/1.1\r\nHost: t\r\ntraceparent: {given}\r\ntracestate: congo=t61rcWkgMzE\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
@@ -118,7 +120,7 @@ fn the_relay_keeps_a_valid_trace_with_a_parent_of_its_own_and_passes_tracestate(
 #[test]
 fn an_invalid_traceparent_is_replaced_by_a_new_trace_and_counted() {
     let (url, sink) = capturing_sink();
-    let relay = Tier::start("relay", "relay", &[("SINK_URL", url)]);
+    let relay = TierProcess::start("relay", "relay", &[("SINK_URL", url)]);
     let raw = "POST /relay.php HTTP/1.1\r\nHost: t\r\ntraceparent: 00-ZZZ-nope-01\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
     assert_eq!(exchange(relay.addr, raw.as_bytes()).unwrap().status, 200);
     let head = sink.join().unwrap();
@@ -145,7 +147,7 @@ fn an_invalid_traceparent_is_replaced_by_a_new_trace_and_counted() {
 
 #[test]
 fn json_logs_carry_the_trace_id() {
-    let sink = Tier::start("sink", "sink", &[("LOG_FORMAT", "json".into())]);
+    let sink = TierProcess::start("sink", "sink", &[("LOG_FORMAT", "json".into())]);
     let given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     let raw = format!(
         "POST /sink.php HTTP/1.1\r\nHost: t\r\ntraceparent: {given}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"

@@ -24,7 +24,7 @@ pub fn heavy_load() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// A running tier binary whose output is collected line by line.
-pub struct Tier {
+pub struct TierProcess {
     pub name: String,
     pub pid: u32,
     pub addr: SocketAddr,
@@ -33,11 +33,11 @@ pub struct Tier {
     status: Option<ExitStatus>,
 }
 
-impl Tier {
+impl TierProcess {
     /// Starts `bin` (sender, relay, sink) with only `env` (plus PATH), listening on 127.0.0.1:0
     /// unless `env` sets LISTEN_ADDR, and waits for its `listening on` line.
-    pub fn start(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        Tier::start_wrapped(&[], bin, name, env)
+    pub fn start(bin: &str, name: &str, env: &[(&str, String)]) -> TierProcess {
+        TierProcess::start_wrapped(&[], bin, name, env)
     }
 
     fn wait_listening(&mut self) {
@@ -76,36 +76,46 @@ impl Tier {
     }
 
     /// Starts `bin` without waiting for anything.
-    pub fn spawn(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        Tier::spawn_wrapped(&[], bin, name, env)
+    pub fn spawn(bin: &str, name: &str, env: &[(&str, String)]) -> TierProcess {
+        TierProcess::spawn_wrapped(&[], bin, name, env)
     }
 
     /// Starts `bin` under `wrapper` (a command that ends by exec'ing its
     /// arguments, such as `prlimit --nofile=256:256 --`, so the PID is the
     /// tier's), and waits for its `listening on` line.
     /// Starts `bin` as a pod: `ip` is its POD_IP and the address it listens on.
-    pub fn pod(bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> Tier {
+    pub fn pod(bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> TierProcess {
         let mut env = env.to_vec();
         env.push(("POD_IP", ip.to_string()));
         env.push(("LISTEN_ADDR", format!("{ip}:0")));
-        Tier::start(bin, name, &env)
+        TierProcess::start(bin, name, &env)
     }
 
-    pub fn start_wrapped(wrapper: &[&str], bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        let mut tier = Tier::spawn_wrapped(wrapper, bin, name, env);
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        bin: &str,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> TierProcess {
+        let mut tier = TierProcess::spawn_wrapped(wrapper, bin, name, env);
         tier.wait_listening();
         tier
     }
 
     /// Starts `bin` with `env` and no LISTEN_ADDR at all: on the tier's own default.
-    pub fn start_on_default_address(bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        let mut tier = Tier::spawn_with(&[], bin, name, env, false);
+    pub fn start_on_default_address(bin: &str, name: &str, env: &[(&str, String)]) -> TierProcess {
+        let mut tier = TierProcess::spawn_with(&[], bin, name, env, false);
         tier.wait_listening();
         tier
     }
 
-    fn spawn_wrapped(wrapper: &[&str], bin: &str, name: &str, env: &[(&str, String)]) -> Tier {
-        Tier::spawn_with(wrapper, bin, name, env, true)
+    fn spawn_wrapped(
+        wrapper: &[&str],
+        bin: &str,
+        name: &str,
+        env: &[(&str, String)],
+    ) -> TierProcess {
+        TierProcess::spawn_with(wrapper, bin, name, env, true)
     }
 
     fn spawn_with(
@@ -114,7 +124,7 @@ impl Tier {
         name: &str,
         env: &[(&str, String)],
         loopback: bool,
-    ) -> Tier {
+    ) -> TierProcess {
         let mut vars: HashMap<&str, String> = HashMap::new();
         if loopback {
             vars.insert("LISTEN_ADDR", "127.0.0.1:0".into());
@@ -134,11 +144,11 @@ impl Tier {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let child = command.spawn().expect("spawn tier binary");
-        Tier::collect(name, child)
+        TierProcess::collect(name, child)
     }
 
     /// Collects the output of any child process (also used for the seed's bash sender).
-    pub fn collect(name: &str, mut child: Child) -> Tier {
+    pub fn collect(name: &str, mut child: Child) -> TierProcess {
         let lines: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -170,7 +180,7 @@ impl Tier {
                 let _ = tx.send(status);
             }
         });
-        Tier {
+        TierProcess {
             name: name.to_string(),
             pid,
             addr: "0.0.0.0:0".parse().unwrap(),
@@ -186,7 +196,7 @@ impl Tier {
     }
 
     /// The tiers' URLs for `path`, comma-separated, as `SINK_URL` or `RELAY_URL`.
-    pub fn url_list(tiers: &[Tier], path: &str) -> String {
+    pub fn url_list(tiers: &[TierProcess], path: &str) -> String {
         tiers
             .iter()
             .map(|t| t.url(path))
@@ -263,7 +273,7 @@ impl Tier {
     }
 }
 
-impl Drop for Tier {
+impl Drop for TierProcess {
     fn drop(&mut self) {
         if self.wait_exit(Duration::ZERO).is_none() {
             signal(self.pid, rustix::process::Signal::KILL);
@@ -343,7 +353,9 @@ fn signal(pid: u32, sig: rustix::process::Signal) {
 /// The middle of the seed's 3/2/3 as pods: 3 sinks (127.0.2.1-3) and 2 relays
 /// (127.0.1.1-2) with the sinks as SINK_URL and `relay_env` added; returns
 /// them and the relays' URLs as a RELAY_URL list.
-pub fn sinks_and_relays(relay_env: &[(&str, String)]) -> (Vec<Tier>, Vec<Tier>, String) {
+pub fn sinks_and_relays(
+    relay_env: &[(&str, String)],
+) -> (Vec<TierProcess>, Vec<TierProcess>, String) {
     sinks_and_relays_with(&[], relay_env)
 }
 
@@ -351,10 +363,10 @@ pub fn sinks_and_relays(relay_env: &[(&str, String)]) -> (Vec<Tier>, Vec<Tier>, 
 pub fn sinks_and_relays_with(
     sink_env: &[(&str, String)],
     relay_env: &[(&str, String)],
-) -> (Vec<Tier>, Vec<Tier>, String) {
-    let sinks: Vec<Tier> = (1..=3)
+) -> (Vec<TierProcess>, Vec<TierProcess>, String) {
+    let sinks: Vec<TierProcess> = (1..=3)
         .map(|i| {
-            Tier::pod(
+            TierProcess::pod(
                 "sink",
                 &format!("sink-{i}"),
                 &format!("127.0.2.{i}"),
@@ -362,12 +374,12 @@ pub fn sinks_and_relays_with(
             )
         })
         .collect();
-    let sink_url = Tier::url_list(&sinks, "/sink.php");
-    let relays: Vec<Tier> = (1..=2)
+    let sink_url = TierProcess::url_list(&sinks, "/sink.php");
+    let relays: Vec<TierProcess> = (1..=2)
         .map(|i| {
             let mut env = relay_env.to_vec();
             env.push(("SINK_URL", sink_url.clone()));
-            Tier::pod(
+            TierProcess::pod(
                 "relay",
                 &format!("relay-{i}"),
                 &format!("127.0.1.{i}"),
@@ -375,7 +387,7 @@ pub fn sinks_and_relays_with(
             )
         })
         .collect();
-    let relay_url = Tier::url_list(&relays, "/relay.php");
+    let relay_url = TierProcess::url_list(&relays, "/relay.php");
     (sinks, relays, relay_url)
 }
 
@@ -469,7 +481,7 @@ pub fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 }
 
 /// Requires `/healthz` on a fresh connection to answer 200 `ok`.
-pub fn assert_healthy(tier: &Tier) {
+pub fn assert_healthy(tier: &TierProcess) {
     let answer = get(tier.addr, "/healthz").unwrap();
     assert_eq!(
         (answer.status, answer.body.as_str()),
@@ -615,7 +627,7 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<Answer> {
 }
 
 /// Scrapes `tier`'s `/metrics` and returns the value of `series` (it must be there).
-pub fn metric(tier: &Tier, series: &str) -> f64 {
+pub fn metric(tier: &TierProcess, series: &str) -> f64 {
     let text = get(tier.addr, "/metrics").unwrap().body;
     metric_in(&text, series).unwrap_or_else(|| panic!("{} has no {series} in:\n{text}", tier.name))
 }

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::util::Tier;
+use crate::util::TierProcess;
 
 /// The Kubernetes namespace the pods' resolver searches first.
 pub const NAMESPACE: &str = "tt";
@@ -262,7 +262,7 @@ impl World {
 
     /// Starts `bin` as a pod: its own address `ip` on the loopback, POD_IP,
     /// listening on port 8080 there, plus `env`.
-    pub fn pod(&self, bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> Tier {
+    pub fn pod(&self, bin: &str, name: &str, ip: &str, env: &[(&str, String)]) -> TierProcess {
         let listen = if ip.contains(':') {
             format!("[{ip}]:8080")
         } else {
@@ -272,11 +272,11 @@ impl World {
         let mut env = env.to_vec();
         env.push(("POD_IP", ip.to_string()));
         env.push(("LISTEN_ADDR", listen));
-        Tier::start(bin, name, &env)
+        TierProcess::start(bin, name, &env)
     }
 
     /// Starts a sink pod at each of `ips` (named `sink-1`, `sink-2`, ...), with `env`.
-    pub fn sinks(&self, ips: &[&str], env: &[(&str, String)]) -> Vec<Tier> {
+    pub fn sinks(&self, ips: &[&str], env: &[(&str, String)]) -> Vec<TierProcess> {
         ips.iter()
             .enumerate()
             .map(|(i, ip)| self.pod("sink", &format!("sink-{}", i + 1), ip, env))

@@ -34,7 +34,7 @@ use grammar::{Outcome, Part, Rng};
 use runs::{check_records, Tally, WORKERS};
 use wire::{Mode, Plan};
 
-use crate::util::{assert_healthy, heavy_load, recorded_ids, temp_dir, Tier};
+use crate::util::{assert_healthy, heavy_load, recorded_ids, temp_dir, TierProcess};
 
 /// The seed of the whole run unless `SEQUENCES_SEED` (hex) says otherwise.
 const SEED: u64 = 0x7e57_5eed_0027;
@@ -105,14 +105,14 @@ fn env_or(name: &str, default: u64, radix: u32) -> u64 {
 }
 
 /// A `/proc/<pid>/status` field of the tier (kB or a count).
-fn threads_named(tier: &Tier, name: &str) -> usize {
+fn threads_named(tier: &TierProcess, name: &str) -> usize {
     tier.thread_names().iter().filter(|n| *n == name).count()
 }
 
 /// The fuzz run against `entry` (the sink, or a relay in front of `sink`),
 /// whose records are in `dir`: the invariant for every connection, then the
 /// records, then the tier's health and bounds.
-fn fuzz(entry: &Tier, seed: u64, path: &str, dir: &Path, record_prefixes: &[&str]) {
+fn fuzz(entry: &TierProcess, seed: u64, path: &str, dir: &Path, record_prefixes: &[&str]) {
     let total = env_or("SEQUENCES_CONNECTIONS", 3000, 10) as usize;
     let only = std::env::var("SEQUENCES_ONLY")
         .ok()
@@ -207,7 +207,7 @@ fn a_sink_answers_every_request_of_a_connection_once_in_order_and_records_each_2
     let _heavy = heavy_load();
     rounds(|seed| {
         let dir = temp_dir("sequences-sink");
-        let sink = Tier::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
+        let sink = TierProcess::start("sink", "sink", &[("LOG_DIR", dir.display().to_string())]);
         fuzz(&sink, seed, "/sink.php", &dir, &["Sink_"]);
         let _ = std::fs::remove_dir_all(&dir);
     });
@@ -219,8 +219,8 @@ fn a_relay_answers_every_request_of_a_connection_once_in_order_and_records_each_
     rounds(|seed| {
         let dir = temp_dir("sequences-relay");
         let log_dir = ("LOG_DIR", dir.display().to_string());
-        let sink = Tier::start("sink", "sink", std::slice::from_ref(&log_dir));
-        let relay = Tier::start(
+        let sink = TierProcess::start("sink", "sink", std::slice::from_ref(&log_dir));
+        let relay = TierProcess::start(
             "relay",
             "relay",
             &[log_dir, ("SINK_URL", sink.url("/sink.php"))],

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use super::grammar::{Outcome, Part};
 use super::runs::{check, check_records, count, Tally};
 use super::wire::{Mode, Plan};
-use crate::util::{recorded_ids, temp_dir, Tier};
+use crate::util::{recorded_ids, temp_dir, TierProcess};
 
 /// A message with request id `id`, framed by `Content-Length`.
 fn good(path: &str, id: &str) -> Part {
@@ -144,14 +144,14 @@ fn regressions(path: &str) -> Vec<(&'static str, Plan)> {
 fn the_sequences_that_broke_87a0e36_are_each_answered_once_and_recorded_once() {
     let dir = temp_dir("sequences-regressions");
     let log_dir = ("LOG_DIR", dir.display().to_string());
-    let sink = Tier::start("sink", "sink", std::slice::from_ref(&log_dir));
+    let sink = TierProcess::start("sink", "sink", std::slice::from_ref(&log_dir));
     let relay_dir = temp_dir("sequences-regressions-relay");
-    let relay_sink = Tier::start(
+    let relay_sink = TierProcess::start(
         "sink",
         "sink behind the relay",
         &[("LOG_DIR", relay_dir.display().to_string())],
     );
-    let relay = Tier::start(
+    let relay = TierProcess::start(
         "relay",
         "relay",
         &[("SINK_URL", relay_sink.url("/sink.php"))],
