@@ -31,7 +31,7 @@ import time
 
 import polling
 from delivery import report as loss_report, tally
-from polling import http
+from polling import http, metric
 
 DEADLINE = 120
 
@@ -93,13 +93,6 @@ def check_flow(flow):
                  f"{json.dumps(messages)[:2000]}")
     print(f"/flow of sender-1: of the last {len(messages)} messages, {len(met)} met sink=503 and were answered by "
           f"another sink, {len(past_slow)} went past the slow sink-1, none given up")
-
-
-def metric(text, series):
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    sys.exit(f"faults_walkthrough: no {series} in /metrics")
 
 
 def check_metrics(sender, sink):

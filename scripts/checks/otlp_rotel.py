@@ -44,7 +44,7 @@ import time
 import polling
 import rotel
 from delivery import report as loss_report, tally
-from polling import http
+from polling import http, metric
 
 # How long one run may take (the build is done already).
 DEADLINE = 90
@@ -263,14 +263,6 @@ def describe(trace):
 
 def exemplar_ids(texts):
     return {m for text in texts for m in re.findall(r'# \{trace_id="([0-9a-f]{32})"\}', text)}
-
-
-def metric(text, series):
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(series + " ") or line.startswith(series + "{"):
-            total += float(line.split()[-1] if "#" not in line else line.split("#")[0].split()[-1])
-    return total
 
 
 def traces_run(base):

@@ -1,6 +1,6 @@
-"""What the checks that run the on-host topology share: one HTTP call, and polling with a deadline.
+"""What the checks that run the on-host topology share: one HTTP call, polling with a deadline, a metric's value.
 
-Not run on its own: `from polling import http, wait_for` in a script of
+Not run on its own: `from polling import http, metric, wait_for` in a script of
 scripts/checks (its directory is first on sys.path when it runs).
 """
 
@@ -32,3 +32,13 @@ def wait_for(who, what, check, until):
             pass
         time.sleep(0.05)
     sys.exit(f"{who}: {what} did not happen within its deadline")
+
+
+def metric(text, series):
+    """The sum of `series` in a /metrics exposition: its samples with any labels, or the one
+    written with its labels (`name{a="b"}`); exemplars after `#` are left out; 0 when absent."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(series + " ") or line.startswith(series + "{"):
+            total += float(line.split("#")[0].split()[-1])
+    return total
