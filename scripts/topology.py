@@ -279,10 +279,12 @@ def three_two_three(topology, place):
 
 def on_loopback(env, base):
     """run-local's addressing: senders 127.0.0.N, relays 127.0.1.N, sinks 127.0.2.N."""
-    octet = {"sender": (0, 0), "relay": (1, 100), "sink": (2, 200)}
+    # Per tier: the third byte of its addresses, and its ports' offset from BASE_PORT.
+    subnet = {"sender": (0, 0), "relay": (1, 100), "sink": (2, 200)}
 
     def place(name, tier, i, extra):
-        ip, port = f"127.0.{octet[tier][0]}.{i}", base + octet[tier][1] + i
+        third, offset = subnet[tier]
+        ip, port = f"127.0.{third}.{i}", base + offset + i
         command, tier_env = on_host(os.path.join(BIN, tier), ip, port, dict(env, **extra))
         return command, tier_env, f"{ip}:{port}", f"{ip}:{port}"
     return place
