@@ -6,8 +6,9 @@
 #
 #   bash scripts/run-local.sh                       # runs until Ctrl-C
 #   SEND_COUNT=3 bash scripts/run-local.sh          # each sender stops after 3; then all stop
+#   bash scripts/run-local.sh --sinks 5 --relays 3  # other counts (1 to 99 of each)
 #
-# The launcher is scripts/topology.py; `bash scripts/run-local.sh --help`
+# The launcher is scripts/topology.py; `python3 scripts/topology.py --help`
 # says all it does (addresses, ports, BASE_PORT, LOG_DIR, PIDS_FILE).
 source "$(dirname "$0")/lib/usage.sh" "$@"
 set -euo pipefail

@@ -2,7 +2,8 @@
 """Starts the tiers: one launcher for every place that runs sinks, relays and senders.
 
 Usage:
-  python3 scripts/topology.py [--help]      the 3/2/3 on loopback (scripts/run-local.sh runs it)
+  python3 scripts/topology.py [--sinks N] [--relays N] [--senders N]
+                                            the 3/2/3 (or N of each) on loopback (scripts/run-local.sh runs it)
   python3 scripts/topology.py podman NETWORK IMAGE PREFIX [-e NAME=VALUE ...]
                                             the 3/2/3 as podman containers, left running
   python3 scripts/topology.py around [--bin DIR] TIER... -- COMMAND...
@@ -10,7 +11,8 @@ Usage:
 
 On loopback, each process gets its own POD_IP and listens on it, as pods do
 (senders 127.0.0.1-3, relays 127.0.1.1-2, sinks 127.0.2.1-3, on BASE_PORT +
-1-3, + 101-102, + 201-203; BASE_PORT defaults to 18000), and the tiers are
+1-3, + 101-102, + 201-203; BASE_PORT defaults to 18000; with --sinks,
+--relays or --senders up to 99 of a tier, numbered on), and the tiers are
 wired with comma-separated URL lists, which they use as kube-proxy uses a
 Service's pods: a random one per message. Every tier variable in the
 environment (SEND_INTERVAL, SEND_COUNT, LOG_DIR, LOG_FORMAT, FAULTS, ...)
@@ -260,21 +262,28 @@ class Topology:
             self.fail(tier, "exited while the topology ran")
 
 
-def three_two_three(topology, place):
-    """Starts the case study's 3 sinks, 2 relays and 3 senders in layers.
+# The case study's replicas: 3 sinks, 2 relays, 3 senders.
+SEED_COUNTS = {"sink": 3, "relay": 2, "sender": 3}
+# At most this many of a tier: run-local's ports are BASE_PORT + 1-99, 101-199, 201-299.
+MOST = 99
+
+
+def layers(topology, place, counts=None):
+    """Starts `counts` (default the case study's 3/2/3) sinks, relays and senders in layers.
 
     `place(name, tier, index, env)` says how one runs: `(command, env,
     addr, the host:port the next layer reaches it at)`; the next layer's URL
     lists each of those once (behind a Service, all have one)."""
+    counts = counts or SEED_COUNTS
     def layer(tier, count, env, path):
         names = [f"{tier}-{i}" for i in range(1, count + 1)]
         specs = [(name, *place(name, tier, i, env)) for i, name in enumerate(names, 1)]
         topology.start_layer([spec[:4] for spec in specs])
         return ",".join(dict.fromkeys(f"{spec[4]}/{path}" for spec in specs))
 
-    sink_url = layer("sink", 3, {}, "sink.php")
-    relay_url = layer("relay", 2, {"SINK_URL": sink_url}, "relay.php")
-    layer("sender", 3, {"RELAY_URL": relay_url}, "")
+    sink_url = layer("sink", counts["sink"], {}, "sink.php")
+    relay_url = layer("relay", counts["relay"], {"SINK_URL": sink_url}, "relay.php")
+    layer("sender", counts["sender"], {"RELAY_URL": relay_url}, "")
 
 
 def on_loopback(env, base):
@@ -346,7 +355,7 @@ def podman(args):
         sys.exit(f"topology: podman takes NETWORK IMAGE PREFIX [-e NAME=VALUE ...], not {args}")
     network, image, prefix = args[:3]
     topology = Topology(dict(os.environ), on_stop=lambda tiers: podman_stop(prefix, tiers))
-    three_two_three(topology, in_podman(network, image, prefix, args[4::2]))
+    layers(topology, in_podman(network, image, prefix, args[4::2]))
     for tier in topology.tiers:
         tier.process.terminate()
     say(f"the 3/2/3 runs on {network}: " + " ".join(f"{prefix}-{t.name}" for t in topology.tiers))
@@ -409,6 +418,21 @@ def around(args):
     return code or (1 if gone or not clean else 0)
 
 
+def replicas(args):
+    """`--sinks N --relays N --senders N` (each optional, 1 to MOST): how many of each tier run-local starts."""
+    counts, rest = dict(SEED_COUNTS), list(args)
+    while rest:
+        flag, value = rest.pop(0), rest.pop(0) if rest else ""
+        tier = {"--sinks": "sink", "--relays": "relay", "--senders": "sender"}.get(flag)
+        if tier is None:
+            sys.exit(f"run-local: unexpected argument {flag!r}: it takes --sinks, --relays and --senders N; "
+                     "the tiers are configured by environment variables (see --help)")
+        if not value.isdigit() or not 1 <= int(value) <= MOST:
+            sys.exit(f"run-local: {flag} {value!r}: expected a whole number from 1 to {MOST}")
+        counts[tier] = int(value)
+    return counts
+
+
 def main():
     if sys.argv[1:2] in (["-h"], ["--help"]):
         print(__doc__.strip())
@@ -417,8 +441,7 @@ def main():
         return podman(sys.argv[2:])
     if sys.argv[1:2] == ["around"]:
         return around(sys.argv[2:])
-    if len(sys.argv) > 1:
-        sys.exit(f"run-local: unexpected argument {sys.argv[1]!r}: it is configured by environment variables (see --help)")
+    counts = replicas(sys.argv[1:])
     env = dict(os.environ)
     env.setdefault("DRAIN_DELAY", "1s")
     base = int(env.get("BASE_PORT", "18000"))
@@ -432,7 +455,7 @@ def main():
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
-    three_two_three(topology, on_loopback(env, base))
+    layers(topology, on_loopback(env, base), counts)
     return topology.run(bounded=bool(env.get("SEND_COUNT")))
 
 
