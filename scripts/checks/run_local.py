@@ -2,12 +2,14 @@
 
 Usage: python3 scripts/checks/run_local.py BASE_PORT   (after a release build)
 
-Three runs of `bash scripts/run-local.sh` on BASE_PORT's ports, each with its
+Runs of `bash scripts/run-local.sh` on BASE_PORT's ports, each with its
 own bound: a relay's port already taken (relay-2 cannot bind), a LOG_DIR
-that cannot be created (refused before anything starts), and a sink killed
-while the topology runs (found by PIDS_FILE). Each must exit 1 within its
-deadline and name the tier (or LOG_DIR) in a line of its own; the first also
-that the other tiers were stopped. Processes started here are stopped by PID.
+that cannot be created (refused before anything starts), a sink killed
+while the topology runs (found by PIDS_FILE) and 100 relays asked for. Each
+must exit 1 within its deadline and name the tier (or LOG_DIR, or the
+count) in a line of its own; the first also that the other tiers were
+stopped. Then 4 sinks, 1 relay and 2 senders must start, each listed once,
+and exit 0 with every message answered. Processes started here are stopped by PID.
 """
 
 import sys  # noqa: E402
@@ -26,12 +28,12 @@ import time
 DEADLINE = 60
 
 
-def run_local(env, until=None):
-    """Runs run-local.sh with `env` added; `until(pids_file)` may act once it runs. Returns (code, output)."""
+def run_local(env, until=None, args=()):
+    """Runs run-local.sh `args` with `env` added; `until(pids_file)` may act once it runs. Returns (code, output)."""
     work = tempfile.mkdtemp(prefix="three-tier-run-local-")
     pids = os.path.join(work, "pids")
     env = dict(os.environ, PIDS_FILE=pids, DRAIN_DELAY="0s", **env)
-    process = subprocess.Popen(["bash", "scripts/run-local.sh"], env=env, stdout=subprocess.PIPE,
+    process = subprocess.Popen(["bash", "scripts/run-local.sh", *args], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:
         if until:
@@ -91,6 +93,21 @@ def main(base):
     code, output = run_local({"BASE_PORT": str(base)}, until=kill_sink_2)
     expect("a sink killed while it ran", code, output,
            "run-local: sink-2 exited while the topology ran: killed by signal 9 (SIGKILL)")
+
+    # Counts out of range are refused before anything starts.
+    code, output = run_local({"BASE_PORT": str(base)}, args=["--relays", "100"])
+    expect("100 relays", code, output, "run-local: --relays '100': expected a whole number from 1 to 99")
+
+    # Other counts: each tier listed once, each sender's messages answered.
+    started = []
+    code, output = run_local({"BASE_PORT": str(base), "SEND_COUNT": "2", "SEND_INTERVAL": "100ms"},
+                             until=lambda pids: started.extend(wait_for_tiers(pids, 7)),
+                             args=["--sinks", "4", "--relays", "1", "--senders", "2"])
+    names = sorted(name for name, _, _ in started)
+    wanted = ["relay-1", "sender-1", "sender-2", "sink-1", "sink-2", "sink-3", "sink-4"]
+    if code != 0 or names != wanted:
+        sys.exit(f"run_local: --sinks 4 --relays 1 --senders 2: exit {code}, tiers {names}:\n{output[-3000:]}")
+    print(f"run-local.sh --sinks 4 --relays 1 --senders 2: exit 0, {', '.join(names)}")
 
 
 if __name__ == "__main__":
