@@ -171,7 +171,9 @@ def one_run(impl, tier, tool, messages, work):
             args = tool_prefix(tool, out) + args
         env = dict(env, PATH=os.environ.get("PATH", ""), LOG_DIR=logs)
         # The measured tier's output is kept: the tool's totals are in it.
-        tiers[name] = started = topology.TierProcess(name, args, env, keep=name == tier)
+        measured = name == tier
+        tiers[name] = started = topology.TierProcess(name, args, env, output="read" if measured else None,
+                                                     keep=measured)
         # The yardstick says nothing when it listens: a connection taken is the sign, for every variant.
         if not started.wait_connectable("127.0.0.1", port, 60):
             sys.exit(f"cost: {impl}'s {name} did not listen on {port}: {started.status()}; {started.last_line}")

@@ -73,12 +73,12 @@ def healthz(port):
 
 
 def start(binary, tier, port):
-    """The tier on `port`, once it says it listens."""
+    """The tier on `port`, once it takes a connection."""
     env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "DRAIN_DELAY": "0", "POD_IP": "127.0.0.1"}
     if tier == "relay":
         env["SINK_URL"] = "127.0.0.1:9/sink.php"
     started = topology.TierProcess(tier, [binary], env)
-    if not started.wait_listening():
+    if not started.wait_connectable("127.0.0.1", port):
         started.stop(5)
         sys.exit(f"flood: {tier} did not start: {started.status()}; {started.last_line}")
     return started

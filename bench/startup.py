@@ -29,7 +29,7 @@ for tier in ("sink", "relay", "sender"):
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        process = topology.TierProcess(tier, [f"target/release/{tier}"], env)
+        process = topology.TierProcess(tier, [f"target/release/{tier}"], env, output="read")
         listens = process.wait_listening()
         times.append((time.perf_counter() - started) * 1000)
         process.stop()

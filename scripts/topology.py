@@ -39,7 +39,7 @@ them), or 1 naming the one that did not, after removing them all.
 
 With `around`, the tiers named (sink, relay, sender, in the order a
 message meets them backwards: `sink relay` puts a relay in front of a sink)
-start one each on 127.0.0.1 on ports the kernel picks, from DIR (default
+start one each on 127.0.0.1 on free ports below 32768, from DIR (default
 target/release, built already), with DRAIN_DELAY=0 unless it is set and
 every other tier variable passed through; COMMAND runs once all listen,
 with SINK_ADDR, SINK_PID, RELAY_ADDR, RELAY_PID, SENDER_ADDR, SENDER_PID
@@ -54,6 +54,7 @@ grace period), `Topology` starts layers of them and fails loudly.
 
 import os
 import queue
+import random
 import re
 import signal
 import socket
@@ -85,11 +86,14 @@ class TierProcess:
     """One tier process, started at once.
 
     `command` runs with `env` (the whole environment it gets). Its output
-    (stdout and stderr) goes to `output`: "forward" prints each line prefixed
-    with the name, a path writes it to that file (read by nobody here, so the
-    listening line is not watched), None reads and drops it. `keep` keeps every
-    line in `lines`; the last is always in `last_line`. `events`, a queue,
-    gets `(tier, exit code)` when it exits."""
+    goes to `output`: "forward" prints each line (stdout and stderr)
+    prefixed with the name, "read" reads them, a path writes them to that
+    file, None sends stdout (a line a message) to /dev/null, as a benchmark
+    wants, and reads stderr (where a tier says why it stops). Only
+    "forward" and "read" see the `listening on` line (`wait_listening`);
+    the others wait for a connection (`wait_connectable`). `keep` keeps
+    every line read in `lines`; the last is always in `last_line`.
+    `events`, a queue, gets `(tier, exit code)` when it exits."""
 
     def __init__(self, name, command, env, addr="", output=None, keep=False, events=None):
         self.name, self.addr, self.output = name, addr, output
@@ -98,19 +102,20 @@ class TierProcess:
         self.settled, self.listens = threading.Event(), False
         # Set once it says it received a signal (a terminal's Ctrl-C reaches every tier).
         self.signaled = threading.Event()
-        to_file = output not in (None, "forward")
-        stdout = open(output, "w") if to_file else subprocess.PIPE
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                        stderr=subprocess.STDOUT)
+        streams = {"forward": (subprocess.PIPE, subprocess.STDOUT), "read": (subprocess.PIPE, subprocess.STDOUT),
+                   None: (subprocess.DEVNULL, subprocess.PIPE)}
+        stdout, stderr = streams[output] if output in streams else (open(output, "w"), subprocess.STDOUT)
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
         self.reader = None
-        if not to_file:
-            self.reader = threading.Thread(target=self.read, daemon=True)
+        stream = self.process.stdout if stdout == subprocess.PIPE else self.process.stderr
+        if stream:
+            self.reader = threading.Thread(target=self.read, args=(stream,), daemon=True)
             self.reader.start()
         if events is not None:
             threading.Thread(target=lambda: events.put((self, self.process.wait())), daemon=True).start()
 
-    def read(self):
-        for raw in self.process.stdout:
+    def read(self, stream):
+        for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.last_line = line
             if self.keep:
@@ -366,23 +371,39 @@ def podman(args):
 WIRED_TO = {"sink": "SINK_URL", "relay": "RELAY_URL"}
 
 
+def free_port(host="127.0.0.1"):
+    """A port on `host` that was free a moment ago, below the ephemeral range
+    (32768-60999), where a server could collide with a client's own port."""
+    for _ in range(100):
+        port = random.randrange(20000, 32768)
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+                return port
+            except OSError:
+                continue
+    sys.exit(f"topology: no free port on {host} between 20000 and 32767")
+
+
 def chain(names, bin_dir, env):
-    """Starts the tiers `names` (sink, relay, sender) in that order on 127.0.0.1, on ports the kernel picks.
+    """Starts the tiers `names` (sink, relay, sender) in that order on 127.0.0.1, on free ports.
 
     Each is wired to the one started just before it (SINK_URL or RELAY_URL;
-    the first gets what `env` says). Their output is read and dropped, the
-    last line kept. Returns them once each listens; exits 1 naming the one
-    that did not, after stopping the others."""
+    the first gets what `env` says). Their stdout goes to /dev/null, their
+    stderr is read (the last line kept). Returns them once each takes a
+    connection; exits 1 naming the one that did not, after stopping the
+    others."""
     started = []
     for name in names:
         extra = {}
         if started:
             before = started[-1]
             extra[WIRED_TO[before.name]] = f"{before.addr}/{before.name}.php"
-        command, tier_env = on_host(os.path.join(bin_dir, name), "127.0.0.1", 0, dict(env, **extra))
-        tier = TierProcess(name, command, tier_env)
+        port = free_port()
+        command, tier_env = on_host(os.path.join(bin_dir, name), "127.0.0.1", port, dict(env, **extra))
+        tier = TierProcess(name, command, tier_env, f"127.0.0.1:{port}")
         started.append(tier)
-        if not tier.wait_listening():
+        if not tier.wait_connectable("127.0.0.1", port):
             say(f"{name} could not start: {tier.status()}; its last line: {tier.last_line}")
             for other in started:
                 other.stop()
