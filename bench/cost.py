@@ -54,13 +54,6 @@ TOOLS = {
 }
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Receiver(http.server.BaseHTTPRequestHandler):
     """An OTLP/HTTP receiver that reads each export and answers 200 on a kept-alive connection."""
 
@@ -95,13 +88,12 @@ def command(impl, tier, build, port, sink_port):
         binary = YARDSTICK_GLIBC if build == "glibc" else YARDSTICK_MUSL
         args = [binary, tier, f"127.0.0.1:{port}"] + ([f"127.0.0.1:{sink_port}"] if tier == "relay" else [])
         return args, {}
-    binary = os.path.join(GLIBC if build == "glibc" else MUSL, tier)
-    env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "DRAIN_DELAY": "0", "POD_IP": "127.0.0.1"}
+    env = {"DRAIN_DELAY": "0"}
     if impl == "three-tier+otlp":
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = OTLP_ENDPOINT
     if tier == "relay":
         env["SINK_URL"] = f"127.0.0.1:{sink_port}/sink.php"
-    return [binary], env
+    return topology.on_host(os.path.join(GLIBC if build == "glibc" else MUSL, tier), "127.0.0.1", port, env)
 
 
 def tool_prefix(tool, out):
@@ -161,7 +153,7 @@ def post(port, count):
 def one_run(impl, tier, tool, messages, work):
     """Runs relay and sink, `tier` under `tool`, posts `messages`; returns the tool's totals."""
     build = TOOLS[tool]
-    sink_port, relay_port = free_port(), free_port()
+    sink_port, relay_port = topology.free_port(), topology.free_port()
     out = os.path.join(work, f"{impl}-{tier}-{tool}-{messages}.out")
     logs = tempfile.mkdtemp(dir=work)
     tiers = {}

@@ -43,14 +43,6 @@ EVICTING_SLACK = int(re.search(r"const EVICTING_SLACK: usize = (\d+);", open(REG
 RSS_LIMIT_KB = 48 * 1024
 
 
-def status(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def connection_threads(pid):
     """The process's connection threads, named http-conn."""
     names = []
@@ -74,10 +66,8 @@ def healthz(port):
 
 def start(binary, tier, port):
     """The tier on `port`, once it takes a connection."""
-    env = {"LISTEN_ADDR": f"127.0.0.1:{port}", "DRAIN_DELAY": "0", "POD_IP": "127.0.0.1"}
-    if tier == "relay":
-        env["SINK_URL"] = "127.0.0.1:9/sink.php"
-    started = topology.TierProcess(tier, [binary], env)
+    env = {"DRAIN_DELAY": "0", "SINK_URL": "127.0.0.1:9/sink.php"} if tier == "relay" else {"DRAIN_DELAY": "0"}
+    started = topology.TierProcess(tier, *topology.on_host(binary, "127.0.0.1", port, env))
     if not started.wait_connectable("127.0.0.1", port):
         started.stop(5)
         sys.exit(f"flood: {tier} did not start: {started.status()}; {started.last_line}")
@@ -96,9 +86,9 @@ def flood(binary, tier, port):
                 slowest = max(slowest, took)
                 if code != 200:
                     failures.append(f"/healthz answered {code} after {i} connections")
-                most_threads = max(most_threads, status(pid, "Threads"))
+                most_threads = max(most_threads, started.proc_status("Threads"))
                 most_conn = max(most_conn, connection_threads(pid))
-        peak = status(pid, "VmHWM")
+        peak = started.proc_status("VmHWM")
     finally:
         for s in held:
             s.close()

@@ -26,10 +26,10 @@ args = [a for a in sys.argv[1:] if not a.startswith("--")]
 tier = args[0] if args else "sink"
 env = dict(os.environ, LISTEN_ADDR="127.0.0.1:0", DRAIN_DELAY="0", SINK_URL="127.0.0.1:9/",
            RELAY_URL="127.0.0.1:9/", SEND_INTERVAL="1m", SEND_RETRIES="0")
-started = topology.TierProcess(tier, [f"target/release/{tier}"], env, output="read", keep=True)
+started = topology.TierProcess(tier, [f"target/release/{tier}"], env, output="read")
 if not started.wait_listening():
     sys.exit(f"{tier} did not say it listens: {started.status()}; {started.last_line}")
-addr = next(line for line in started.lines if line.startswith("listening on ")).split("listening on ")[1].strip()
+addr = started.addr  # from its `listening on` line: the port the kernel picked
 if "--after-message" in sys.argv:
     # As the benchmark harness does before its idle reading: one message first.
     host, port = addr.rsplit(":", 1)

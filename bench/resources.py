@@ -19,7 +19,6 @@ import sys  # noqa: E402
 if sys.argv[1:2] in (["-h"], ["--help"]):  # the usage, before anything runs or is imported
     print(__doc__.strip())
     sys.exit(0)
-import http.client
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import topology  # noqa: E402  (the one launcher of tiers)
+from checks.polling import http  # noqa: E402
 
 # The harness's POST of a ~60-byte text/plain message.
 LUA = os.path.join(os.environ.get("BASELINE", os.path.join(ROOT, "..", "shared", "baseline")), "wrk", "post.lua")
@@ -43,34 +43,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / USER_HZ
 
 
-def kb(pid, field):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def get(addr, path):
-    """The body of GET `path` at `addr`."""
-    host, port = addr.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=2)
-    conn.request("GET", path)
-    body = conn.getresponse().read()
-    conn.close()
-    return body
-
-
 def flow_listed(addr):
     """How many messages the sender's /flow lists (0 if it cannot be read)."""
     try:
-        return len(json.loads(get(addr, "/flow")).get("messages", []))
+        return len(json.loads(http("GET", f"http://{addr}/flow")).get("messages", []))
     except (OSError, ValueError):
         return 0
 
 
 def load(sink, relay, duration):
     """wrk through the relay; prints what each tier used and returns `(req/s, {tier: µs a message})`."""
-    print(f"idle: relay VmRSS {kb(relay.process.pid, 'VmRSS')} kB, sink VmRSS {kb(sink.process.pid, 'VmRSS')} kB")
+    print(f"idle: relay VmRSS {relay.proc_status('VmRSS')} kB, sink VmRSS {sink.proc_status('VmRSS')} kB")
     before = {t.name: cpu_seconds(t.process.pid) for t in (relay, sink)}
     out = subprocess.run(["wrk", "-t2", "-c16", f"-d{duration}", "-s", LUA, f"http://{relay.addr}/relay.php"],
                          capture_output=True, text=True, check=True).stdout
@@ -82,8 +65,8 @@ def load(sink, relay, duration):
         pid = tier.process.pid
         used = cpu_seconds(pid) - before[tier.name]
         us[tier.name] = f"{used / requests * 1e6:.1f}"
-        print(f"{tier.name}: peak VmHWM {kb(pid, 'VmHWM')} kB, CPU {used:.2f}s, {us[tier.name]} us per message, "
-              f"{kb(pid, 'Threads')} threads after the load")
+        print(f"{tier.name}: peak VmHWM {tier.proc_status('VmHWM')} kB, CPU {used:.2f}s, {us[tier.name]} us per message, "
+              f"{tier.proc_status('Threads')} threads after the load")
     return rps, us
 
 
@@ -96,9 +79,8 @@ def sender_memory(relay_addr, env):
         while listed < LISTED and time.monotonic() < until and sender.running():
             listed = flow_listed(sender.addr)
             time.sleep(0.1)  # polling the page, with the deadline above
-        get(sender.addr, "/")  # the page drawn once, as a browser would
-        pid = sender.process.pid
-        print(f"sender: VmRSS {kb(pid, 'VmRSS')} kB, peak VmHWM {kb(pid, 'VmHWM')} kB, with {listed} messages on its flow page")
+        http("GET", f"http://{sender.addr}/")  # the page drawn once, as a browser would
+        print(f"sender: VmRSS {sender.proc_status('VmRSS')} kB, peak VmHWM {sender.proc_status('VmHWM')} kB, with {listed} messages on its flow page")
     finally:
         sender.stop()
 

@@ -152,6 +152,14 @@ class TierProcess:
                 time.sleep(0.01)
         return False
 
+    def proc_status(self, field):
+        """A number of its /proc status (`VmHWM`, `VmRSS` in kB, `Threads`)."""
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field)
+
     def served_pid(self):
         """The tier's own pid: under strace, its traced child (strace would detach on the signal)."""
         try:
